@@ -1,0 +1,5 @@
+import sys
+
+from pagerbot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""The composition root: everything is built here from settings; tests swap any part by keyword."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pagerbot.chat.local import LocalChat
+from pagerbot.chat.port import ChatPort
+from pagerbot.clock import Clock, SystemClock
+from pagerbot.outbox.ops import default_handlers
+from pagerbot.outbox.worker import OutboxWorker
+from pagerbot.services.context import Services
+from pagerbot.settings import ConfigError, Settings
+from pagerbot.store.db import create_engine
+from pagerbot.store.repository import Store
+
+log = logging.getLogger("pagerbot")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    ctx: Services
+    engine: AsyncEngine
+    worker: OutboxWorker
+    local: LocalChat | None = None
+    bolt: Any = None
+    slack_handler: Any = None
+    scheduler: Any = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start_background(self) -> None:
+        self._stopping = asyncio.Event()
+        self._tasks.append(asyncio.create_task(self.worker.run(self._stopping), name="outbox"))
+        if self.scheduler is not None:
+            await self.scheduler.start()
+
+    async def stop_background(self, timeout: float = 8.0) -> None:
+        self._stopping.set()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            self._tasks.clear()
+
+    async def close(self) -> None:
+        await self.stop_background()
+        close = getattr(self.ctx.chat, "close", None)
+        if close is not None:
+            await close()
+        if self.ctx.graphs is not None:
+            self.ctx.graphs.close()
+        if self.ctx.metrics is not None:
+            with contextlib.suppress(Exception):
+                await self.ctx.metrics.close()
+        await self.engine.dispose()
+
+
+def build_metrics(settings: Settings) -> Any:
+    config = settings.config.metrics
+    if config.source == "prometheus":
+        from pagerbot.metrics.prometheus import PrometheusSource
+
+        return PrometheusSource(str(config.url), queries=config.queries or None)
+    if config.source == "ganglia":
+        from pagerbot.metrics.ganglia import GangliaSource
+
+        return GangliaSource(str(config.url), rrd_root=config.rrd_root)
+    if config.source == "graphite":
+        from pagerbot.metrics.graphite import GraphiteSource
+
+        return GraphiteSource(str(config.url))
+    if config.source == "recorded":
+        from pathlib import Path
+
+        from pagerbot.metrics.recorded import RecordedSource
+
+        if not config.path:
+            raise ConfigError("metrics.path: required when metrics.source is recorded")
+        return RecordedSource(Path(config.path))
+    return None
+
+
+def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | None = None,
+          metrics: Any = None, graphs: Any = None, mail_sender: Any = None, engine: AsyncEngine | None = None,
+          worker_id: str | None = None, with_slack: bool | None = None, with_scheduler: bool = True) -> Runtime:
+    clock = clock or SystemClock()
+    engine = engine or create_engine(settings.database_url)
+    store = Store(engine)
+    local: LocalChat | None = None
+    if chat is None:
+        if settings.slack_enabled:
+            from pagerbot.chat.slack import SlackChat
+
+            chat = SlackChat.create(str(settings.slack_bot_token), settings.slack_api_url)
+        else:
+            local = LocalChat(store, clock)
+            chat = local
+    elif isinstance(chat, LocalChat):
+        local = chat
+    if metrics is None:
+        metrics = build_metrics(settings)
+    if graphs is None and metrics is not None:
+        from pagerbot.graphs.worker import GraphRenderer
+
+        graphs = GraphRenderer()
+    if mail_sender is None:
+        from pagerbot.services.escalation import smtp_sender
+
+        mail_sender = smtp_sender(settings)
+    ctx = Services(settings=settings, store=store, clock=clock, chat=chat, metrics=metrics, graphs=graphs,
+                   mail_sender=mail_sender)
+    from pagerbot.services.handlers import all_handlers
+
+    worker = OutboxWorker(ctx, all_handlers(), worker_id=worker_id)
+    ctx.wake_outbox = worker.wake
+    runtime = Runtime(settings=settings, ctx=ctx, engine=engine, worker=worker, local=local)
+    if with_slack if with_slack is not None else settings.slack_enabled:
+        from pagerbot.slack.app import build_bolt
+
+        runtime.bolt, runtime.slack_handler = build_bolt(ctx)
+    if with_scheduler:
+        from pagerbot.scheduler import Scheduler
+
+        runtime.scheduler = Scheduler(ctx)
+    return runtime
+
+
+__all__ = ["Runtime", "build", "default_handlers"]

@@ -1,0 +1,84 @@
+"""The chat port: what pagerbot needs from Slack, implemented over the Web API or by the local workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class ChatError(Exception):
+    """A chat call failed. ``retryable`` errors are retried by the outbox; others are final."""
+
+    def __init__(self, method: str, error: str, *, retryable: bool = False, retry_after: float | None = None,
+                 ambiguous: bool = False) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+        self.retryable = retryable
+        self.retry_after = retry_after
+        # The request may have reached the other side (timeout, 5xx): check before repeating it.
+        self.ambiguous = ambiguous
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    id: str
+    name: str
+    creator: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    channel: str
+    ts: str
+
+
+class ChatPort(Protocol):
+    async def bot_user_id(self) -> str: ...
+
+    async def create_channel(self, name: str) -> ChannelInfo:
+        """Raises ChatError with error ``name_taken`` when the name exists."""
+        ...
+
+    async def find_channel(self, name: str) -> ChannelInfo | None: ...
+
+    async def join_channel(self, channel: str) -> None: ...
+
+    async def set_topic(self, channel: str, topic: str) -> None: ...
+
+    async def set_purpose(self, channel: str, purpose: str) -> None: ...
+
+    async def invite(self, channel: str, user_ids: Sequence[str]) -> None: ...
+
+    async def lookup_user_by_email(self, email: str) -> str | None: ...
+
+    async def post_message(self, channel: str, text: str, blocks: Sequence[Mapping[str, Any]] | None = None,
+                           *, outbox_id: int | None = None, thread_ts: str | None = None) -> PostedMessage: ...
+
+    async def find_posted(self, channel: str, outbox_id: int, oldest: float) -> str | None:
+        """The ts of a message this bot posted for ``outbox_id`` (its metadata says so), if it exists."""
+        ...
+
+    async def update_message(self, channel: str, ts: str, text: str,
+                             blocks: Sequence[Mapping[str, Any]] | None = None) -> None: ...
+
+    async def pin(self, channel: str, ts: str) -> None: ...
+
+    async def post_ephemeral(self, channel: str, user: str, text: str,
+                             blocks: Sequence[Mapping[str, Any]] | None = None) -> None: ...
+
+    async def upload_file(self, channel: str, filename: str, title: str, data: bytes,
+                          comment: str | None = None) -> str:
+        """Returns the file id once it is shared into the channel."""
+        ...
+
+    async def delete_file(self, file_id: str) -> None: ...
+
+    async def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None: ...
+
+    async def permalink(self, channel: str, ts: str) -> str | None: ...
+
+    async def fetch_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One message (``text``, ``user``, ``ts``, ``files``) or None when it is gone."""
+        ...

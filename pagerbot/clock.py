@@ -1,0 +1,35 @@
+"""Time is passed in, never read inside core: tests and the demo use their own clocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ShiftedClock:
+    """Wall time moved to another moment: the demo replays a recorded morning as if it were now."""
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        self._origin = datetime.now(UTC)
+        self._start = start
+        self._speed = speed
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        elapsed = (datetime.now(UTC) - self._origin) * self._speed
+        return self._start + elapsed + self._offset
+
+    def jump_to(self, moment: datetime) -> None:
+        """Move the clock forward to ``moment`` (never backwards)."""
+        current = self.now()
+        if moment > current:
+            self._offset += moment - current

@@ -1,0 +1,73 @@
+"""Read models of what the store holds, as services, renderers and exporters see them (no ORM)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One thing that happened. ``at`` is when it happened (a pinned message keeps its own time)."""
+
+    at: datetime
+    kind: str  # alert, alert_resolved, status, command, note, pin, edit, file, escalation, email, graph, slack, wave
+    source: str  # alertmanager, grafana, slack, pagerbot, email, ...
+    actor: str | None
+    text: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    fingerprint: str
+    source: str
+    name: str
+    title: str
+    severity: int
+    state: str
+    host: str | None
+    labels: Mapping[str, str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    wave: int
+    received_count: int
+    first_received_at: datetime
+    last_received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationRecord:
+    vendor: str
+    subject: str
+    status: str  # draft, sent, failed, discarded
+    created_at: datetime
+    sent_at: datetime | None
+    sent_by: str | None
+    message_id: str | None
+    replied: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    id: int
+    title: str
+    severity: int
+    status: str
+    lead: str | None
+    channel_id: str | None
+    channel_name: str | None
+    opened_at: datetime
+    acknowledged_at: datetime | None = None
+    identified_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    summary: str | None = None
+    description: str | None = None
+    participants: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.id}"

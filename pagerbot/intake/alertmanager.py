@@ -1,0 +1,213 @@
+"""Prometheus Alertmanager webhook notifications (``version: "4"``) → :class:`AlertEvent`.
+
+The format: https://prometheus.io/docs/alerting/latest/configuration/#webhook_config
+
+Mapping of one alert:
+
+- ``fingerprint``: the alert's ``fingerprint``; when absent (Alertmanager before 0.19 or a hand-made
+  body) a stable hash of its sorted labels, which is how Alertmanager itself identifies an alert.
+- ``name``: label ``alertname``.
+- ``title``: annotation ``summary``, else ``alertname``, else "Alert <fingerprint>" (clipped to one
+  line of 1024 characters; the full text stays in the annotations).
+- ``description``: annotation ``description``, else ``message``.
+- ``severity``: label ``severity`` read by :meth:`Severity.parse` (critical → sev1, error/high → sev2,
+  warning → sev3, info → sev4, also ``1``-``4`` and ``sev1``-``sev4``); absent or unknown → sev3.
+- ``host``: label ``host``, ``hostname``, ``instance`` (without ``:port``) or ``node``.
+- ``url``: ``generatorURL``; ``state``: the alert's own ``status`` (``firing`` or ``resolved``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from pagerbot.core.alerts import AlertEvent, AlertState, Severity
+from pagerbot.intake.errors import PayloadError
+from pagerbot.intake.limits import (
+    MAX_ALERTS,
+    MAX_ANNOTATION_LENGTH,
+    MAX_ANNOTATIONS,
+    MAX_KEY_LENGTH,
+    MAX_TITLE_LENGTH,
+    MAX_URL_LENGTH,
+    child,
+    clip,
+    index,
+    optional_int,
+    optional_str,
+    optional_time,
+    require_list,
+    require_obj,
+    require_str,
+    require_string_map,
+    stable_hash,
+)
+
+__all__ = [
+    "DEFAULT_SEVERITY",
+    "HOST_LABELS",
+    "AlertmanagerNotification",
+    "host_from_labels",
+    "parse_alert",
+    "parse_alertmanager",
+    "parse_status",
+]
+
+SOURCE = "alertmanager"
+DEFAULT_SEVERITY = Severity.SEV3
+HOST_LABELS: tuple[str, ...] = ("host", "hostname", "instance", "node")
+_STATUSES: dict[str, AlertState] = {"firing": AlertState.FIRING, "resolved": AlertState.RESOLVED}
+_PORT = re.compile(r":\d{1,5}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerNotification:
+    """One webhook delivery: a group of alerts with what they have in common."""
+
+    group_key: str
+    status: AlertState
+    receiver: str
+    external_url: str | None
+    group_labels: Mapping[str, str] = field(default_factory=dict)
+    common_labels: Mapping[str, str] = field(default_factory=dict)
+    common_annotations: Mapping[str, str] = field(default_factory=dict)
+    truncated_alerts: int = 0
+    version: str = "4"
+    alerts: list[AlertEvent] = field(default_factory=list)
+
+
+def parse_alertmanager(body: object) -> AlertmanagerNotification:
+    """Validate an Alertmanager webhook body (already JSON-decoded) and return its alerts.
+
+    Required: ``alerts`` (an array of at most 1000), and in each alert ``status`` and ``labels``.
+    Optional but type-checked: ``version`` (must be "4" when given), ``groupKey``, ``status``,
+    ``receiver``, ``externalURL``, ``groupLabels``, ``commonLabels``, ``commonAnnotations``,
+    ``truncatedAlerts``. Raises :class:`PayloadError` naming the first offending field.
+    """
+    obj = require_obj(body, "")
+    version = obj.get("version")
+    if version is not None and version != "4":
+        raise PayloadError("version", f'unsupported webhook version {clip(str(version), 20)!r}: expected "4"')
+    if "alerts" not in obj:
+        raise PayloadError("alerts", "required: an array of alerts")
+    items = require_list(obj["alerts"], "alerts", max_items=MAX_ALERTS)
+    alerts = [parse_alert(item, index("alerts", i)) for i, item in enumerate(items)]
+    status_text = optional_str(obj, "status", "", max_length=32)
+    if status_text is None:
+        firing = any(a.state is AlertState.FIRING for a in alerts)
+        status = AlertState.FIRING if firing or not alerts else AlertState.RESOLVED
+    else:
+        status = parse_status(status_text, "status")
+    truncated = optional_int(obj, "truncatedAlerts", "") or 0
+    if truncated < 0:
+        raise PayloadError("truncatedAlerts", "must not be negative")
+    return AlertmanagerNotification(
+        group_key=optional_str(obj, "groupKey", "", max_length=MAX_KEY_LENGTH * 16) or "",
+        status=status,
+        receiver=optional_str(obj, "receiver", "", max_length=MAX_KEY_LENGTH) or "",
+        external_url=optional_str(obj, "externalURL", "", max_length=MAX_URL_LENGTH) or None,
+        group_labels=_optional_labels(obj, "groupLabels", ""),
+        common_labels=_optional_labels(obj, "commonLabels", ""),
+        common_annotations=_optional_annotations(obj, "commonAnnotations", ""),
+        truncated_alerts=truncated,
+        version="4",
+        alerts=alerts,
+    )
+
+
+def parse_alert(value: object, path: str, *, source: str = SOURCE) -> AlertEvent:
+    """One alert of an Alertmanager-shaped body (Grafana's alerts have the same core fields)."""
+    alert = require_obj(value, path)
+    if "status" not in alert:
+        raise PayloadError(child(path, "status"), "required: firing or resolved")
+    status = alert["status"]
+    state = _STATUSES.get(status) if isinstance(status, str) else None
+    if state is None:
+        state = parse_status(status, child(path, "status"))
+    if "labels" not in alert:
+        raise PayloadError(child(path, "labels"), "required: an object of strings")
+    labels = require_string_map(alert["labels"], child(path, "labels"))
+    annotations = _optional_annotations(alert, "annotations", path)
+    fingerprint = optional_str(alert, "fingerprint", path, max_length=MAX_KEY_LENGTH, allow_empty=False)
+    if fingerprint is None:
+        fingerprint = stable_hash(sorted(labels.items()))
+    name = labels.get("alertname", "")
+    title_source = annotations.get("summary", "").strip() or name.strip() or f"Alert {fingerprint}"
+    description = annotations.get("description") or annotations.get("message") or ""
+    return AlertEvent(
+        source=source,
+        fingerprint=fingerprint,
+        state=state,
+        name=name,
+        title=clip(title_source, MAX_TITLE_LENGTH),
+        severity=Severity.parse(labels.get("severity"), default=DEFAULT_SEVERITY),
+        labels=labels,
+        annotations=annotations,
+        starts_at=optional_time(alert, "startsAt", path),
+        ends_at=optional_time(alert, "endsAt", path),
+        host=host_from_labels(labels),
+        description=description,
+        url=optional_str(alert, "generatorURL", path, max_length=MAX_URL_LENGTH) or None,
+    )
+
+
+def parse_status(value: object, path: str) -> AlertState:
+    """``firing`` or ``resolved`` (case as Alertmanager sends it, lower)."""
+    text = require_str(value, path, max_length=32)
+    state = _STATUSES.get(text)
+    if state is None:
+        raise PayloadError(path, f"unknown status {text!r}: expected firing or resolved")
+    return state
+
+
+def host_from_labels(labels: Mapping[str, str]) -> str | None:
+    """The host an alert is about: label ``host``, ``hostname``, ``instance`` or ``node``, first found.
+
+    ``instance`` loses its ``:port`` (``web1:9100`` → ``web1``, ``[::1]:9100`` → ``::1``) and a URL
+    instance (blackbox probes) gives its host name.
+    """
+    for name in HOST_LABELS:
+        value = labels.get(name, "").strip()
+        if not value:
+            continue
+        if name == "instance":
+            value = _strip_port(value)
+        if value:
+            return value
+    return None
+
+
+def _strip_port(instance: str) -> str:
+    if "://" in instance:
+        try:
+            return urlsplit(instance).hostname or instance
+        except ValueError:
+            return instance
+    if instance.startswith("["):  # [v6]:port
+        end = instance.find("]")
+        return instance[1:end] if end > 0 else instance
+    if instance.count(":") == 1:  # host:port; a bare IPv6 address has several colons
+        return _PORT.sub("", instance)
+    return instance
+
+
+def _optional_labels(obj: Mapping[str, object], key: str, path: str) -> dict[str, str]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    return require_string_map(value, child(path, key))
+
+
+def _optional_annotations(obj: Mapping[str, object], key: str, path: str) -> dict[str, str]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    return require_string_map(
+        value,
+        child(path, key),
+        max_items=MAX_ANNOTATIONS,
+        max_value_length=MAX_ANNOTATION_LENGTH,
+        what="annotations",
+    )

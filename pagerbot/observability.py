@@ -1,0 +1,17 @@
+"""pagerbot's own Prometheus metrics. Collectors live in one registry per process (prometheus-client's)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# prometheus-client's collectors are process-wide by design: exported at /metrics, never reconfigured.
+ALERTS_RECEIVED = Counter("pagerbot_alerts_received_total", "Alerts received", ["source", "outcome"])
+INCIDENTS_OPENED = Counter("pagerbot_incidents_opened_total", "Incidents opened")
+SLACK_CALLS = Counter("pagerbot_slack_api_calls_total", "Slack Web API calls", ["method", "result"])
+SLACK_LATENCY = Histogram("pagerbot_slack_api_seconds", "Slack Web API call latency", ["method"])
+EMAILS_SENT = Counter("pagerbot_emails_sent_total", "Emails sent", ["outcome"])
+GRAPH_RENDER = Histogram("pagerbot_graph_render_seconds", "Graph render time")
+WEBHOOK_LATENCY = Histogram("pagerbot_webhook_seconds", "Alert webhook latency", ["route"],
+                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+OUTBOX_DEPTH = Gauge("pagerbot_outbox_pending", "Outbox rows waiting for delivery")
+OUTBOX_OLDEST = Gauge("pagerbot_outbox_oldest_seconds", "Age of the oldest undelivered outbox row")

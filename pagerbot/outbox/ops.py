@@ -1,0 +1,259 @@
+"""What each outbox op does. State is read at delivery time, so coalesced updates show the latest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pagerbot.chat import blocks
+from pagerbot.chat.port import ChatError
+from pagerbot.core.naming import channel_name
+from pagerbot.core.records import IncidentRecord
+from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
+from pagerbot.services.context import Services
+from pagerbot.store.repository import incident_record
+from pagerbot.store.tables import Incident
+
+log = logging.getLogger("pagerbot.outbox")
+MAX_NAME_ATTEMPTS = 50
+
+
+async def _load(ctx: Services, job: Job) -> tuple[Incident, IncidentRecord]:
+    if job.incident_id is None:
+        raise UndeliverableError(f"{job.op} needs an incident")
+    async with ctx.store.sessions() as session:
+        row = await ctx.store.incident(session, job.incident_id)
+    if row is None:
+        raise UndeliverableError(f"incident {job.incident_id} does not exist")
+    return row, incident_record(row)
+
+
+def _channel(row: Incident) -> str:
+    if not row.channel_id:
+        raise UndeliverableError(f"INC-{row.id} has no channel (its creation failed; see the log)")
+    return row.channel_id
+
+
+def _set_incident(incident_id: int, **values: Any) -> Persist:
+    async def persist(session: AsyncSession) -> None:
+        await session.execute(update(Incident).where(Incident.id == incident_id).values(**values))
+    return persist
+
+
+def _with_timeline(ctx: Services, incident_id: int, text: str, *, kind: str = "slack",
+                   data: Mapping[str, Any] | None = None, then: Persist | None = None) -> Persist:
+    async def persist(session: AsyncSession) -> None:
+        now = ctx.clock.now()
+        await ctx.store.add_timeline(session, incident_id, at=now, kind=kind, source="slack", actor="pagerbot",
+                                     text=text, data=data, now=now)
+        if then is not None:
+            await then(session)
+    return persist
+
+
+async def _post_once(ctx: Services, job: Job, channel: str, text: str,
+                     message_blocks: list[dict[str, Any]] | None) -> str:
+    """Post a message exactly once: after an ambiguous failure, look for the earlier attempt first."""
+    if job.maybe_sent:
+        found = await ctx.chat.find_posted(channel, job.id, (job.created_at - timedelta(minutes=1)).timestamp())
+        if found:
+            return found
+    posted = await ctx.chat.post_message(channel, text, message_blocks, outbox_id=job.id)
+    return posted.ts
+
+
+async def open_channel(ctx: Services, job: Job) -> Persist | None:
+    row, record = await _load(ctx, job)
+    if row.channel_id:
+        return None
+    prefix = ctx.settings.config.slack.channel_prefix
+    day = row.opened_at.astimezone(ctx.settings.tz).date()
+    bot = await ctx.chat.bot_user_id()
+    for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+        name = channel_name(prefix, day, row.title, attempt)
+        try:
+            info = await ctx.chat.create_channel(name)
+        except ChatError as exc:
+            if exc.error != "name_taken":
+                raise
+            # Ours from an earlier attempt whose answer we never saw? Adopt it unless another incident has it.
+            existing = await ctx.chat.find_channel(name)
+            if existing is not None and existing.creator == bot and not await _channel_taken(ctx, existing.id):
+                info = existing
+            else:
+                continue
+        channel_id = info.id
+        return _with_timeline(ctx, row.id, f"Channel #{info.name} created",
+                              then=_set_incident(row.id, channel_id=channel_id, channel_name=info.name))
+    raise UndeliverableError(f"no free channel name for INC-{record.id} after {MAX_NAME_ATTEMPTS} attempts")
+
+
+async def _channel_taken(ctx: Services, channel_id: str) -> bool:
+    async with ctx.store.sessions() as session:
+        found = await session.execute(select(Incident.id).where(Incident.channel_id == channel_id))
+        return found.first() is not None
+
+
+async def set_topic(ctx: Services, job: Job) -> Persist | None:
+    row, record = await _load(ctx, job)
+    channel = _channel(row)
+    text = blocks.topic(record)
+    if text == row.slack_topic:
+        return None
+    await ctx.chat.set_topic(channel, text)
+    first = row.slack_topic is None
+    then = _set_incident(row.id, slack_topic=text)
+    return _with_timeline(ctx, row.id, f"Topic set: {text}", then=then) if first else then
+
+
+async def set_purpose(ctx: Services, job: Job) -> Persist | None:
+    row, record = await _load(ctx, job)
+    text = blocks.purpose(record)
+    await ctx.chat.set_purpose(_channel(row), text)
+    return _with_timeline(ctx, row.id, f"Purpose set: {text}")
+
+
+async def invite(ctx: Services, job: Job) -> Persist | None:
+    row, _ = await _load(ctx, job)
+    channel = _channel(row)
+    wanted = list(job.payload.get("users") or ctx.settings.config.slack.responders)
+    user_ids: list[str] = []
+    unknown: list[str] = []
+    for who in wanted:
+        if "@" in who:
+            user_id = await ctx.chat.lookup_user_by_email(who)
+            if user_id is None:
+                unknown.append(who)
+                continue
+            user_ids.append(user_id)
+        else:
+            user_ids.append(who)
+    bot = await ctx.chat.bot_user_id()
+    user_ids = [u for u in dict.fromkeys(user_ids) if u != bot]
+    if not user_ids and not unknown:
+        return None
+    invited: list[str] = []
+    for start in range(0, len(user_ids), 100):
+        chunk = user_ids[start:start + 100]
+        try:
+            await ctx.chat.invite(channel, chunk)
+            invited += chunk
+        except ChatError as exc:
+            if exc.retryable:
+                raise
+            # One bad ID must not keep the others out: invite them one by one.
+            for user in chunk:
+                try:
+                    await ctx.chat.invite(channel, [user])
+                    invited.append(user)
+                except ChatError as single:
+                    if single.retryable:
+                        raise
+                    unknown.append(user)
+    text = "Responders invited: " + (", ".join(f"<@{u}>" for u in invited) or "none")
+    if unknown:
+        text += f" (not found: {', '.join(unknown)})"
+    return _with_timeline(ctx, row.id, text, data={"invited": invited, "unknown": unknown})
+
+
+async def _header_blocks(ctx: Services, row: Incident, record: IncidentRecord) -> tuple[str, list[dict[str, Any]]]:
+    async with ctx.store.sessions() as session:
+        alerts = await ctx.store.alerts_of(session, row.id)
+        findings: list[str] = []
+        if row.graph_file_id:
+            from pagerbot.store.tables import Graph
+
+            latest = (await session.execute(select(Graph.summary).where(Graph.incident_id == row.id)
+                                            .order_by(Graph.id.desc()).limit(1))).scalar_one_or_none()
+            findings = list((latest or {}).get("stands_out", []))
+    return blocks.header_text(record), blocks.header(record, alerts, tz=ctx.settings.tz,
+                                                     graph_file_id=row.graph_file_id, findings=findings)
+
+
+async def post_header(ctx: Services, job: Job) -> Persist | None:
+    row, record = await _load(ctx, job)
+    if row.header_ts:
+        return None
+    channel = _channel(row)
+    text, header = await _header_blocks(ctx, row, record)
+    ts = await _post_once(ctx, job, channel, text, header)
+    return _with_timeline(ctx, row.id, "Header posted", then=_set_incident(row.id, header_ts=ts))
+
+
+async def pin_header(ctx: Services, job: Job) -> Persist | None:
+    row, _ = await _load(ctx, job)
+    if not row.header_ts:
+        raise UndeliverableError("the header was never posted")
+    await ctx.chat.pin(_channel(row), row.header_ts)
+    return _with_timeline(ctx, row.id, "Header pinned")
+
+
+async def update_header(ctx: Services, job: Job) -> Persist | None:
+    row, record = await _load(ctx, job)
+    if not row.header_ts or not row.channel_id:
+        return None  # post_header, still queued, will show the current state
+    text, header = await _header_blocks(ctx, row, record)
+    await ctx.chat.update_message(row.channel_id, row.header_ts, text, header)
+    return None
+
+
+async def announce(ctx: Services, job: Job) -> Persist | None:
+    row, record = await _load(ctx, job)
+    target = ctx.settings.config.slack.announce_channel
+    if not target:
+        return None
+    channel = _channel(row)
+    found = await ctx.chat.find_channel(target)
+    if found is None:
+        log.error("announce channel %r not found", target, extra={"incident_id": row.id})
+        return _with_timeline(ctx, row.id, f"Announcement skipped: channel #{target} not found")
+    try:
+        await ctx.chat.join_channel(found.id)
+    except ChatError as exc:
+        if exc.retryable:
+            raise
+    await _post_once(ctx, job, found.id, blocks.announcement(record, channel), None)
+    return _with_timeline(ctx, row.id, f"Announced in #{found.name}")
+
+
+async def post(ctx: Services, job: Job) -> Persist | None:
+    row, _ = await _load(ctx, job)
+    text = str(job.payload.get("text") or "")
+    message_blocks = job.payload.get("blocks")
+    await _post_once(ctx, job, _channel(row), text, list(message_blocks) if message_blocks else None)
+    return None
+
+
+async def digest(ctx: Services, job: Job) -> Persist | None:
+    row, _ = await _load(ctx, job)
+    channel = _channel(row)
+    async with ctx.store.sessions() as session:
+        alerts = await ctx.store.alerts_of(session, row.id)
+    text, digest_blocks = blocks.digest(alerts)
+    now = ctx.clock.now()
+    if row.digest_ts:
+        await ctx.chat.update_message(channel, row.digest_ts, text, digest_blocks)
+        return _set_incident(row.id, digest_at=now)
+    ts = await _post_once(ctx, job, channel, text, digest_blocks)
+    return _set_incident(row.id, digest_ts=ts, digest_at=now)
+
+
+async def ephemeral(ctx: Services, job: Job) -> Persist | None:
+    payload = job.payload
+    await ctx.chat.post_ephemeral(str(payload["channel"]), str(payload["user"]), str(payload.get("text") or ""),
+                                  payload.get("blocks"))
+    return None
+
+
+def default_handlers() -> dict[str, Handler]:
+    handlers: dict[str, Handler] = {
+        "open_channel": open_channel, "set_topic": set_topic, "set_purpose": set_purpose, "invite": invite,
+        "post_header": post_header, "pin_header": pin_header, "update_header": update_header,
+        "announce": announce, "post": post, "digest": digest, "ephemeral": ephemeral,
+    }
+    return handlers

@@ -1,0 +1,201 @@
+"""The outbox worker: delivers queued side effects in order per incident, at least once, never twice.
+
+Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas share the work);
+only the oldest pending row of an incident can be claimed, which keeps an incident's messages in order.
+429 waits for Retry-After; 5xx and timeouts back off and mark the row "maybe sent", so the next attempt
+first looks for the earlier attempt's result instead of repeating it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pagerbot.chat.port import ChatError
+from pagerbot.observability import OUTBOX_DEPTH, OUTBOX_OLDEST
+from pagerbot.services.context import Services
+from pagerbot.store.repository import is_unavailable, mark_outbox
+from pagerbot.store.tables import OutboxRow
+
+log = logging.getLogger("pagerbot.outbox")
+
+Persist = Callable[[AsyncSession], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    incident_id: int | None
+    op: str
+    payload: Mapping[str, Any]
+    attempts: int
+    maybe_sent: bool
+    created_at: datetime
+
+
+Handler = Callable[[Services, Job], Awaitable[Persist | None]]
+
+MAX_BACKOFF = 30.0
+MAX_FAILED_ATTEMPTS = 12  # for unexpected errors; Slack's retryable errors are retried for as long as it takes
+
+
+class UndeliverableError(Exception):
+    """A row that can never be delivered (e.g. its channel was never created); it is set aside."""
+
+
+def backoff(attempts: int) -> float:
+    return float(min(MAX_BACKOFF, 0.5 * (2 ** min(attempts, 8))))
+
+
+class OutboxWorker:
+    def __init__(self, ctx: Services, handlers: Mapping[str, Handler], *, worker_id: str | None = None,
+                 batch_size: int = 16, lease_seconds: float = 120.0, poll_seconds: float = 1.0) -> None:
+        self.ctx = ctx
+        self.handlers = handlers
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.batch_size = batch_size
+        self.lease = timedelta(seconds=lease_seconds)
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._busy = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Deliver until ``stopping`` is set; the batch in hand is finished before returning."""
+        while not stopping.is_set():
+            try:
+                delivered = await self.run_once()
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("outbox: database unavailable (%s); retrying", type(exc).__name__)
+                else:
+                    log.exception("outbox: unexpected error")
+                delivered = 0
+            if delivered:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stopping.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def _claim(self) -> list[Job]:
+        store = self.ctx.store
+        now = self.ctx.clock.now()
+        lock = " FOR UPDATE SKIP LOCKED" if store.dialect == "postgresql" else ""
+        claim = text(
+            "UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id IN ("
+            " SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= :now"
+            " AND (o.claimed_until IS NULL OR o.claimed_until < :now)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id"
+            " AND p.status = 'pending' AND p.id < o.id)"
+            f" ORDER BY o.id LIMIT :n{lock})"
+            " RETURNING id, incident_id, op, payload, attempts, maybe_sent, created_at"
+        ).bindparams(me=self.worker_id)
+        table = OutboxRow.__table__
+        statement = claim.columns(table.c.id, table.c.incident_id, table.c.op, table.c.payload,
+                                      table.c.attempts, table.c.maybe_sent, table.c.created_at)
+        params = {"until": _bind(now + self.lease, store.dialect), "now": _bind(now, store.dialect),
+                  "n": self.batch_size}
+        async with store.transaction() as session:
+            rows = (await session.execute(statement, params)).all()
+        jobs = [Job(id=r.id, incident_id=r.incident_id, op=r.op, payload=r.payload or {}, attempts=r.attempts,
+                    maybe_sent=bool(r.maybe_sent), created_at=r.created_at) for r in rows]
+        return sorted(jobs, key=lambda j: j.id)
+
+    async def run_once(self) -> int:
+        jobs = await self._claim()
+        if not jobs:
+            await self._observe()
+            return 0
+        await asyncio.gather(*(self._deliver(job) for job in jobs))
+        return len(jobs)
+
+    async def _observe(self) -> None:
+        async with self.ctx.store.sessions() as session:
+            depth, oldest = await self.ctx.store.outbox_stats(session)
+        OUTBOX_DEPTH.set(depth)
+        OUTBOX_OLDEST.set((self.ctx.clock.now() - oldest).total_seconds() if oldest else 0)
+
+    async def _deliver(self, job: Job) -> None:
+        handler = self.handlers.get(job.op)
+        store = self.ctx.store
+        try:
+            if handler is None:
+                raise UndeliverableError(f"no handler for outbox op {job.op!r}")
+            persist = await handler(self.ctx, job)
+        except ChatError as exc:
+            await self._failed(job, str(exc), retryable=exc.retryable, retry_after=exc.retry_after,
+                               ambiguous=exc.ambiguous)
+            return
+        except UndeliverableError as exc:
+            await self._failed(job, str(exc), retryable=False)
+            return
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("outbox: %s failed", job.op, extra={"incident_id": job.incident_id})
+            await self._failed(job, f"{type(exc).__name__}: {exc}", retryable=job.attempts + 1 < MAX_FAILED_ATTEMPTS,
+                               ambiguous=True)
+            return
+        now = self.ctx.clock.now()
+        async with store.transaction() as session:
+            if persist is not None:
+                await persist(session)
+            await mark_outbox(session, job.id, status="done", done_at=now, claimed_by=None, claimed_until=None,
+                              coalesce_key=None, attempts=job.attempts + 1)
+
+    async def _failed(self, job: Job, error: str, *, retryable: bool, retry_after: float | None = None,
+                      ambiguous: bool = False) -> None:
+        now = self.ctx.clock.now()
+        attempts = job.attempts + 1
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error[:2000], "claimed_by": None,
+                                  "claimed_until": None}
+        if ambiguous:
+            values["maybe_sent"] = 1
+        if retryable:
+            delay = retry_after if retry_after is not None else backoff(attempts)
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+            log.warning("outbox: %s will be retried in %.1fs: %s", job.op, delay, error,
+                        extra={"incident_id": job.incident_id})
+        else:
+            values["status"] = "dead"
+            values["coalesce_key"] = None
+            log.error("outbox: %s given up: %s", job.op, error, extra={"incident_id": job.incident_id})
+        async with self.ctx.store.transaction() as session:
+            await mark_outbox(session, job.id, **values)
+
+    async def drain(self, timeout: float = 30.0, *, include_delayed: bool = False) -> bool:
+        """Deliver until nothing is due (tests, the demo, graceful shutdown). True when empty."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if await self.run_once():
+                continue
+            async with self.ctx.store.sessions() as session:
+                depth, _ = await self.ctx.store.outbox_stats(session)
+            if depth == 0 or not include_delayed:
+                return depth == 0
+            await asyncio.sleep(0.05)
+        return False
+
+
+def _bind(moment: datetime, dialect: str) -> Any:
+    # Raw SQL bypasses the column type: SQLite stores naive UTC text, PostgreSQL takes aware datetimes.
+    from datetime import UTC
+
+    if dialect == "sqlite":
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment

@@ -1,0 +1,291 @@
+"""handle_alerts: store what a sender reported, decide the incident, queue what Slack must show.
+
+Persist first: the caller answers 2xx only after this commits. Duplicate deliveries change nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pagerbot.chat import blocks
+from pagerbot.core.alerts import AlertEvent, AlertState
+from pagerbot.core.escaping import mrkdwn, one_line
+from pagerbot.core.grouping import Candidate, Decision, decide, group_key
+from pagerbot.core.lifecycle import Status
+from pagerbot.observability import INCIDENTS_OPENED
+from pagerbot.services.context import Services
+from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
+from pagerbot.store.repository import incident_record
+from pagerbot.store.tables import Alert, Incident
+
+_RETRIES = 6
+
+
+@dataclass
+class IntakeResult:
+    incidents: list[int] = field(default_factory=list)
+    opened: list[int] = field(default_factory=list)
+    new: int = 0
+    updated: int = 0
+    resolved: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"incidents": sorted(set(self.incidents)), "opened": self.opened, "new": self.new,
+                "updated": self.updated, "resolved": self.resolved, "duplicates": self.duplicates,
+                "ignored": self.ignored}
+
+
+async def handle_alerts(ctx: Services, events: Sequence[AlertEvent]) -> IntakeResult:
+    """Group the events by the configured labels and apply each group in its own transaction."""
+    grouping = ctx.settings.config.grouping
+    groups: dict[str, list[AlertEvent]] = defaultdict(list)
+    for event in events:
+        groups[group_key(event.labels, grouping.labels, fallback=event.name)].append(event)
+    result = IntakeResult()
+    for key, group in groups.items():
+        for attempt in range(_RETRIES):
+            partial = IntakeResult()
+            try:
+                async with ctx.store.transaction() as session:
+                    await _apply_group(ctx, session, key, _latest_per_occurrence(group), partial)
+            except IntegrityError:
+                # Another request (or replica) inserted the same alert or opened the group's incident
+                # first; run again and see its rows.
+                if attempt == _RETRIES - 1:
+                    raise
+                continue
+            _merge(result, partial)
+            break
+    for _ in result.opened:
+        INCIDENTS_OPENED.inc()
+    ctx.wake_outbox()
+    return result
+
+
+def _merge(into: IntakeResult, part: IntakeResult) -> None:
+    into.incidents += part.incidents
+    into.opened += part.opened
+    into.new += part.new
+    into.updated += part.updated
+    into.resolved += part.resolved
+    into.duplicates += part.duplicates
+    into.ignored += part.ignored
+
+
+def _latest_per_occurrence(events: Sequence[AlertEvent]) -> list[AlertEvent]:
+    """Within one delivery the last word on an alert occurrence wins."""
+    seen: dict[tuple[str, str, str], AlertEvent] = {}
+    for event in events:
+        seen[(event.source, event.fingerprint, event.starts_at.isoformat() if event.starts_at else "")] = event
+    return list(seen.values())
+
+
+def _row_values(event: AlertEvent, *, incident_id: int, occurrence: str, wave: int, now: datetime) -> dict[str, Any]:
+    return {
+        "incident_id": incident_id, "source": event.source, "fingerprint": event.fingerprint,
+        "occurrence": occurrence, "name": event.name, "title": event.title, "description": event.description,
+        "severity": int(event.severity), "state": event.state.value, "host": event.host,
+        "labels": dict(event.labels), "annotations": dict(event.annotations), "url": event.url,
+        "starts_at": event.starts_at, "ends_at": event.ends_at if event.state is AlertState.RESOLVED else None,
+        "wave": wave, "received_count": 1, "first_received_at": now, "last_received_at": now,
+    }
+
+
+def _changes(row: Alert, event: AlertEvent) -> dict[str, Any]:
+    """What differs between the stored occurrence and this delivery (empty for a pure repeat)."""
+    changes: dict[str, Any] = {}
+    if row.state != event.state.value:
+        changes["state"] = event.state.value
+        changes["ends_at"] = event.ends_at if event.state is AlertState.RESOLVED else None
+    if row.title != event.title:
+        changes["title"] = event.title
+    if row.severity != int(event.severity):
+        changes["severity"] = int(event.severity)
+    if row.description != event.description:
+        changes["description"] = event.description
+    if row.annotations != dict(event.annotations):
+        changes["annotations"] = dict(event.annotations)
+    if row.labels != dict(event.labels):
+        changes["labels"] = dict(event.labels)
+    return changes
+
+
+async def _latest_incident(ctx: Services, session: AsyncSession, key: str) -> Incident | None:
+    statement = select(Incident).where(Incident.group_key == key).order_by(Incident.id.desc()).limit(1)
+    if ctx.store.dialect == "postgresql":
+        # Deliveries of one group queue up here instead of interleaving their decisions.
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: Sequence[AlertEvent],
+                       result: IntakeResult) -> None:
+    now = ctx.clock.now()
+    storm_threshold = ctx.settings.config.intake.storm_threshold
+    latest = await _latest_incident(ctx, session, key)
+
+    fingerprints = {(e.source, e.fingerprint) for e in events}
+    existing: dict[tuple[str, str], list[Alert]] = defaultdict(list)
+    sources = {s for s, _ in fingerprints}
+    for source in sources:
+        names = [f for s, f in fingerprints if s == source]
+        for start in range(0, len(names), 500):
+            rows = await session.execute(
+                select(Alert).where(Alert.source == source, Alert.fingerprint.in_(names[start:start + 500]))
+                .order_by(Alert.id))
+            for stored in rows.scalars():
+                existing[(stored.source, stored.fingerprint)].append(stored)
+
+    new_events: list[tuple[AlertEvent, str]] = []
+    touched_incidents: set[int] = set()
+    resolved_rows: list[Alert] = []
+    refired_rows: list[Alert] = []
+    for event in events:
+        known = existing.get((event.source, event.fingerprint), [])
+        row: Alert | None
+        if event.starts_at is not None:
+            occurrence = event.starts_at.isoformat()
+            row = next((r for r in known if r.occurrence == occurrence), None)
+        else:
+            last = known[-1] if known else None
+            if last is not None and (last.state != AlertState.RESOLVED.value or event.state is not AlertState.FIRING):
+                row, occurrence = last, last.occurrence
+            else:
+                row, occurrence = None, f"#{len(known) + 1}"
+        if row is None:
+            if event.state is AlertState.RESOLVED and (latest is None or latest.resolved_at is not None):
+                result.ignored += 1  # a resolve for an alert we never saw, and nothing open to attach it to
+                continue
+            new_events.append((event, occurrence))
+            continue
+        changes = _changes(row, event)
+        if not changes:
+            result.duplicates += 1
+            continue
+        changes["last_received_at"] = now
+        changes["received_count"] = row.received_count + 1
+        await session.execute(update(Alert).where(Alert.id == row.id).values(**changes))
+        for name, value in changes.items():
+            setattr(row, name, value)
+        touched_incidents.add(row.incident_id)
+        if changes.get("state") == AlertState.RESOLVED.value:
+            result.resolved += 1
+            resolved_rows.append(row)
+        elif changes.get("state") == AlertState.FIRING.value:
+            refired_rows.append(row)
+            result.updated += 1
+        else:
+            result.updated += 1
+
+    incident = latest
+    opened = False
+    firing_new = [e for e, _ in new_events if e.state is not AlertState.RESOLVED]
+    if new_events:
+        candidate = None if latest is None else Candidate(latest.id, latest.resolved_at is None, latest.resolved_at)
+        window = timedelta(minutes=ctx.settings.config.grouping.window_minutes)
+        decision = decide(candidate, now=now, window=window) if firing_new else Decision.JOIN
+        if decision is Decision.OPEN:
+            incident = await _open(ctx, session, key, firing_new, now)
+            opened = True
+            result.opened.append(incident.id)
+        elif decision is Decision.REOPEN:
+            assert incident is not None
+            await _new_wave(ctx, session, incident, key, firing_new, now)
+        assert incident is not None
+        await session.execute(ctx.store.insert(Alert), [
+            _row_values(e, incident_id=incident.id, occurrence=occ, wave=incident.wave, now=now)
+            for e, occ in new_events])
+        result.new += len(new_events)
+        touched_incidents.add(incident.id)
+        worst = min(int(e.severity) for e, _ in new_events)
+        if not opened and worst < incident.severity and incident.resolved_at is None:
+            previous = incident.severity
+            incident.severity = worst
+            await ctx.store.add_timeline(session, incident.id, at=now, kind="status", source="pagerbot", actor=None,
+                                         text=f"Severity raised from SEV{previous} to SEV{worst} by new alerts",
+                                         now=now)
+    result.incidents += sorted(touched_incidents)
+    if opened:
+        return
+
+    for incident_id in touched_incidents:
+        target = (incident if incident is not None and incident.id == incident_id
+                  else await ctx.store.incident(session, incident_id))
+        if target is None:
+            continue
+        firing, total = await ctx.store.alert_counts(session, incident_id)
+        mine_new = [e for e, _ in new_events] if incident is not None and target.id == incident.id else []
+        mine_resolved = [r for r in resolved_rows if r.incident_id == incident_id]
+        if total > storm_threshold:
+            await _enqueue_digest(ctx, session, target, now)
+        else:
+            lines = [f":red_circle: *{mrkdwn(one_line(e.name, 100))}*"
+                     f"{' on ' + mrkdwn(e.host) if e.host else ''}: {mrkdwn(one_line(e.title, 200))}"
+                     for e in mine_new if e.state is not AlertState.RESOLVED]
+            lines += [f":large_green_circle: Resolved: *{mrkdwn(one_line(r.name, 100))}*"
+                      f"{' on ' + mrkdwn(r.host) if r.host else ''}" for r in mine_resolved]
+            if lines:
+                await enqueue_post(ctx, session, incident_id, "\n".join(lines)[:3000], now=now)
+        await enqueue_refresh(ctx, session, incident_id, now, topic=False)
+        if firing == 0 and total > 0 and target.resolved_at is None and target.all_resolved_offered_at is None:
+            target.all_resolved_offered_at = now
+            text, offer = blocks.offer_resolve(incident_record(target))
+            await enqueue_post(ctx, session, incident_id, text, offer, now=now)
+            await ctx.store.add_timeline(session, incident_id, at=now, kind="alert_resolved", source="pagerbot",
+                                         actor=None, text="Every alert has resolved; offered to resolve the incident",
+                                         now=now)
+        elif firing > 0 and target.all_resolved_offered_at is not None:
+            target.all_resolved_offered_at = None
+
+
+async def _enqueue_digest(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> None:
+    interval = timedelta(seconds=ctx.settings.config.intake.digest_seconds)
+    not_before = max(now, incident.digest_at + interval) if incident.digest_at else now
+    await ctx.store.enqueue(session, incident.id, "digest", {}, now=now, not_before=not_before,
+                            coalesce_key=f"digest:{incident.id}")
+
+
+async def _open(ctx: Services, session: AsyncSession, key: str, events: Sequence[AlertEvent],
+                now: datetime) -> Incident:
+    first = min(events, key=lambda e: (int(e.severity), e.starts_at or now))
+    incident = Incident(
+        title=one_line(first.title or first.name, 500), description=one_line(first.description, 2000) or None,
+        severity=min(int(e.severity) for e in events), status=Status.INVESTIGATING.value, group_key=key,
+        open_group_key=key, wave=1, opened_at=now, last_status_at=now, created_by=first.source)
+    session.add(incident)
+    await session.flush()  # the unique open_group_key decides races here
+    await ctx.store.add_timeline(session, incident.id, at=now, kind="status", source=first.source, actor=None,
+                                 text=f"Incident opened from {first.source} alert {first.name}: {first.title}",
+                                 now=now)
+    await enqueue_opening(ctx, session, incident, now)
+    return incident
+
+
+async def _new_wave(ctx: Services, session: AsyncSession, incident: Incident, key: str,
+                    events: Sequence[AlertEvent], now: datetime) -> None:
+    incident.wave += 1
+    incident.status = Status.INVESTIGATING.value
+    incident.resolved_at = None
+    incident.open_group_key = key
+    incident.last_status_at = now
+    incident.all_resolved_offered_at = None
+    await session.flush()
+    names = ", ".join(sorted({e.name for e in events}))
+    text = f"New wave {incident.wave}: {names} fired again; the incident is reopened"
+    await ctx.store.add_timeline(session, incident.id, at=now, kind="wave", source=events[0].source, actor=None,
+                                 text=text, now=now)
+    await enqueue_post(ctx, session, incident.id, f":ocean: {mrkdwn(text)}", now=now)
+    await enqueue_refresh(ctx, session, incident.id, now)
+    if ctx.metrics is not None:
+        await ctx.store.enqueue(session, incident.id, "refresh_graph", {"reason": "new wave"}, now=now,
+                                coalesce_key=f"graph:{incident.id}")

@@ -1,0 +1,16 @@
+"""Every outbox op, from every feature, in one table for the worker."""
+
+from __future__ import annotations
+
+from pagerbot.outbox.ops import default_handlers
+from pagerbot.outbox.worker import Handler
+
+
+def all_handlers() -> dict[str, Handler]:
+    from pagerbot.services import escalation, graphs, postmortem
+
+    handlers = default_handlers()
+    handlers.update(graphs.outbox_handlers())
+    handlers.update(escalation.outbox_handlers())
+    handlers.update(postmortem.outbox_handlers())
+    return handlers

@@ -1,0 +1,227 @@
+"""Use cases people drive from Slack (or the local page): declare, status moves, lead, notes, resolve."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pagerbot.chat import blocks
+from pagerbot.core.alerts import Severity
+from pagerbot.core.escaping import mrkdwn, one_line
+from pagerbot.core.lifecycle import STATUS_EMOJI, IllegalMove, Status, check_move
+from pagerbot.observability import INCIDENTS_OPENED
+from pagerbot.services.context import Services
+from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
+from pagerbot.store.repository import incident_record
+from pagerbot.store.tables import Incident
+
+
+class ActionRefused(Exception):
+    """Something a person asked for that cannot be done; the message says why, in one sentence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: str
+    source: str = "slack"
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.user_id}>"
+
+
+async def _get(ctx: Services, session: AsyncSession, incident_id: int) -> Incident:
+    incident = await ctx.store.incident(session, incident_id, lock=True)
+    if incident is None:
+        raise ActionRefused(f"INC-{incident_id} does not exist")
+    return incident
+
+
+async def _record(ctx: Services, session: AsyncSession, incident: Incident, actor: Actor, kind: str, text: str,
+                  now: datetime, *, at: datetime | None = None, ref: str | None = None,
+                  data: dict[str, object] | None = None) -> bool:
+    return await ctx.store.add_timeline(session, incident.id, at=at or now, kind=kind, source=actor.source,
+                                        actor=actor.user_id, text=text, now=now, ref=ref, data=data)
+
+
+async def declare(ctx: Services, actor: Actor, title: str, *, severity: Severity = Severity.SEV3,
+                  description: str | None = None) -> int:
+    title = one_line(title, 500)
+    if not title:
+        raise ActionRefused("an incident needs a title: /incident declare TITLE")
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        key = f"declared:{secrets.token_hex(8)}"
+        incident = Incident(title=title, description=description or None, severity=int(severity),
+                            status=Status.INVESTIGATING.value, group_key=key, open_group_key=key, wave=1,
+                            opened_at=now, last_status_at=now, created_by=actor.user_id)
+        session.add(incident)
+        await session.flush()
+        await _record(ctx, session, incident, actor, "status", f"Incident declared by {actor.mention}: {title}", now)
+        await enqueue_opening(ctx, session, incident, now)
+        await ctx.store.enqueue(session, incident.id, "invite", {"users": [actor.user_id]}, now=now)
+    INCIDENTS_OPENED.inc()
+    ctx.wake_outbox()
+    return incident.id
+
+
+async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *, note: str | None = None) -> str:
+    """A lifecycle move: topic and header follow, one short line is posted, the timeline records it."""
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        incident = await _get(ctx, session, incident_id)
+        current = Status(incident.status)
+        try:
+            check_move(current, target)
+        except IllegalMove as exc:
+            raise ActionRefused(str(exc)) from None
+        incident.status = target.value
+        incident.last_status_at = now
+        if target is Status.ACKNOWLEDGED and incident.acknowledged_at is None:
+            incident.acknowledged_at = now
+        if target is Status.IDENTIFIED and incident.identified_at is None:
+            incident.identified_at = now
+        if target is Status.MONITORING and incident.mitigated_at is None:
+            incident.mitigated_at = now
+        if target is Status.RESOLVED:
+            incident.resolved_at = now
+            incident.open_group_key = None
+            if note:
+                incident.summary = note
+        if current is Status.RESOLVED:  # reopen
+            incident.resolved_at = None
+            incident.open_group_key = incident.group_key
+            incident.all_resolved_offered_at = None
+        took_lead = False
+        if target is Status.ACKNOWLEDGED and incident.lead is None:
+            incident.lead = actor.user_id
+            took_lead = True
+        verb = "reopened" if current is Status.RESOLVED else f"moved to {target.value}"
+        text = f"{actor.mention} {verb} the incident" + (f": {one_line(note, 500)}" if note else "")
+        if took_lead:
+            text += f"; {actor.mention} is the lead"
+        try:
+            await session.flush()
+        except Exception:
+            raise
+        await _record(ctx, session, incident, actor, "status", text.replace(actor.mention, actor.user_id), now,
+                      data={"from": current.value, "to": target.value})
+        await enqueue_post(ctx, session, incident.id, f"{STATUS_EMOJI[target]} {mrkdwn_safe(text)}", now=now)
+        await enqueue_refresh(ctx, session, incident.id, now)
+        if target is Status.RESOLVED:
+            post_text, offer = blocks.offer_postmortem(incident_record(incident))
+            await enqueue_post(ctx, session, incident.id, post_text, offer, now=now)
+            await _offer_all_clear(ctx, session, incident, now)
+    ctx.wake_outbox()
+    return text
+
+
+def mrkdwn_safe(text: str) -> str:
+    """Our own text with user mentions kept, the rest escaped."""
+    parts = text.split("<@")
+    out = [mrkdwn(parts[0])]
+    for part in parts[1:]:
+        user, sep, rest = part.partition(">")
+        out.append(f"<@{user}>{mrkdwn(rest)}" if sep and user.isalnum() else mrkdwn("<@" + part))
+    return "".join(out)
+
+
+async def _offer_all_clear(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> None:
+    from pagerbot.services.escalation import offer_all_clear
+
+    await offer_all_clear(ctx, session, incident, now)
+
+
+async def acknowledge(ctx: Services, incident_id: int, actor: Actor) -> str:
+    return await move(ctx, incident_id, Status.ACKNOWLEDGED, actor)
+
+
+async def resolve(ctx: Services, incident_id: int, actor: Actor, summary: str | None = None) -> str:
+    _check_allowed(ctx.settings.config.slack.resolvers, actor, "resolve")
+    return await move(ctx, incident_id, Status.RESOLVED, actor, note=summary)
+
+
+async def reopen(ctx: Services, incident_id: int, actor: Actor) -> str:
+    return await move(ctx, incident_id, Status.INVESTIGATING, actor)
+
+
+def _check_allowed(allowed: list[str], actor: Actor, what: str) -> None:
+    if allowed and actor.user_id not in allowed:
+        raise ActionRefused(f"you are not allowed to {what} incidents (ask one of: {', '.join(allowed)})")
+
+
+def check_may_escalate(ctx: Services, actor: Actor) -> None:
+    _check_allowed(ctx.settings.config.slack.escalators, actor, "escalate")
+
+
+async def set_severity(ctx: Services, incident_id: int, severity: Severity, actor: Actor) -> str:
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        incident = await _get(ctx, session, incident_id)
+        if incident.severity == int(severity):
+            raise ActionRefused(f"the incident is already SEV{int(severity)}")
+        previous = incident.severity
+        incident.severity = int(severity)
+        incident.last_status_at = now
+        text = f"{actor.mention} changed the severity from SEV{previous} to SEV{int(severity)}"
+        await _record(ctx, session, incident, actor, "status", text.replace(actor.mention, actor.user_id), now)
+        await enqueue_post(ctx, session, incident.id, f":rotating_light: {text}", now=now)
+        await enqueue_refresh(ctx, session, incident.id, now)
+    ctx.wake_outbox()
+    return text
+
+
+async def set_lead(ctx: Services, incident_id: int, lead: str, actor: Actor) -> str:
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        incident = await _get(ctx, session, incident_id)
+        incident.lead = lead
+        text = f"{actor.mention} made <@{lead}> the incident lead"
+        await _record(ctx, session, incident, actor, "status", f"{actor.user_id} made {lead} the incident lead", now,
+                      data={"lead": lead})
+        await enqueue_post(ctx, session, incident.id, f":crown: {text}", now=now)
+        await enqueue_refresh(ctx, session, incident.id, now)
+        await ctx.store.enqueue(session, incident.id, "invite", {"users": [lead]}, now=now)
+    ctx.wake_outbox()
+    return text
+
+
+async def add_note(ctx: Services, incident_id: int, text: str, actor: Actor) -> str:
+    note = text.strip()
+    if not note:
+        raise ActionRefused("a note needs text: /incident note TEXT")
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        incident = await _get(ctx, session, incident_id)
+        await _record(ctx, session, incident, actor, "note", note[:4000], now)
+    return "Noted in the timeline."
+
+
+async def record_command(ctx: Services, incident_id: int, actor: Actor, command_text: str) -> None:
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        await ctx.store.add_timeline(session, incident_id, at=now, kind="command", source=actor.source,
+                                     actor=actor.user_id, text=f"/incident {one_line(command_text, 500)}", now=now)
+
+
+async def record_event(ctx: Services, incident_id: int, actor: Actor, kind: str, text: str, *,
+                       at: datetime | None = None, ref: str | None = None,
+                       data: dict[str, object] | None = None) -> bool:
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        return await ctx.store.add_timeline(session, incident_id, at=at or now, kind=kind, source=actor.source,
+                                            actor=actor.user_id, text=text, now=now, ref=ref, data=data)
+
+
+async def forget_event(ctx: Services, incident_id: int, ref: str) -> bool:
+    async with ctx.store.transaction() as session:
+        return await ctx.store.remove_timeline(session, incident_id, ref)
+
+
+async def refresh_views(ctx: Services, incident_id: int) -> None:
+    async with ctx.store.transaction() as session:
+        await enqueue_refresh(ctx, session, incident_id, ctx.clock.now())
+    ctx.wake_outbox()

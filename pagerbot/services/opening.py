@@ -1,0 +1,36 @@
+"""The side effects of a new incident, queued in the transaction that opened it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pagerbot.services.context import Services
+from pagerbot.store.tables import Incident
+
+# Each op is delivered in this order by the outbox (ops.py), after the channel exists.
+OPENING_OPS = ("open_channel", "set_purpose", "set_topic", "invite", "post_header", "pin_header", "announce")
+
+
+async def enqueue_opening(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> None:
+    for op in OPENING_OPS:
+        coalesce = f"topic:{incident.id}" if op == "set_topic" else None
+        await ctx.store.enqueue(session, incident.id, op, {}, now=now, coalesce_key=coalesce)
+    if ctx.metrics is not None:
+        await ctx.store.enqueue(session, incident.id, "refresh_graph", {"reason": "opened"}, now=now,
+                                coalesce_key=f"graph:{incident.id}")
+
+
+async def enqueue_refresh(ctx: Services, session: AsyncSession, incident_id: int, now: datetime,
+                          *, topic: bool = True) -> None:
+    """The pinned header (and the topic) show the current state; one pending update absorbs the rest."""
+    await ctx.store.enqueue(session, incident_id, "update_header", {}, now=now,
+                            coalesce_key=f"header:{incident_id}")
+    if topic:
+        await ctx.store.enqueue(session, incident_id, "set_topic", {}, now=now, coalesce_key=f"topic:{incident_id}")
+
+
+async def enqueue_post(ctx: Services, session: AsyncSession, incident_id: int, text: str,
+                       blocks: list[dict[str, object]] | None = None, *, now: datetime) -> None:
+    await ctx.store.enqueue(session, incident_id, "post", {"text": text, "blocks": blocks}, now=now)

@@ -1,0 +1,253 @@
+"""Settings from the environment and the YAML config, validated before anything starts.
+
+A bad config raises ``ConfigError`` naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_DATABASE_URL = "sqlite:///pagerbot.db"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """A user-fixable configuration problem; the message is one sentence naming what to fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlackConfig(_Strict):
+    announce_channel: str | None = "incidents"
+    channel_prefix: str = "inc"
+    responders: list[str] = Field(default_factory=list)
+    # Who may resolve or escalate: empty means anyone in the channel.
+    resolvers: list[str] = Field(default_factory=list)
+    escalators: list[str] = Field(default_factory=list)
+
+    @field_validator("channel_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,20}", value):
+            raise ValueError("expected lowercase letters, digits, '-' or '_', at most 21 characters")
+        return value
+
+
+class GroupingConfig(_Strict):
+    labels: list[str] = Field(default_factory=lambda: ["cluster"])
+    window_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
+    auto_resolve_minutes: int | None = Field(default=None, ge=1)
+
+
+class WatchConfig(_Strict):
+    """A threshold rule evaluated by the scheduler, for shops without Alertmanager."""
+
+    name: str
+    metric: str
+    above: float
+    per_core: bool = False
+    for_minutes: int = Field(default=5, ge=1)
+    pool: str | None = None
+    hosts: list[str] = Field(default_factory=list)
+    severity: str = "sev3"
+
+
+class MetricsConfig(_Strict):
+    source: Literal["prometheus", "ganglia", "graphite", "recorded", "none"] = "none"
+    url: str | None = None
+    refresh_minutes: int = Field(default=5, ge=1)
+    window_hours: float = Field(default=6.0, gt=0, le=168)
+    pools: dict[str, list[str]] = Field(default_factory=dict)
+    queries: dict[str, str] = Field(default_factory=dict)
+    rrd_root: str | None = None
+    path: str | None = None  # recorded: the CSV file
+    watches: list[WatchConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _url_needed(self) -> MetricsConfig:
+        if self.source in {"prometheus", "ganglia", "graphite"} and not self.url:
+            raise ValueError(f"metrics.url is required when metrics.source is {self.source}")
+        return self
+
+
+class VendorConfig(_Strict):
+    name: str
+    to: list[str]
+    cc: list[str] = Field(default_factory=list)
+    account: str | None = None
+    template: str | None = None
+    phone: str | None = None
+    portal_url: str | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("expected at least one email address")
+        return value
+
+    @field_validator("to", "cc")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "\r" in address or "\n" in address or not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+
+class SmtpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(default="pagerbot@localhost", alias="from")
+    timeout_seconds: float = Field(default=20.0, gt=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RemindersConfig(_Strict):
+    # Minutes without a status update before a nudge, per severity.
+    status_minutes: dict[str, int] = Field(
+        default_factory=lambda: {"sev1": 15, "sev2": 30, "sev3": 60, "sev4": 120}
+    )
+    no_lead_minutes: int = Field(default=10, ge=1)
+
+
+class IntakeConfig(_Strict):
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    grafana_secret: str | None = None
+    storm_threshold: int = Field(default=5, ge=0)  # alerts posted one by one before the digest takes over
+    digest_seconds: float = Field(default=5.0, ge=0)
+
+
+class FileConfig(_Strict):
+    timezone: str = "UTC"
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    grouping: GroupingConfig = Field(default_factory=GroupingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    vendors: dict[str, VendorConfig] = Field(default_factory=dict)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    templates_dir: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"expected an IANA time zone name such as Europe/Berlin, got {value!r}") from exc
+        return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything pagerbot needs to run, from the environment and the config file."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    config_path: Path | None = None
+    api_token: str | None = None
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    public_url: str = DEFAULT_PUBLIC_URL
+    config: FileConfig = field(default_factory=FileConfig)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)
+
+    def replace(self, **changes: Any) -> Settings:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part != "__root__")
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        message = "unknown key"
+    return f"{location or '(top level)'}: {message}"
+
+
+def parse_config(data: object, source: str) -> FileConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return FileConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{source}: {_describe(first)}{suffix}") from None
+
+
+def load_config_file(path: Path) -> FileConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return parse_config(data, str(path))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment (INTERFACE.md) and the config file it names."""
+    env = os.environ if environ is None else environ
+    config_path: Path | None = None
+    if env.get("PAGERBOT_CONFIG"):
+        config_path = Path(env["PAGERBOT_CONFIG"])
+    elif Path("pagerbot.yaml").exists():
+        config_path = Path("pagerbot.yaml")
+    config = load_config_file(config_path) if config_path else FileConfig()
+    database_url = env.get("PAGERBOT_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not re.match(r"^(sqlite|postgres(ql)?)(\+\w+)?://", database_url):
+        raise ConfigError(
+            "PAGERBOT_DATABASE_URL: expected sqlite:///path.db or postgresql://user@host:port/db"
+        )
+    api_url = env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not api_url.endswith("/"):
+        api_url += "/"
+    return Settings(
+        database_url=database_url,
+        config_path=config_path,
+        api_token=env.get("PAGERBOT_API_TOKEN") or None,
+        slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+        slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+        slack_api_url=api_url,
+        public_url=(env.get("PAGERBOT_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
+        config=config,
+    )

@@ -1,0 +1,189 @@
+"""Bolt's AsyncApp: listeners ack at once, then hand the work to services. Registered by register()."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from pagerbot.chat import blocks
+from pagerbot.core.alerts import Severity
+from pagerbot.services import incidents
+from pagerbot.services.commands import CommandRequest, Reply, run_command
+from pagerbot.services.context import Services
+from pagerbot.services.incidents import ActionRefused, Actor
+from pagerbot.slack import views
+from pagerbot.store.repository import is_unavailable
+
+log = logging.getLogger("pagerbot.slack")
+DB_DOWN = ":warning: pagerbot cannot reach its database right now; try again in a minute."
+
+COMMAND = "/incident"
+EVENTS = ("reaction_added", "reaction_removed", "message")
+PIN_REACTIONS = {"pushpin", "round_pushpin"}
+
+
+def build_bolt(ctx: Services) -> tuple[AsyncApp, Any]:
+    settings = ctx.settings
+    if not settings.slack_signing_secret and not settings.slack_app_token:
+        from pagerbot.settings import ConfigError
+
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN (or set SLACK_APP_TOKEN for Socket Mode)")
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "socket-mode",
+                   process_before_response=False, request_verification_enabled=bool(settings.slack_signing_secret))
+    register(app, ctx)
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+    return app, AsyncSlackRequestHandler(app)
+
+
+async def _first_time(ctx: Services, key: str) -> bool:
+    async with ctx.store.transaction() as session:
+        return await ctx.store.first_time(session, key, ctx.clock.now())
+
+
+async def _send(ctx: Services, respond: Any, reply: Reply, trigger_id: str | None) -> None:
+    if reply.view is not None and trigger_id:
+        await ctx.chat.open_view(trigger_id, reply.view)
+        return
+    await respond(text=reply.text, blocks=reply.blocks, response_type="in_channel" if reply.public else "ephemeral",
+                  replace_original=False)
+
+
+def register(app: AsyncApp, ctx: Services) -> None:
+    @app.command(COMMAND)
+    async def incident_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        request = CommandRequest(text=body.get("text") or "", user_id=body["user_id"],
+                                 channel_id=body.get("channel_id") or "", trigger_id=body.get("trigger_id"))
+        try:
+            # Slack may deliver a command twice; its trigger_id tells a repeat from a new one.
+            if request.trigger_id and not await _first_time(ctx, f"cmd:{request.trigger_id}"):
+                return
+            reply = await run_command(ctx, request)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("/incident %s failed", request.text)
+                await respond(text=":x: Something went wrong; it is in pagerbot's log.", response_type="ephemeral")
+                return
+            await respond(text=DB_DOWN, response_type="ephemeral")
+            return
+        await _send(ctx, respond, reply, request.trigger_id)
+
+    @app.action(re.compile("^(" + "|".join(blocks.ALL_ACTIONS) + ")$"))
+    async def button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        await ack()
+        user = body["user"]["id"]
+        trigger_id = body.get("trigger_id")
+        try:
+            if trigger_id and not await _first_time(ctx, f"act:{trigger_id}:{action['action_id']}"):
+                return
+            reply = await handle_button(ctx, action["action_id"], action.get("value") or "", Actor(user),
+                                        channel_id=(body.get("channel") or {}).get("id"), trigger_id=trigger_id)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("button %s failed", action.get("action_id"))
+                raise
+            await respond(text=DB_DOWN, response_type="ephemeral", replace_original=False)
+            return
+        if reply is not None:
+            await _send(ctx, respond, reply, trigger_id)
+
+    @app.view(views.DECLARE)
+    async def declare_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = views.submitted_values(view)
+        if not values.get("title", "").strip():
+            await ack(response_action="errors", errors={"title": "Give the incident a title"})
+            return
+        await ack()
+        await incidents.declare(ctx, Actor(body["user"]["id"]), values["title"],
+                                severity=Severity.parse(values.get("severity") or "3", Severity.SEV3),
+                                description=values.get("description") or None)
+
+    @app.view(views.RESOLVE)
+    async def resolve_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        summary = views.submitted_values(view).get("summary", "").strip()
+        if not summary:
+            await ack(response_action="errors", errors={"summary": "Say in a sentence what happened"})
+            return
+        incident_id = int(json.loads(view.get("private_metadata") or "{}").get("incident", 0))
+        try:
+            await incidents.resolve(ctx, incident_id, Actor(body["user"]["id"]), summary)
+        except ActionRefused as exc:
+            await ack(response_action="errors", errors={"summary": str(exc)[:150]})
+            return
+        await ack()
+
+    @app.view(views.EDIT_EMAIL)
+    async def email_edited(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        from pagerbot.services.escalation import EmailRefused, edit_draft
+
+        values = views.submitted_values(view)
+        email_id = int(json.loads(view.get("private_metadata") or "{}").get("email", 0))
+        try:
+            await edit_draft(ctx, email_id, Actor(body["user"]["id"]), to=values.get("to", ""),
+                             cc=values.get("cc", ""), subject=values.get("subject", ""), body=values.get("body", ""))
+        except EmailRefused as exc:
+            await ack(response_action="errors", errors={exc.field: str(exc)[:150]})
+            return
+        await ack()
+
+    @app.event("reaction_added")
+    async def reaction_added(body: dict[str, Any], event: dict[str, Any]) -> None:
+        await _on_reaction(ctx, body, event, added=True)
+
+    @app.event("reaction_removed")
+    async def reaction_removed(body: dict[str, Any], event: dict[str, Any]) -> None:
+        await _on_reaction(ctx, body, event, added=False)
+
+    @app.event("message")
+    async def message(body: dict[str, Any], event: dict[str, Any]) -> None:
+        from pagerbot.slack.capture import on_message
+
+        if body.get("event_id") and not await _first_time(ctx, f"evt:{body['event_id']}"):
+            return
+        await on_message(ctx, event)
+
+
+async def _on_reaction(ctx: Services, body: dict[str, Any], event: dict[str, Any], *, added: bool) -> None:
+    from pagerbot.slack.capture import on_pin_reaction
+
+    if event.get("reaction") not in PIN_REACTIONS:
+        return
+    if body.get("event_id") and not await _first_time(ctx, f"evt:{body['event_id']}"):
+        return
+    await on_pin_reaction(ctx, event, added=added)
+
+
+async def handle_button(ctx: Services, action_id: str, value: str, actor: Actor, *, channel_id: str | None,
+                        trigger_id: str | None) -> Reply | None:
+    """What a button does; shared by Slack and the local page."""
+    from pagerbot.services.commands import HANDLERS
+
+    try:
+        if action_id in {blocks.EMAIL_SEND, blocks.EMAIL_RETRY, blocks.EMAIL_DISCARD, blocks.EMAIL_EDIT,
+                         blocks.EMAIL_ALL_CLEAR}:
+            from pagerbot.services.escalation import email_button
+
+            return await email_button(ctx, action_id, int(value), actor)
+        incident_id = int(value)
+        if action_id == blocks.ACK:
+            return Reply(await incidents.acknowledge(ctx, incident_id, actor))
+        if action_id == blocks.RESOLVE:
+            if trigger_id:
+                return Reply("", view=views.resolve_modal(incident_id))
+            return Reply(await incidents.resolve(ctx, incident_id, actor, None))
+        request = CommandRequest(text=action_id, user_id=actor.user_id, channel_id=channel_id or "",
+                                 trigger_id=trigger_id, source=actor.source)
+        name = {blocks.ESCALATE: "escalate", blocks.GRAPHS: "graph", blocks.POSTMORTEM: "postmortem"}[action_id]
+        if name == "escalate":
+            incidents.check_may_escalate(ctx, actor)
+        return await HANDLERS[name](ctx, request, incident_id, "")
+    except ActionRefused as exc:
+        return Reply(f":warning: {exc}")

@@ -1,0 +1,184 @@
+"""Reads and writes that services share. Services own transactions; this module owns the SQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
+from pagerbot.store.tables import Alert, Email, Incident, OutboxRow, SeenRequest, TimelineRow
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer: webhooks answer 503 so senders retry."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Errors that mean "the database is not answering" (as opposed to a bug in a statement)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, DatabaseUnavailable | OperationalError | SAInterfaceError | ConnectionError
+                      | OSError | TimeoutError)
+
+
+def rowcount(result: object) -> int:
+    """Rows a DML statement touched (typed access to CursorResult.rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT that knows ON CONFLICT on both engines."""
+        return (postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table))
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+
+    # --- incidents -------------------------------------------------------------------------------------
+
+    async def incident(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> Incident | None:
+        statement = select(Incident).where(Incident.id == incident_id)
+        if lock and self.dialect == "postgresql":
+            statement = statement.with_for_update()
+        return (await session.execute(statement)).scalar_one_or_none()
+
+    async def incident_by_channel(self, session: AsyncSession, channel_id: str) -> Incident | None:
+        statement = select(Incident).where(Incident.channel_id == channel_id).order_by(Incident.id.desc())
+        return (await session.execute(statement.limit(1))).scalar_one_or_none()
+
+    async def list_incidents(self, session: AsyncSession, limit: int = 100) -> list[Incident]:
+        rows = await session.execute(select(Incident).order_by(Incident.id.desc()).limit(limit))
+        return list(rows.scalars())
+
+    async def open_incidents(self, session: AsyncSession) -> list[Incident]:
+        rows = await session.execute(select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id))
+        return list(rows.scalars())
+
+    async def alerts_of(self, session: AsyncSession, incident_id: int) -> list[AlertRecord]:
+        rows = await session.execute(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
+        return [alert_record(a) for a in rows.scalars()]
+
+    async def alert_counts(self, session: AsyncSession, incident_id: int) -> tuple[int, int]:
+        """(firing, total) alerts of an incident."""
+        row = (await session.execute(
+            select(func.count(), func.count().filter(Alert.state != "resolved")).where(
+                Alert.incident_id == incident_id))).one()
+        return int(row[1]), int(row[0])
+
+    # --- timeline --------------------------------------------------------------------------------------
+
+    async def add_timeline(self, session: AsyncSession, incident_id: int, *, at: datetime, kind: str, source: str,
+                           actor: str | None, text: str, data: Mapping[str, Any] | None = None,
+                           ref: str | None = None, now: datetime) -> bool:
+        """Record an entry; with ``ref`` it is recorded once (returns False when it already was)."""
+        statement = self.insert(TimelineRow).values(
+            incident_id=incident_id, at=at, kind=kind, source=source, actor=actor, text=text,
+            data=dict(data or {}), ref=ref, created_at=now)
+        if ref is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["incident_id", "ref"])
+        result = await session.execute(statement)
+        return bool(rowcount(result))
+
+    async def remove_timeline(self, session: AsyncSession, incident_id: int, ref: str) -> bool:
+        from sqlalchemy import delete
+
+        result = await session.execute(
+            delete(TimelineRow).where(TimelineRow.incident_id == incident_id, TimelineRow.ref == ref))
+        return bool(rowcount(result))
+
+    async def timeline_row(self, session: AsyncSession, incident_id: int, ref: str) -> TimelineRow | None:
+        statement = select(TimelineRow).where(TimelineRow.incident_id == incident_id, TimelineRow.ref == ref)
+        return (await session.execute(statement)).scalar_one_or_none()
+
+    async def timeline(self, session: AsyncSession, incident_id: int) -> list[TimelineEntry]:
+        """Recorded entries merged with the alerts' own history (an alert row is its own timeline entry)."""
+        rows = await session.execute(
+            select(TimelineRow).where(TimelineRow.incident_id == incident_id).order_by(TimelineRow.at, TimelineRow.id))
+        entries = [TimelineEntry(at=r.at, kind=r.kind, source=r.source, actor=r.actor, text=r.text, data=r.data)
+                   for r in rows.scalars()]
+        alerts = await self.alerts_of(session, incident_id)
+        from pagerbot.core.timeline import merge_alerts
+
+        return merge_alerts(entries, alerts)
+
+    # --- Slack retries ---------------------------------------------------------------------------------
+
+    async def first_time(self, session: AsyncSession, key: str, now: datetime) -> bool:
+        """True the first time ``key`` (an event_id, a trigger_id) is seen; False on Slack's retries."""
+        statement = self.insert(SeenRequest).values(key=key[:255], seen_at=now).on_conflict_do_nothing(
+            index_elements=["key"])
+        return bool(rowcount(await session.execute(statement)))
+
+    # --- outbox ----------------------------------------------------------------------------------------
+
+    async def enqueue(self, session: AsyncSession, incident_id: int | None, op: str,
+                      payload: Mapping[str, Any] | None = None, *, now: datetime,
+                      coalesce_key: str | None = None, not_before: datetime | None = None) -> None:
+        """Queue a side effect in the caller's transaction. A coalesce key folds it into a pending twin."""
+        statement = self.insert(OutboxRow).values(
+            incident_id=incident_id, op=op, payload=dict(payload or {}), status="pending", attempts=0,
+            maybe_sent=0, next_attempt_at=not_before or now, created_at=now, coalesce_key=coalesce_key)
+        if coalesce_key is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["coalesce_key"])
+        await session.execute(statement)
+
+    async def outbox_stats(self, session: AsyncSession) -> tuple[int, datetime | None]:
+        row = (await session.execute(
+            select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.status == "pending"))).one()
+        oldest = row[1]
+        if oldest is not None and oldest.tzinfo is None:
+            from datetime import UTC
+
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(row[0]), oldest
+
+    # --- emails ----------------------------------------------------------------------------------------
+
+    async def escalations(self, session: AsyncSession, incident_id: int) -> list[EscalationRecord]:
+        rows = await session.execute(select(Email).where(Email.incident_id == incident_id).order_by(Email.id))
+        return [EscalationRecord(vendor=e.vendor, subject=e.subject, status=e.status, created_at=e.created_at,
+                                 sent_at=e.sent_at, sent_by=e.sent_by, message_id=e.message_id)
+                for e in rows.scalars()]
+
+
+def incident_record(row: Incident, participants: Sequence[str] = ()) -> IncidentRecord:
+    return IncidentRecord(
+        id=row.id, title=row.title, severity=row.severity, status=row.status, lead=row.lead,
+        channel_id=row.channel_id, channel_name=row.channel_name, opened_at=row.opened_at,
+        acknowledged_at=row.acknowledged_at, identified_at=row.identified_at, mitigated_at=row.mitigated_at,
+        resolved_at=row.resolved_at, summary=row.summary, description=row.description,
+        participants=tuple(participants))
+
+
+def alert_record(row: Alert) -> AlertRecord:
+    return AlertRecord(
+        fingerprint=row.fingerprint, source=row.source, name=row.name, title=row.title, severity=row.severity,
+        state=row.state, host=row.host, labels=row.labels, starts_at=row.starts_at, ends_at=row.ends_at,
+        wave=row.wave, received_count=row.received_count, first_received_at=row.first_received_at,
+        last_received_at=row.last_received_at)
+
+
+async def mark_outbox(session: AsyncSession, row_id: int, **values: Any) -> None:
+    await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))

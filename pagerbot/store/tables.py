@@ -1,0 +1,253 @@
+"""The schema: SQLAlchemy 2 typed tables. One Alembic revision per change (migrations/)."""
+
+from __future__ import annotations
+
+from datetime import UTC as UTC_ZONE
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, also on SQLite (which keeps no time zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: times must be timezone-aware UTC")
+        value = value.astimezone(UTC_ZONE)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC_ZONE) if value.tzinfo is None else value.astimezone(UTC_ZONE)
+
+
+UTC = UTCDateTime()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTC, dict[str, Any]: JSON, bytes: LargeBinary}
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    lead: Mapped[str | None] = mapped_column(String(64))
+    group_key: Mapped[str] = mapped_column(String(1000), index=True)
+    # Equal to group_key while the incident is open, NULL once resolved: the unique constraint keeps one
+    # open incident per group, whatever the replicas and requests race to do.
+    open_group_key: Mapped[str | None] = mapped_column(String(1000), unique=True)
+    wave: Mapped[int] = mapped_column(Integer, default=1)
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    channel_name: Mapped[str | None] = mapped_column(String(100))
+    header_ts: Mapped[str | None] = mapped_column(String(32))
+    digest_ts: Mapped[str | None] = mapped_column(String(32))
+    graph_file_id: Mapped[str | None] = mapped_column(String(64))
+    slack_topic: Mapped[str | None] = mapped_column(String(250))
+    digest_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    identified_at: Mapped[datetime | None]
+    mitigated_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    last_status_at: Mapped[datetime]
+    reminded_at: Mapped[datetime | None]
+    lead_reminded_at: Mapped[datetime | None]
+    all_resolved_offered_at: Mapped[datetime | None]
+    summary: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("source", "fingerprint", "occurrence"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    # Tells occurrences of one alert apart: its startsAt, or a counter for senders that have none.
+    occurrence: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(1024))
+    description: Mapped[str] = mapped_column(Text, default="")
+    severity: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    host: Mapped[str | None] = mapped_column(String(255))
+    labels: Mapped[dict[str, Any]]
+    annotations: Mapped[dict[str, Any]]
+    url: Mapped[str | None] = mapped_column(Text)
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    wave: Mapped[int] = mapped_column(Integer, default=1)
+    received_count: Mapped[int] = mapped_column(Integer, default=1)
+    first_received_at: Mapped[datetime]
+    last_received_at: Mapped[datetime]
+
+
+class TimelineRow(Base):
+    __tablename__ = "timeline"
+    __table_args__ = (UniqueConstraint("incident_id", "ref"), Index(None, "incident_id", "at"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]]
+    # Identity of what the entry records (a pinned message, a file), so it is recorded once and removable.
+    ref: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index(None, "status", "next_attempt_at"), Index(None, "incident_id", "status"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    op: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, done, dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set once a call may have reached the other side, so a retry first checks whether it took effect.
+    maybe_sent: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A pending row with the same coalesce key absorbs later requests (e.g. one digest update, not fifty).
+    coalesce_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class SeenRequest(Base):
+    """Slack event_ids and command trigger_ids already handled: Slack retries, we do not repeat."""
+
+    __tablename__ = "seen_requests"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime]
+
+
+class Email(Base):
+    __tablename__ = "emails"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    vendor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # escalation, followup, allclear
+    status: Mapped[str] = mapped_column(String(16))  # draft, sending, sent, failed, discarded
+    to: Mapped[list[str]] = mapped_column("to_addrs", JSON)
+    cc: Mapped[list[str]] = mapped_column("cc_addrs", JSON)
+    subject: Mapped[str] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    graph_id: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    in_reply_to: Mapped[str | None] = mapped_column(String(255))
+    references: Mapped[str | None] = mapped_column("references_hdr", Text)
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    sent_by: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Graph(Base):
+    __tablename__ = "graphs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(255))
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    summary: Mapped[dict[str, Any]]
+    slack_file_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class LocalChannel(Base):
+    """The local workspace (no Slack): channels, messages and files kept in the database."""
+
+    __tablename__ = "local_channels"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    topic: Mapped[str] = mapped_column(String(250), default="")
+    purpose: Mapped[str] = mapped_column(String(250), default="")
+    members: Mapped[list[str]] = mapped_column(JSON)
+    bookmarks: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class LocalMessage(Base):
+    __tablename__ = "local_messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(32), index=True)
+    ts: Mapped[str] = mapped_column(String(32), unique=True)
+    user: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    blocks: Mapped[list[Any]] = mapped_column(JSON)
+    file_ids: Mapped[list[str]] = mapped_column(JSON)
+    ephemeral_to: Mapped[str | None] = mapped_column(String(64))
+    pinned: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+
+
+class LocalFile(Base):
+    __tablename__ = "local_files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]

@@ -1,0 +1,136 @@
+"""POST /alerts/{sender}: read at most the size limit, authenticate, parse, store, then answer."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from pagerbot.core.alerts import AlertEvent
+from pagerbot.intake.alertmanager import parse_alertmanager
+from pagerbot.intake.auth import check_grafana_signature, check_token
+from pagerbot.intake.errors import PayloadError
+from pagerbot.intake.generic import parse_generic
+from pagerbot.intake.grafana import parse_grafana
+from pagerbot.intake.pagerduty import parse_pagerduty, success_body
+from pagerbot.observability import ALERTS_RECEIVED, WEBHOOK_LATENCY
+from pagerbot.services.alerts import handle_alerts
+from pagerbot.services.context import Services
+from pagerbot.store.repository import is_unavailable
+from pagerbot.web.errors import ApiError
+
+
+def _alertmanager(body: object) -> list[AlertEvent]:
+    return parse_alertmanager(body).alerts
+
+
+PARSERS: dict[str, Callable[[object], list[AlertEvent]]] = {
+    "alertmanager": _alertmanager,
+    "grafana": parse_grafana,
+    "pagerduty": parse_pagerduty,
+    "generic": parse_generic,
+}
+
+ALERT_BODY_SCHEMA: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}},
+    "responses": {
+        "400": {"description": "malformed JSON or not UTF-8"}, "401": {"description": "missing or wrong token"},
+        "413": {"description": "body over the size limit"}, "422": {"description": "not a valid body of this format"},
+        "503": {"description": "database unavailable; retry"}},
+}
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "payload too large", {"limit_bytes": limit})
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload too large", {"limit_bytes": limit})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_json(body: bytes) -> object:
+    if not body.strip():
+        raise ApiError(400, "empty body", "expected a JSON document")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "body is not UTF-8", f"invalid byte at offset {exc.start}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "malformed JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed JSON", "nested too deeply") from None
+
+
+def authenticate(ctx: Services, request: Request, body: bytes, sender: str, insecure: bool) -> None:
+    secret = ctx.settings.config.intake.grafana_secret
+    if sender == "grafana" and secret:
+        if check_grafana_signature(body, dict(request.headers), secret):
+            return
+        raise ApiError(401, "invalid signature", "the Grafana HMAC signature header is missing or wrong")
+    token = ctx.settings.api_token
+    if token is None:
+        if insecure:
+            return
+        raise ApiError(401, "authentication required", "no API token is configured")
+    if not check_token(request.headers.get("authorization"), token):
+        raise ApiError(401, "invalid token",
+                       "send Authorization: Bearer <PAGERBOT_API_TOKEN> (or Basic with it as the password)",
+                       headers={"WWW-Authenticate": 'Bearer realm="pagerbot"'})
+
+
+def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
+    api = APIRouter()
+    limit = ctx.settings.config.intake.max_body_bytes
+
+    async def receive(sender: str, request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        try:
+            body = await read_limited(request, limit)
+            authenticate(ctx, request, body, sender, insecure)
+            try:
+                events = PARSERS[sender](decode_json(body))
+            except PayloadError as exc:
+                raise ApiError(422, f"not a valid {sender} body", exc.to_dict()) from None
+            try:
+                result = await handle_alerts(ctx, events)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise ApiError(503, "database unavailable", "the alert was not stored; retry",
+                                   headers={"Retry-After": "5"}) from None
+                raise
+        except ApiError as exc:
+            ALERTS_RECEIVED.labels(source=sender, outcome=str(exc.status)).inc()
+            raise
+        finally:
+            WEBHOOK_LATENCY.labels(route=sender).observe(time.perf_counter() - started)
+        ALERTS_RECEIVED.labels(source=sender, outcome="accepted").inc(len(events))
+        if sender == "pagerduty":
+            answer: dict[str, Any] = success_body(events[0]) if len(events) == 1 else {
+                "status": "success", "message": "Events processed",
+                "dedup_keys": [e.fingerprint for e in events]}
+            return JSONResponse(answer, status_code=202)
+        return JSONResponse({"status": "ok", **result.as_json()}, status_code=200)
+
+    def endpoint_for(sender: str) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> JSONResponse:
+            return await receive(sender, request)
+        return endpoint
+
+    for sender in PARSERS:
+        api.add_api_route(f"/alerts/{sender}", endpoint_for(sender), methods=["POST"], name=f"alerts_{sender}",
+                          summary=f"Receive {sender} alerts", openapi_extra=ALERT_BODY_SCHEMA,
+                          status_code=202 if sender == "pagerduty" else 200)
+    return api

@@ -1,0 +1,105 @@
+"""The FastAPI application: Slack's endpoint, alert webhooks, the read API, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pagerbot import __version__
+from pagerbot.intake.auth import check_token
+from pagerbot.store.repository import is_unavailable
+from pagerbot.web import alerts, incidents
+from pagerbot.web.errors import ApiError, error_response
+
+if TYPE_CHECKING:
+    from pagerbot.bootstrap import Runtime
+
+log = logging.getLogger("pagerbot.web")
+
+
+def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = True) -> FastAPI:
+    """``background`` runs the outbox worker and the scheduler inside the server's lifespan."""
+    ctx = runtime.ctx
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if background:
+            await runtime.start_background()
+        try:
+            yield
+        finally:
+            await runtime.stop_background()
+
+    app = FastAPI(title="pagerbot", version=__version__, lifespan=lifespan,
+                  description="Alert webhooks and the incident API of pagerbot.")
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.error, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid request", [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")} for e in exc.errors()])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            return error_response(503, "database unavailable", "retry later", {"Retry-After": "5"})
+        log.exception("unhandled error")
+        return error_response(500, "internal error", "see pagerbot's log")
+
+    def require_token(request: Request) -> None:
+        token = ctx.settings.api_token
+        if token is None:
+            if insecure:
+                return
+            raise ApiError(401, "authentication required", "no API token is configured")
+        if not check_token(request.headers.get("authorization"), token):
+            raise ApiError(401, "invalid token", "send Authorization: Bearer <PAGERBOT_API_TOKEN>",
+                           headers={"WWW-Authenticate": 'Bearer realm="pagerbot"'})
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the database answers")
+    async def readyz() -> JSONResponse:
+        try:
+            await asyncio.wait_for(ctx.store.ping(), timeout=3)
+        except Exception as exc:
+            return error_response(503, "database unavailable", type(exc).__name__)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(alerts.router(ctx, insecure=insecure))
+    app.include_router(incidents.router(ctx, require_token))
+
+    if runtime.slack_handler is not None:
+        handler = runtime.slack_handler
+
+        @app.post("/slack/events", include_in_schema=False)
+        async def slack_events(request: Request) -> Response:
+            return await handler.handle(request)
+
+    if runtime.local is not None:
+        from pagerbot.web import local
+
+        app.include_router(local.router(runtime))
+    return app

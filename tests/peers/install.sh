@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the real peers the integration tests start (Prometheus, node_exporter,
+# Alertmanager, Ganglia, rrdtool, Chromium) from Debian's packages when missing.
+set -euo pipefail
+need=()
+for pair in prometheus:prometheus prometheus-node-exporter:prometheus-node-exporter \
+            prometheus-alertmanager:prometheus-alertmanager gmetad:gmetad gmond:ganglia-monitor \
+            rrdtool:rrdtool chromium:chromium promtool:prometheus; do
+  cmd=${pair%%:*}; pkg=${pair##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing test peers: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+fi
+# Debian starts some of these as services on their default ports; the tests use their own ports,
+# so the services are only stopped to keep the machine quiet.
+for svc in prometheus prometheus-node-exporter prometheus-alertmanager gmetad ganglia-monitor; do
+  service "$svc" stop >/dev/null 2>&1 || true
+done

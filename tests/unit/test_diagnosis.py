@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from pagerbot.core.diagnosis import ClusterSummary, Thresholds, asks_for, summarize_hosts
+from pagerbot.core.findings import FindingKind
+from pagerbot.metrics import series as m
+from pagerbot.metrics.series import Series
+
+NOW = datetime(2024, 3, 5, 9, 30, tzinfo=UTC)
+T_END = NOW.timestamp()
+STEP = 60.0
+N = 60  # one hour at one-minute steps
+TIMES = [T_END - (N - 1 - i) * STEP for i in range(N)]
+NAN = float("nan")
+GiB = float(2**30)
+
+
+def flat(v: float) -> Callable[[int], float]:
+    return lambda i: v
+
+
+def step_up(before: float, after: float, at: int = N - 15) -> Callable[[int], float]:
+    return lambda i: before if i < at else after
+
+
+def host(name: str, **metrics: float | Callable[[int], float]) -> list[Series]:
+    out = []
+    for metric, v in metrics.items():
+        fn = v if callable(v) else flat(v)
+        out.append(Series(name, metric, TIMES, [fn(i) for i in range(N)]))
+    return out
+
+
+def healthy(name: str, load: float | Callable[[int], float] = 1.0, cpus: float = 4, **extra: float
+            | Callable[[int], float]) -> list[Series]:
+    base: dict[str, float | Callable[[int], float]] = {
+        m.LOAD1: load, m.LOAD5: load, m.CPUS: cpus, m.CPU_BUSY: 30.0, m.IOWAIT: 2.0,
+        m.MEM_AVAILABLE: 6 * GiB, m.MEM_TOTAL: 8 * GiB, m.SWAP_USED: 0.0, m.DISK_BUSY: 10.0,
+        m.NET_IN: 1e6, m.NET_OUT: 2e6,
+    }
+    base.update(extra)
+    return host(name, **base)
+
+
+def kinds(summary: ClusterSummary, name: str) -> set[FindingKind]:
+    return {f.kind for f in summary.findings if f.host == name}
+
+
+POOLS: Mapping[str, list[str]] = {"web": ["web1", "web2", "web3", "web4"], "db": ["db1"]}
+
+
+def incident_series() -> list[Series]:
+    """The morning of the issue: db1 disk-bound, web load up threefold, web4 left idle by the balancer."""
+    out = healthy("db1", load=step_up(2.0, 14.1), cpus=8, iowait=step_up(3.0, 58.0), disk_busy=step_up(20, 97))
+    for w in ("web1", "web2", "web3"):
+        out += healthy(w, load=step_up(1.6, 4.8))
+    out += healthy("web4", load=step_up(0.8, 2.4))
+    return out
+
+
+def test_incident_morning() -> None:
+    s = summarize_hosts(incident_series(), now=NOW, pools=POOLS)
+    db1 = s.host("db1")
+    assert db1 is not None
+    assert math.isclose(db1.load1, 14.1) and db1.cpus == 8 and math.isclose(db1.iowait, 58)
+    assert math.isclose(db1.load_per_core, 14.1 / 8)
+    assert db1.last_report_age == 0
+    assert math.isclose(db1.mem_available_pct, 75.0)
+    assert kinds(s, "db1") == {FindingKind.IO_BOUND, FindingKind.OVERLOADED}
+    assert kinds(s, "web4") == {FindingKind.IMBALANCED_LOW}
+    assert not kinds(s, "web1")
+    assert s.findings[0].host == "db1" and s.findings[0].kind is FindingKind.IO_BOUND
+    assert s.stands_out == [
+        "db1 is disk-bound (iowait 58 %, disk busy 97 %, load 14.1 on 8 cores)",
+        "web load rose threefold in step with it",
+        "web4 carries half the load of the other web hosts",
+    ]
+    web = s.pool("web")
+    assert web is not None and web.busy and web.reporting == 4
+    assert math.isclose(web.rise, 3.0)
+    asks = asks_for(s.findings)
+    assert asks[0] == "Please check db1's disks and I/O subsystem: iowait 58 %, disk busy 97 %"
+    assert "Please check db1's capacity: load 14.1 on 8 cores" in asks
+    assert "Please check the load balancer's weights: web4 is under-used (load 2.4 vs 4.8 pool mean)" in asks
+
+
+def test_overloaded_only() -> None:
+    s = summarize_hosts(healthy("app1", load=9.0, cpus=4, cpu_busy=97.0), now=NOW, pools={})
+    assert kinds(s, "app1") == {FindingKind.OVERLOADED}
+    assert s.stands_out == ["app1 is overloaded (load 9.0 on 4 cores, CPU 97 % busy)"]
+    assert asks_for(s.findings) == ["Please check app1's capacity: load 9.0 on 4 cores"]
+
+
+def test_io_bound_by_disk_busy_alone() -> None:
+    s = summarize_hosts(healthy("db2", disk_busy=99.0), now=NOW, pools={})
+    assert kinds(s, "db2") == {FindingKind.IO_BOUND}
+    assert s.findings[0].sentence == "db2 is disk-bound (disk busy 99 %, load 1.0 on 4 cores)"
+
+
+def test_imbalance_high_and_only_while_busy() -> None:
+    busy = healthy("web1", load=3.0) + healthy("web2", load=3.0) + healthy("web3", load=9.0)
+    s = summarize_hosts(busy, now=NOW, pools={"web": ["web1", "web2", "web3"]})
+    assert kinds(s, "web3") == {FindingKind.IMBALANCED_HIGH, FindingKind.OVERLOADED}
+    assert any(f.sentence == "web3 carries three times the load of the other web hosts" for f in s.findings)
+    assert "Please check the load balancer's weights: web3 is over-used (load 9.0 vs 3.0 pool mean)" in asks_for(
+        s.findings)
+    quiet = healthy("web1", load=0.3) + healthy("web2", load=0.3) + healthy("web3", load=0.05)
+    s = summarize_hosts(quiet, now=NOW, pools={"web": ["web1", "web2", "web3"]})
+    pool = s.pool("web")
+    assert pool is not None and not pool.busy
+    assert s.findings == []
+
+
+def test_imbalance_compares_per_core() -> None:
+    # A big host carrying twice the load of a half-size one is balanced.
+    series = healthy("web1", load=4.0, cpus=4) + healthy("web2", load=8.0, cpus=8)
+    s = summarize_hosts(series, now=NOW, pools={"web": ["web1", "web2"]})
+    assert s.findings == []
+
+
+def test_swapping() -> None:
+    grow = lambda i: 0.1 * GiB + i * 0.02 * GiB  # noqa: E731
+    s = summarize_hosts(healthy("db3", swap_used=grow, mem_available=0.3 * GiB), now=NOW, pools={})
+    assert kinds(s, "db3") == {FindingKind.SWAPPING}
+    f = s.findings[0]
+    assert f.sentence.startswith("db3 is swapping (1.2 GiB swap used, up 1.2 GiB in the window, 4 % memory")
+    assert asks_for(s.findings) == ["Please check db3's memory: 1.2 GiB swap used, 4 % memory available"]
+    # A little old swap on a host with plenty of memory is not swapping.
+    s = summarize_hosts(healthy("db4", swap_used=20 * 2**20), now=NOW, pools={})
+    assert s.findings == []
+
+
+def test_stale_and_down() -> None:
+    gap_end = lambda i: 1.0 if i < N - 10 else NAN  # noqa: E731
+    series = healthy("web1") + host("web2", load1=gap_end, cpus=gap_end)
+    s = summarize_hosts(series, now=NOW, pools={"web": ["web1", "web2", "web3"]})
+    web2 = s.host("web2")
+    assert web2 is not None and web2.last_report_age == 600
+    assert math.isclose(web2.load1, 1.0)  # the last value known
+    assert kinds(s, "web2") == {FindingKind.STALE}
+    assert kinds(s, "web3") == {FindingKind.DOWN}
+    web3 = s.host("web3")
+    assert web3 is not None and not web3.has_data and math.isnan(web3.load1)
+    assert s.stands_out[0] == "web3 sent no metrics in the window"
+    assert "web2 last reported 10 minutes ago" in s.stands_out
+    asks = asks_for(s.findings)
+    assert asks == ["Please check that web3 is up: it sent no metrics in the window",
+                    "Please check that web2 is up and its monitoring agent reports: last report 10 minutes ago"]
+
+
+def test_no_data() -> None:
+    s = summarize_hosts([], now=NOW, pools={})
+    assert s.hosts == [] and s.findings == [] and s.stands_out == [] and asks_for(s.findings) == []
+    s = summarize_hosts([], now=NOW, pools={"db": ["db1"]})
+    assert kinds(s, "db1") == {FindingKind.DOWN}
+    pool = s.pool("db")
+    assert pool is not None and pool.reporting == 0 and not pool.busy
+    all_nan = [Series("db1", m.LOAD1, TIMES, [NAN] * N), Series("db1", m.CPUS, [], [])]
+    s = summarize_hosts(all_nan, now=NOW, pools={})
+    assert kinds(s, "db1") == {FindingKind.DOWN}
+
+
+def test_gaps_are_skipped() -> None:
+    holes = lambda i: NAN if i % 3 else 12.0  # noqa: E731
+    s = summarize_hosts(healthy("db1", load=holes, cpus=4), now=NOW, pools={})
+    db1 = s.host("db1")
+    assert db1 is not None and db1.load1 == 12.0
+    assert kinds(s, "db1") == {FindingKind.OVERLOADED}
+
+
+def test_unknown_metrics_do_not_invent_findings() -> None:
+    s = summarize_hosts(host("db1", load1=30.0), now=NOW, pools={"db": ["db1"]})  # no core count
+    assert s.findings == []
+    db1 = s.host("db1")
+    assert db1 is not None and math.isnan(db1.load_per_core) and math.isnan(db1.iowait)
+
+
+def test_single_host_pool_has_no_imbalance() -> None:
+    s = summarize_hosts(healthy("web1", load=7.0), now=NOW, pools={"web": ["web1"]})
+    assert kinds(s, "web1") == {FindingKind.OVERLOADED}
+
+
+def test_rise_on_its_own() -> None:
+    series = [x for w in ("web1", "web2") for x in healthy(w, load=step_up(0.5, 2.0))]
+    s = summarize_hosts(series, now=NOW, pools={"web": ["web1", "web2"]})
+    assert s.findings == []
+    assert s.stands_out == ["web load rose fourfold (0.5 to 2.0 per host)"]
+
+
+def test_two_hundred_hosts() -> None:
+    series: list[Series] = []
+    pools: dict[str, list[str]] = {"web": [], "db": []}
+    for i in range(190):
+        name = f"web{i:03d}"
+        pools["web"].append(name)
+        load = 9.0 if i < 12 else 0.5 if i == 100 else 3.0
+        series += healthy(name, load=load, cpus=4)
+    for i in range(10):
+        name = f"db{i}"
+        pools["db"].append(name)
+        series += healthy(name, load=2.0, cpus=16, iowait=70.0 if i == 7 else 2.0)
+    s = summarize_hosts(series, now=NOW, pools=pools)
+    assert len(s.hosts) == 200
+    overloaded = [f for f in s.findings if f.kind is FindingKind.OVERLOADED]
+    assert len(overloaded) == 12
+    assert kinds(s, "db7") == {FindingKind.IO_BOUND}
+    assert FindingKind.IMBALANCED_LOW in kinds(s, "web100")
+    assert len(s.stands_out) == 3
+    assert any(x.startswith("12 of 190 web hosts are overloaded (worst: web") for x in s.stands_out)
+    assert any(x.startswith("db7 is disk-bound (iowait 70 %") for x in s.stands_out)
+
+
+def test_thresholds_are_configurable() -> None:
+    series = healthy("app1", load=5.0, cpus=4)
+    assert summarize_hosts(series, now=NOW, pools={}).findings == []
+    s = summarize_hosts(series, now=NOW, pools={}, thresholds=Thresholds(load_per_core=1.0))
+    assert kinds(s, "app1") == {FindingKind.OVERLOADED}
+
+
+def test_samples_after_now_are_ignored() -> None:
+    later = [Series("db1", m.LOAD1, [T_END + 60], [50.0]), Series("db1", m.CPUS, [T_END], [4.0])]
+    s = summarize_hosts(later + host("db1", load1=1.0), now=NOW, pools={})
+    db1 = s.host("db1")
+    assert db1 is not None and db1.load1 == 1.0
