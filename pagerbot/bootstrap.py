@@ -58,7 +58,7 @@ class Runtime:
         if close is not None:
             await close()
         if self.ctx.graphs is not None:
-            self.ctx.graphs.close()
+            await self.ctx.graphs.close()
         if self.ctx.metrics is not None:
             with contextlib.suppress(Exception):
                 await self.ctx.metrics.close()

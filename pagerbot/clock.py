@@ -33,3 +33,20 @@ class ShiftedClock:
         current = self.now()
         if moment > current:
             self._offset += moment - current
+
+
+class ManualClock:
+    """A clock that moves only when told: the demo's compressed scenario time, and tests."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        if moment > self._now:
+            self._now = moment
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -23,8 +22,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter, NullLocator
 from PIL import Image
 
+from pagerbot.graphs.markers import Marker
 from pagerbot.metrics import series as m
 from pagerbot.metrics.series import Series
 
@@ -62,15 +63,6 @@ PALETTE = (  # tab20 without its pale halves first, then the pale ones: neighbou
     "#9edae5",
 )
 MARKER_COLORS = ("#d62728", "#ff7f0e", "#9467bd", "#2ca02c")
-
-
-@dataclass(frozen=True, slots=True)
-class Marker:
-    """A vertical line with a label: the incident start, an alert, a deploy..."""
-
-    at: datetime
-    label: str
-    color: str | None = None
 
 
 def _to_num(t: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -128,6 +120,7 @@ class _StackCanvas:
         self.stack = PolyCollection([], edgecolors="none", linewidths=0, antialiaseds=False, zorder=2)
         ax.add_collection(self.stack)
         self.legend_pixels: np.ndarray | None = None
+        self.legend_mask: np.ndarray = np.zeros((0, 0), dtype=bool)
         self.legend_at = (0, 0)
         self.legend_key: tuple[str, ...] = ()
         self.dynamic: list[Any] = []
@@ -180,6 +173,8 @@ class _StackCanvas:
         )
         canvas.draw()
         self.legend_pixels = np.asarray(canvas.buffer_rgba()).copy()
+        # Only the legend's own (non-white) pixels are pasted: tick labels may reach under its area.
+        self.legend_mask = (self.legend_pixels[:, :, :3] != 255).any(axis=2)
         self.legend_at = (int(self.height_px * 0.08), int(axes_right * self.width_px))
 
     def _finish(self) -> bytes:
@@ -190,7 +185,8 @@ class _StackCanvas:
             top, left = self.legend_at
             h = min(px.shape[0], frame.shape[0] - top)
             w = min(px.shape[1], frame.shape[1] - left)
-            frame[top : top + h, left : left + w] = px[:h, :w]
+            mask = self.legend_mask[:h, :w]
+            frame[top : top + h, left : left + w][mask] = px[:h, :w][mask]
         return _encode(self.canvas)
 
     def draw(
@@ -215,8 +211,9 @@ class _StackCanvas:
             self.empty.set_text("no data")
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1)
-            ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz))
-            ax.set_xticks([])
+            ax.xaxis.set_major_locator(NullLocator())
+            ax.xaxis.set_major_formatter(NullFormatter())
+            ax.set_xlabel("")
             return self._finish()
         self.empty.set_text("")
         x = _to_num(t)

@@ -18,6 +18,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
+from pagerbot.graphs.markers import Marker
+
+__all__ = ["GraphRenderer", "GraphRendererError", "InProcessRenderer", "Marker", "Renderer"]
+
 
 class Renderer(Protocol):
     async def render(self, kind: str, **kwargs: Any) -> bytes: ...

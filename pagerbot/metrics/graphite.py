@@ -30,7 +30,7 @@ DEFAULT_TARGETS: Mapping[str, str] = {
     m.NET_OUT: 'groupByNode(servers.$host.network.*.tx_byte, 1, "sumSeries")',
 }
 
-DEFAULT_HOST_PATTERN = r"(?:^|[(,\s])servers\.(?P<host>[^.,()\s]+)\."
+DEFAULT_HOST_PATTERN = r"(?:^|[(,\s])servers\.(?P<host>[^.,()\s*?{}\[\]]+)\."
 _CALL = re.compile(r"^\s*[A-Za-z_][\w]*\((.*)\)\s*$", re.S)
 
 

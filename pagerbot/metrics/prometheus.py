@@ -192,8 +192,9 @@ class PrometheusSource:
             else:
                 pairs = [item.get("value")] if item.get("value") else []
             samples = merged.setdefault(host, {})
-            for t, v in pairs:
+            for pair in pairs:
                 try:
+                    t, v = pair
                     samples.setdefault(float(t), float(v))  # two series for one host: the first wins
                 except (TypeError, ValueError):
                     continue

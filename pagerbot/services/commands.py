@@ -77,6 +77,9 @@ def parse_user(text: str) -> str:
 async def resolve_incident(ctx: Services, request: CommandRequest, args: list[str]) -> tuple[int, list[str]]:
     """The incident named in the arguments (INC-42), else the one whose channel this is."""
     if args and (number := parse_incident_ref(args[0])) is not None and args[0].lower().startswith(("inc", "#")):
+        async with ctx.store.sessions() as session:
+            if await ctx.store.incident(session, number) is None:
+                raise UsageError(f"INC-{number} does not exist")
         return number, args[1:]
     async with ctx.store.sessions() as session:
         row = await ctx.store.incident_by_channel(session, request.channel_id)

@@ -1,27 +1,253 @@
-"""Live graphs and host summaries (filled in by the graphs feature)."""
+"""Live graphs and host summaries: fetch from the metrics source, diagnose, render in the worker
+process, and post through the outbox (a new upload, the pinned header pointing at it, the old file
+deleted). A source that is down never blocks the incident: the post says so and the next tick retries.
+"""
 
 from __future__ import annotations
 
-from pagerbot.outbox.worker import Handler
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pagerbot.core.diagnosis import ClusterSummary, summarize_hosts
+from pagerbot.core.escaping import mrkdwn
+from pagerbot.core.records import IncidentRecord
+from pagerbot.metrics.series import ALL_METRICS, LOAD1, MetricsUnavailable, Series
+from pagerbot.observability import GRAPH_RENDER
+from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.context import Services
 from pagerbot.services.incidents import ActionRefused, Actor
+from pagerbot.services.opening import enqueue_post, enqueue_refresh
+from pagerbot.store.repository import incident_record
+from pagerbot.store.tables import Graph, Incident
+
+log = logging.getLogger("pagerbot.graphs")
+_WINDOW = re.compile(r"^(\d{1,3})([mhd])$")
+
+
+def parse_window(text: str, default: timedelta) -> timedelta:
+    match = _WINDOW.match(text.strip().lower())
+    if not match:
+        raise ActionRefused(f"{text!r} is not a window: use e.g. 30m, 6h or 2d")
+    amount, unit = int(match.group(1)), match.group(2)
+    window = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+    if not timedelta(minutes=5) <= window <= timedelta(days=7):
+        raise ActionRefused("the window must be between 5 minutes and 7 days")
+    return window
+
+
+def _step(window: timedelta) -> int:
+    # About 360 points a series: plenty for a 1000-pixel graph, well under Prometheus's 11,000.
+    return max(60, int(window.total_seconds() // 360 // 60 * 60))
+
+
+async def _fetch(ctx: Services, hosts: Sequence[str] | None, window: timedelta) -> list[Series]:
+    if ctx.metrics is None:
+        raise ActionRefused("no metrics source is configured (metrics.source in the config)")
+    end = ctx.clock.now()
+    return await ctx.metrics.fetch(ALL_METRICS, end - window, end, _step(window), hosts)
+
+
+def _scope(ctx: Services, target: str | None) -> tuple[str, list[str] | None]:
+    pools = ctx.settings.config.metrics.pools
+    if not target:
+        return "cluster", None
+    if target in pools:
+        return f"pool {target}", list(pools[target])
+    return f"host {target}", [target]
+
+
+def _summary_json(summary: ClusterSummary) -> dict[str, Any]:
+    def clean(value: Any) -> Any:
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    return {
+        "stands_out": list(summary.stands_out),
+        "findings": [{"kind": f.kind.value, "host": f.host, "sentence": f.sentence, "score": f.score,
+                      "pool": f.pool} for f in summary.findings],
+        "hosts": [{k: clean(v) for k, v in asdict(h).items()} for h in summary.hosts],
+    }
+
+
+async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None, window: timedelta,
+                     alert_times: Sequence[tuple[datetime, str]] = ()) -> tuple[bytes, str, dict[str, Any]]:
+    """Fetch, summarise and render: (png, title, summary json). Raises MetricsUnavailable."""
+    from pagerbot.graphs.render import Marker
+
+    label, hosts = _scope(ctx, target)
+    series = await _fetch(ctx, hosts, window)
+    now = ctx.clock.now()
+    summary = summarize_hosts(series, now=now, pools=ctx.settings.config.metrics.pools)
+    loads = {s.host: s for s in series if s.metric == LOAD1}
+    if not loads:
+        raise MetricsUnavailable(f"the metrics source has no load data for {label}")
+    markers = [Marker(at=incident.opened_at, label=f"{incident.ref} opened")]
+    markers += [Marker(at=at, label=name) for at, name in alert_times[:6] if now - window <= at <= now]
+    title = f"Load, {label}, last {_human(window)}"
+    started = now
+    assert ctx.graphs is not None
+    png = await ctx.graphs.render("stacked_load", series_by_host=loads, title=title, tz=ctx.settings.tz,
+                                  markers=markers)
+    GRAPH_RENDER.observe((ctx.clock.now() - started).total_seconds())
+    return png, title, _summary_json(summary)
+
+
+def _human(window: timedelta) -> str:
+    minutes = int(window.total_seconds() // 60)
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+
+
+async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
+    """The live graph: render, upload, point the pinned header at it, delete the superseded file."""
+    if job.incident_id is None:
+        raise UndeliverableError("refresh_graph needs an incident")
+    async with ctx.store.sessions() as session:
+        row = await ctx.store.incident(session, job.incident_id)
+        if row is None:
+            raise UndeliverableError(f"incident {job.incident_id} does not exist")
+        alerts = await ctx.store.alerts_of(session, row.id)
+    if not row.channel_id:
+        raise UndeliverableError("the incident has no channel")
+    record = incident_record(row)
+    target = job.payload.get("target")
+    window = timedelta(seconds=float(job.payload.get("window_seconds") or
+                                     ctx.settings.config.metrics.window_hours * 3600))
+    try:
+        png, title, summary = await make_graph(
+            ctx, record, target, window, [(a.starts_at or a.first_received_at, a.name) for a in alerts])
+    except (MetricsUnavailable, ActionRefused) as exc:
+        log.warning("graph for INC-%s: %s", row.id, exc, extra={"incident_id": row.id})
+        if job.payload.get("live", True) is False or job.payload.get("reason") in {"opened", "request"}:
+            await ctx.chat.post_message(row.channel_id, f":warning: No graph: {mrkdwn(str(exc))}. "
+                                        "pagerbot will try again at the next refresh.")
+        return None
+    name = f"load-{(target or 'cluster')}-{ctx.clock.now():%H%M}.png".replace("/", "-")
+    comment = f"{title}" + ("\n" + "\n".join(f"• {s}" for s in summary["stands_out"]) if summary["stands_out"] else "")
+    file_id = await ctx.chat.upload_file(row.channel_id, name, title, png, comment=mrkdwn(comment))
+    live = bool(job.payload.get("live", True))
+    old_file = row.graph_file_id if live else None
+    now = ctx.clock.now()
+
+    async def persist(session: AsyncSession) -> None:
+        session.add(Graph(incident_id=row.id, kind="stacked_load", title=title, png=png, summary=summary,
+                          slack_file_id=file_id, created_at=now))
+        await ctx.store.add_timeline(session, row.id, at=now, kind="graph", source="pagerbot", actor=None,
+                                     text=f"Graph posted: {title}", data={"file_id": file_id}, now=now)
+        if live:
+            await session.execute(update(Incident).where(Incident.id == row.id).values(graph_file_id=file_id))
+            await enqueue_refresh(ctx, session, row.id, now, topic=False)
+            if old_file:
+                await ctx.store.enqueue(session, row.id, "delete_file", {"file_id": old_file}, now=now)
+
+    return persist
+
+
+async def delete_file(ctx: Services, job: Job) -> Persist | None:
+    await ctx.chat.delete_file(str(job.payload["file_id"]))
+    return None
 
 
 def outbox_handlers() -> dict[str, Handler]:
-    return {}
+    return {"refresh_graph": refresh_graph, "delete_file": delete_file}
 
 
 async def refresh_due(ctx: Services) -> int:
-    return 0
-
-
-async def evaluate_watches(ctx: Services) -> int:
-    return 0
+    """Every refresh_minutes while an incident is open: queue a fresh live graph."""
+    if ctx.metrics is None:
+        return 0
+    now = ctx.clock.now()
+    interval = timedelta(minutes=ctx.settings.config.metrics.refresh_minutes)
+    queued = 0
+    async with ctx.store.transaction() as session:
+        for incident in await ctx.store.open_incidents(session):
+            if not incident.channel_id:
+                continue
+            last = (await session.execute(select(Graph.created_at).where(Graph.incident_id == incident.id)
+                                          .order_by(Graph.id.desc()).limit(1))).scalar_one_or_none()
+            if last is None or now - last >= interval:
+                await ctx.store.enqueue(session, incident.id, "refresh_graph", {"reason": "refresh"}, now=now,
+                                        coalesce_key=f"graph:{incident.id}")
+                queued += 1
+    if queued:
+        ctx.wake_outbox()
+    return queued
 
 
 async def request_graph(ctx: Services, incident_id: int, argument: str, actor: Actor) -> str:
-    raise ActionRefused("no metrics source is configured (metrics.source in the config)")
+    """`/incident graph [pool|host] [window]`: a one-off graph, posted through the outbox."""
+    if ctx.metrics is None:
+        raise ActionRefused("no metrics source is configured (metrics.source in the config)")
+    words = argument.split()
+    target: str | None = None
+    window = timedelta(hours=ctx.settings.config.metrics.window_hours)
+    for word in words:
+        if _WINDOW.match(word.lower()):
+            window = parse_window(word, window)
+        else:
+            target = word
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        await ctx.store.enqueue(session, incident_id, "refresh_graph",
+                                {"reason": "request", "target": target, "window_seconds": window.total_seconds(),
+                                 "live": False, "by": actor.user_id}, now=now)
+    ctx.wake_outbox()
+    return f"Drawing the load of {_scope(ctx, target)[0]} over the last {_human(window)}…"
 
 
 async def host_summary_text(ctx: Services, incident_id: int) -> str:
-    raise ActionRefused("no metrics source is configured (metrics.source in the config)")
+    window = timedelta(hours=1)
+    try:
+        series = await _fetch(ctx, None, window)
+    except MetricsUnavailable as exc:
+        return f":warning: The metrics source is unreachable: {mrkdwn(str(exc))}"
+    summary = summarize_hosts(series, now=ctx.clock.now(), pools=ctx.settings.config.metrics.pools)
+    lines = ["*Hosts* (last hour)"]
+    for h in sorted(summary.hosts, key=lambda h: -(h.load_per_core if math.isfinite(h.load_per_core) else -1)):
+        if not h.has_data:
+            lines.append(f"• *{mrkdwn(h.host)}*: no data")
+            continue
+        lines.append(f"• *{mrkdwn(h.host)}*: load {_num(h.load1)} on {_num(h.cpus, 0)} cores, "
+                     f"CPU {_num(h.cpu_busy, 0)} %, iowait {_num(h.iowait, 0)} %, "
+                     f"memory free {_num(h.mem_available_pct, 0)} %")
+    if summary.stands_out:
+        lines.append("*What stands out*")
+        lines += [f"• {mrkdwn(s)}" for s in summary.stands_out]
+    async with ctx.store.transaction() as session:
+        await enqueue_post(ctx, session, incident_id, "\n".join(lines)[:3000], now=ctx.clock.now())
+    ctx.wake_outbox()
+    return "Host summary posted in the channel."
+
+
+def _num(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "?"
+
+
+async def evaluate_watches(ctx: Services) -> int:
+    """Threshold rules from the config, for shops without Alertmanager: they become generic alerts."""
+    watches = ctx.settings.config.metrics.watches
+    if not watches or ctx.metrics is None:
+        return 0
+    from pagerbot.core.alerts import AlertEvent, AlertState, Severity
+    from pagerbot.core.watches import evaluate
+    from pagerbot.services.alerts import handle_alerts
+
+    now = ctx.clock.now()
+    longest = max(w.for_minutes for w in watches)
+    series = await ctx.metrics.fetch(ALL_METRICS, now - timedelta(minutes=longest + 5), now, 60, None)
+    events: list[AlertEvent] = []
+    for result in evaluate(watches, series, ctx.settings.config.metrics.pools):
+        events.append(AlertEvent(
+            source="watch", fingerprint=f"{result.watch}:{result.host}",
+            state=AlertState.FIRING if result.firing else AlertState.RESOLVED, name=result.watch,
+            title=result.text, severity=Severity.parse(result.severity, Severity.SEV3),
+            labels={"alertname": result.watch, "host": result.host, "cluster": "watches"}, host=result.host))
+    if events:
+        await handle_alerts(ctx, events)
+    return len(events)

@@ -108,7 +108,7 @@ async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *,
         except Exception:
             raise
         await _record(ctx, session, incident, actor, "status", text.replace(actor.mention, actor.user_id), now,
-                      data={"from": current.value, "to": target.value})
+                      data={"from": current.value, "to": target.value, "status": target.value})
         await enqueue_post(ctx, session, incident.id, f"{STATUS_EMOJI[target]} {mrkdwn_safe(text)}", now=now)
         await enqueue_refresh(ctx, session, incident.id, now)
         if target is Status.RESOLVED:

@@ -1,23 +1,128 @@
-"""Postmortem export (filled in by the postmortem feature)."""
+"""Postmortem export: gather what the store recorded and render it (Markdown + graphs beside it).
+
+Three ways out share this: `/incident postmortem` (uploads to the channel), `pagerbot postmortem`,
+and GET /incidents/{id}/postmortem.md.
+"""
 
 from __future__ import annotations
 
-from pagerbot.outbox.worker import Handler
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.naming import parse_incident_ref
+from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
+from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
 from pagerbot.services.context import Services
-from pagerbot.services.incidents import ActionRefused, Actor
+from pagerbot.services.incidents import Actor
+from pagerbot.settings import Settings
+from pagerbot.store.repository import incident_record
+from pagerbot.store.tables import Graph
 
 
 class NoSuchIncident(Exception):
     pass
 
 
-def outbox_handlers() -> dict[str, Handler]:
-    return {}
+def _template_dir(ctx: Services) -> Path | None:
+    directory = ctx.settings.config.templates_dir
+    return Path(directory) if directory else None
+
+
+async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict[str, bytes]]:
+    async with ctx.store.sessions() as session:
+        row = await ctx.store.incident(session, incident_id)
+        if row is None:
+            raise NoSuchIncident(incident_id)
+        alerts = await ctx.store.alerts_of(session, incident_id)
+        timeline = await ctx.store.timeline(session, incident_id)
+        escalations = await ctx.store.escalations(session, incident_id)
+        graphs = list((await session.execute(
+            select(Graph).where(Graph.incident_id == incident_id).order_by(Graph.id))).scalars())
+    participants = sorted({e.actor for e in timeline if e.actor and e.actor.startswith(("U", "W"))})
+    record = incident_record(row, participants)
+    files: dict[str, bytes] = {}
+    graph_files: list[GraphFile] = []
+    # The last graph of each title: the live graph's final state, and each requested view.
+    latest: dict[str, Graph] = {}
+    for graph in graphs:
+        latest[graph.title] = graph
+    for number, graph in enumerate(latest.values(), start=1):
+        name = f"graph-{number}.png"
+        files[name] = graph.png
+        graph_files.append(GraphFile(file_name=name, caption=graph.title))
+    peak = max(graphs, key=lambda g: len(g.summary.get("findings", [])), default=None)
+    findings = [Finding(kind=FindingKind(f["kind"]), host=f["host"], sentence=f["sentence"], score=f["score"],
+                        pool=f.get("pool")) for f in (peak.summary.get("findings", []) if peak else [])]
+    data = PostmortemInput(
+        incident=record, alerts=alerts, timeline=timeline, escalations=escalations, findings=findings,
+        stands_out=list(peak.summary.get("stands_out", [])) if peak else [], graphs=graph_files,
+        tz=ctx.settings.config.timezone, generated_at=ctx.clock.now())
+    return data, files
 
 
 async def build_postmortem(ctx: Services, incident_id: int) -> tuple[str, dict[str, bytes]]:
-    raise NoSuchIncident(incident_id)
+    data, files = await gather(ctx, incident_id)
+    return render_postmortem(data, template_dir=_template_dir(ctx)), files
+
+
+async def export(ctx: Services, incident_id: int, out_dir: Path) -> Path:
+    data, files = await gather(ctx, incident_id)
+    return write_postmortem(data, files, out_dir, template_dir=_template_dir(ctx))
 
 
 async def share_postmortem(ctx: Services, incident_id: int, actor: Actor) -> str:
-    raise ActionRefused("postmortems are not available yet")
+    now = ctx.clock.now()
+    async with ctx.store.transaction() as session:
+        await ctx.store.enqueue(session, incident_id, "upload_postmortem", {"by": actor.user_id}, now=now)
+    ctx.wake_outbox()
+    return "Exporting the postmortem; it will be uploaded to the channel."
+
+
+async def upload_postmortem(ctx: Services, job: Job) -> Persist | None:
+    if job.incident_id is None:
+        raise UndeliverableError("upload_postmortem needs an incident")
+    markdown, files = await build_postmortem(ctx, job.incident_id)
+    async with ctx.store.sessions() as session:
+        row = await ctx.store.incident(session, job.incident_id)
+    if row is None or not row.channel_id:
+        raise UndeliverableError("the incident has no channel")
+    await ctx.chat.upload_file(row.channel_id, f"INC-{row.id}-postmortem.md", f"Postmortem of INC-{row.id}",
+                               markdown.encode("utf-8"), comment=f":memo: Postmortem of INC-{row.id}, "
+                               f"with {len(files)} graph{'s' if len(files) != 1 else ''}")
+    for name, png in files.items():
+        await ctx.chat.upload_file(row.channel_id, name, name, png)
+    now = ctx.clock.now()
+
+    async def persist(session):  # type: ignore[no-untyped-def]
+        await ctx.store.add_timeline(session, row.id, at=now, kind="postmortem", source="pagerbot",
+                                     actor=job.payload.get("by"), text="Postmortem exported", now=now)
+    return persist
+
+
+def outbox_handlers() -> dict[str, Handler]:
+    return {"upload_postmortem": upload_postmortem}
+
+
+async def export_cli(settings: Settings, reference: str, out: str) -> int:
+    from pagerbot.bootstrap import build
+    from pagerbot.cli import UserError
+
+    number = parse_incident_ref(reference)
+    if number is None:
+        raise UserError(f"{reference!r} is not an incident: give 42 or INC-42")
+    runtime = build(settings, with_slack=False, with_scheduler=False)
+    try:
+        if out == "-":
+            markdown, _ = await build_postmortem(runtime.ctx, number)
+            sys.stdout.write(markdown)
+            return 0
+        path = await export(runtime.ctx, number, Path(out))
+        print(path)
+        return 0
+    except NoSuchIncident:
+        raise UserError(f"INC-{number} does not exist in {settings.database_url}") from None
+    finally:
+        await runtime.close()

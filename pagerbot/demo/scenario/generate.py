@@ -198,7 +198,7 @@ def simulate() -> Model:
     rebuild = 0.6 * _ramp(h, REBUILD_START, REBUILD_START + 0.05) * (
         1.0 - 0.9 * _ramp(h, REBUILD_THROTTLED, REBUILD_THROTTLED + 0.1))
     db1_busy = np.clip(_disk_busy(rebuild + 0.6 * demand) + _ar1(rng, MINUTES, 1.2, 0.6), 0.5, 99.6)
-    db1_iowait = np.clip(_iowait(db1_busy) * (1.0 + _ar1(rng, MINUTES, 0.05, 0.6)), 0.2, 70.0)
+    db1_iowait = np.clip(_iowait(db1_busy) * (1.0 + _ar1(rng, MINUTES, 0.05, 0.6)), 0.2, 66.0)
     stress = np.clip((db1_iowait - 12.0) / 45.0, 0.0, 1.0)  # how much requests pile up waiting
 
     # Load balancer: web4 has weight 1 against 2 for the others until the vendor's fix.
