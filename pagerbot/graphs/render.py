@@ -102,6 +102,27 @@ def _encode(canvas: FigureCanvasAgg) -> bytes:
     return out.getvalue()
 
 
+def _text_pixels(text: str, *, fontsize: float, rotation: float = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``text`` drawn once on its own small canvas: its RGBA pixels and the mask of its ink."""
+    fig = Figure(figsize=(1, 1), dpi=DPI, facecolor="white")
+    canvas = FigureCanvasAgg(fig)
+    t = fig.text(0, 0, text, fontsize=fontsize, rotation=rotation, ha="left", va="bottom")
+    box = t.get_window_extent(renderer=canvas.get_renderer())
+    fig.set_size_inches((box.width + 4) / DPI, (box.height + 4) / DPI)
+    t.set_position((2 / (box.width + 4), 2 / (box.height + 4)))
+    canvas.draw()
+    px = np.asarray(canvas.buffer_rgba()).copy()
+    return px, (px[:, :, :3] != 255).any(axis=2)
+
+
+def _paste(frame: np.ndarray, px: np.ndarray, mask: np.ndarray, top: int, left: int) -> None:
+    h = min(px.shape[0], frame.shape[0] - top)
+    w = min(px.shape[1], frame.shape[1] - left)
+    if h > 0 and w > 0:
+        m_ = mask[:h, :w]
+        frame[top : top + h, left : left + w][m_] = px[:h, :w][m_]
+
+
 class _StackCanvas:
     """A reusable figure for the stacked load graph of one size."""
 
@@ -112,7 +133,8 @@ class _StackCanvas:
         ax = self.fig.add_axes((0.07, 0.11, 0.75, 0.80))
         ax.grid(True, color="#e0e0e0", linewidth=0.6)
         ax.set_axisbelow(True)
-        ax.set_ylabel("load (1 min), stacked", fontsize=9)
+        # The y label is rotated text, which Agg draws slowly: drawn once as pixels (see _finish).
+        self.ylabel = _text_pixels("load (1 min), stacked", fontsize=9, rotation=90)
         ax.tick_params(labelsize=8)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
@@ -179,14 +201,11 @@ class _StackCanvas:
 
     def _finish(self) -> bytes:
         self.canvas.draw()
-        px = self.legend_pixels
-        if px is not None and px.size:
-            frame = np.asarray(self.canvas.buffer_rgba())
-            top, left = self.legend_at
-            h = min(px.shape[0], frame.shape[0] - top)
-            w = min(px.shape[1], frame.shape[1] - left)
-            mask = self.legend_mask[:h, :w]
-            frame[top : top + h, left : left + w][mask] = px[:h, :w][mask]
+        frame = np.asarray(self.canvas.buffer_rgba())
+        if self.legend_pixels is not None and self.legend_pixels.size:
+            _paste(frame, self.legend_pixels, self.legend_mask, *self.legend_at)
+        ypx, ymask = self.ylabel
+        _paste(frame, ypx, ymask, (self.height_px - ypx.shape[0]) // 2, 4)
         return _encode(self.canvas)
 
     def draw(

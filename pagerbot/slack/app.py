@@ -49,11 +49,24 @@ async def _first_time(ctx: Services, key: str) -> bool:
 
 
 async def _send(ctx: Services, respond: Any, reply: Reply, trigger_id: str | None) -> None:
-    if reply.view is not None and trigger_id:
-        await ctx.chat.open_view(trigger_id, reply.view)
-        return
-    await respond(text=reply.text, blocks=reply.blocks, response_type="in_channel" if reply.public else "ephemeral",
-                  replace_original=False)
+    """Open the reply's modal, or answer through response_url.
+
+    Never raises: a listener that fails after ack() can make Bolt lose the ack (it then answers 404), so
+    a failure here is logged and, where possible, told to the user.
+    """
+    try:
+        if reply.view is not None and trigger_id:
+            try:
+                await ctx.chat.open_view(trigger_id, reply.view)
+                return
+            except Exception:
+                log.exception("could not open the %s modal", reply.view.get("callback_id"))
+                reply = Reply(f":warning: The form could not be opened (Slack allows 3 seconds); try again. "
+                              f"{reply.text}")
+        await respond(text=reply.text, blocks=reply.blocks,
+                      response_type="in_channel" if reply.public else "ephemeral", replace_original=False)
+    except Exception:
+        log.exception("could not answer through response_url")
 
 
 def register(app: AsyncApp, ctx: Services) -> None:
@@ -70,9 +83,9 @@ def register(app: AsyncApp, ctx: Services) -> None:
         except Exception as exc:
             if not is_unavailable(exc):
                 log.exception("/incident %s failed", request.text)
-                await respond(text=":x: Something went wrong; it is in pagerbot's log.", response_type="ephemeral")
+                await _send(ctx, respond, Reply(":x: Something went wrong; it is in pagerbot's log."), None)
                 return
-            await respond(text=DB_DOWN, response_type="ephemeral")
+            await _send(ctx, respond, Reply(DB_DOWN), None)
             return
         await _send(ctx, respond, reply, request.trigger_id)
 
@@ -89,8 +102,9 @@ def register(app: AsyncApp, ctx: Services) -> None:
         except Exception as exc:
             if not is_unavailable(exc):
                 log.exception("button %s failed", action.get("action_id"))
-                raise
-            await respond(text=DB_DOWN, response_type="ephemeral", replace_original=False)
+                await _send(ctx, respond, Reply(":x: Something went wrong; it is in pagerbot's log."), None)
+                return
+            await _send(ctx, respond, Reply(DB_DOWN), None)
             return
         if reply is not None:
             await _send(ctx, respond, reply, trigger_id)
@@ -102,9 +116,12 @@ def register(app: AsyncApp, ctx: Services) -> None:
             await ack(response_action="errors", errors={"title": "Give the incident a title"})
             return
         await ack()
-        await incidents.declare(ctx, Actor(body["user"]["id"]), values["title"],
-                                severity=Severity.parse(values.get("severity") or "3", Severity.SEV3),
-                                description=values.get("description") or None)
+        try:
+            await incidents.declare(ctx, Actor(body["user"]["id"]), values["title"],
+                                    severity=Severity.parse(values.get("severity") or "3", Severity.SEV3),
+                                    description=values.get("description") or None)
+        except Exception:  # after ack() nothing may escape (see _send); the modal is already closed
+            log.exception("declaring %r from the modal failed", values["title"])
 
     @app.view(views.RESOLVE)
     async def resolve_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -12,7 +12,8 @@ EDIT_EMAIL = "edit_email"
 
 def _input(block_id: str, label: str, *, multiline: bool = False, initial: str | None = None,
            optional: bool = False, max_length: int = 3000) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
+    # action_ids are unique within the view (Slack rejects a repeated one); submitted_values reads by block.
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": block_id, "multiline": multiline,
                                "max_length": max_length}
     if initial:
         element["initial_value"] = initial[:max_length]
@@ -29,7 +30,7 @@ def declare_modal(channel_id: str) -> dict[str, Any]:
         "blocks": [
             _input("title", "Title", max_length=200),
             {"type": "input", "block_id": "severity", "label": {"type": "plain_text", "text": "Severity"},
-             "element": {"type": "static_select", "action_id": "value", "options": options,
+             "element": {"type": "static_select", "action_id": "severity", "options": options,
                          "initial_option": options[2]}},
             _input("description", "Description", multiline=True, optional=True),
         ],

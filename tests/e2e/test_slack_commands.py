@@ -263,14 +263,14 @@ def test_declare_without_a_title_opens_the_modal_and_its_submission_declares(sql
         assert [b["block_id"] for b in view["blocks"]] == ["title", "severity", "description"]
 
         # an empty title is refused in the modal itself
-        empty = bot.submit("declare_incident", {"title": {"value": "  "}}, private_metadata=view["private_metadata"])
+        empty = bot.submit("declare_incident", {"title": {"title": "  "}}, private_metadata=view["private_metadata"])
         assert empty.status_code == 200
         assert empty.json() == {"response_action": "errors", "errors": {"title": "Give the incident a title"}}
         assert server.get("/incidents") == []
 
-        values = {"title": {"value": "Payments API is slow"},
-                  "severity": {"value": {"type": "static_select", "selected_option": {"value": "2"}}},
-                  "description": {"value": "p99 above 4 s since 14:05"}}
+        values = {"title": {"title": "Payments API is slow"},
+                  "severity": {"severity": {"type": "static_select", "selected_option": {"value": "2"}}},
+                  "description": {"description": "p99 above 4 s since 14:05"}}
         answer = bot.submit("declare_incident", values, private_metadata=view["private_metadata"], user="U0BOB")
         assert answer.status_code == 200 and answer.text == ""
         wait_for(lambda: server.get("/incidents"), what="the declared incident")
@@ -319,9 +319,9 @@ def test_header_buttons_and_the_resolve_modal(sqlite_url: str, fake_slack: FakeS
         assert view["callback_id"] == "resolve_incident" and json.loads(view["private_metadata"]) == {"incident": 1}
         assert bot.incident()["status"] == "acknowledged"  # nothing happens before the submission
 
-        empty = bot.submit("resolve_incident", {"summary": {"value": ""}}, private_metadata=view["private_metadata"])
+        empty = bot.submit("resolve_incident", {"summary": {"summary": ""}}, private_metadata=view["private_metadata"])
         assert empty.json()["response_action"] == "errors"
-        done = bot.submit("resolve_incident", {"summary": {"value": "Rebooted the host"}},
+        done = bot.submit("resolve_incident", {"summary": {"summary": "Rebooted the host"}},
                           private_metadata=view["private_metadata"], user="U0BOB")
         assert done.status_code == 200 and done.text == ""
         incident = bot.incident()
@@ -333,7 +333,7 @@ def test_header_buttons_and_the_resolve_modal(sqlite_url: str, fake_slack: FakeS
         assert entry and entry[-1]["actor"] == "U0BOB" and "Rebooted the host" in entry[-1]["text"]
 
         # a second submission of the same modal is refused inside the modal
-        twice = bot.submit("resolve_incident", {"summary": {"value": "again"}},
+        twice = bot.submit("resolve_incident", {"summary": {"summary": "again"}},
                            private_metadata=view["private_metadata"])
         assert twice.json() == {"response_action": "errors", "errors": {"summary": "the incident is already resolved"}}
 

@@ -147,7 +147,7 @@ async def test_live_node_exporter(prometheus: tuple[Prometheus, float]) -> None:
     assert {s.host for s in series} == {"live1"}  # instance "live1:9100" without its port
     assert by[m.CPUS][-1] == os.cpu_count()
     assert 0 <= by[m.CPU_BUSY][-1] <= 100
-    meminfo = Path("/proc/meminfo").read_text()  # noqa: ASYNC240
+    meminfo = Path("/proc/meminfo").read_text()
     total_kb = int(next(line for line in meminfo.splitlines() if line.startswith("MemTotal:")).split()[1])
     assert by[m.MEM_TOTAL][-1] == total_kb * 1024
     snap = await src.latest([m.LOAD1, m.CPUS], hosts=["live1"])

@@ -67,7 +67,7 @@ def test_stack_is_cumulative() -> None:
     flat = {h: Series(h, m.LOAD1, TIMES, [v] * N) for h, v in (("a", 1.0), ("b", 2.0), ("c", 3.0))}
     stacked_load(flat, title="t", tz=UTC)
     canvas = r._stack_canvas(1000, 500)
-    tops = [float(np.max(p.vertices[:, 1])) for p in canvas.stack.get_paths()]
+    tops = [float(np.asarray(p.vertices)[:, 1].max()) for p in canvas.stack.get_paths()]
     assert tops == [1.0, 3.0, 6.0]
     assert canvas.ax.get_ylim()[1] >= 6.0
 
