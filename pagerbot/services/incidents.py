@@ -99,8 +99,8 @@ async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *,
         if target is Status.ACKNOWLEDGED and incident.lead is None:
             incident.lead = actor.user_id
             took_lead = True
-        verb = "reopened" if current is Status.RESOLVED else f"moved to {target.value}"
-        text = f"{actor.mention} {verb} the incident" + (f": {one_line(note, 500)}" if note else "")
+        verb = "reopened the incident" if current is Status.RESOLVED else f"moved the incident to {target.value}"
+        text = f"{actor.mention} {verb}" + (f": {one_line(note, 500)}" if note else "")
         if took_lead:
             text += f"; {actor.mention} is the lead"
         try:

@@ -202,6 +202,7 @@ def test_escalation_end_to_end(database_url: str, fake_slack: FakeSlack, smtp: S
         slack.click(blocks.EMAIL_EDIT, follow_id, channel, follow.ts, answer=False)
         import time; time.sleep(0)
         for c in fake_slack.calls_to("views.open"):
+            print("VIEWCALL", c.ok, c.error, str(c.args)[:3000])
             try:
                 fake_slack._check_view(json.loads(c.args["view"]) if isinstance(c.args["view"], str) else c.args["view"])
             except Exception as e:
