@@ -205,7 +205,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60) -> ServerProcess:
         env = {**os.environ, **self.env}
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pagerbot", "serve", "--port", str(self.port), "--log-format", "text"],
             env=env, stdout=log, stderr=log)

@@ -99,7 +99,7 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
             return await handler.handle(request)
 
     if runtime.local is not None:
-        from pagerbot.web import local
+        from pagerbot.web.local import router as local_router
 
-        app.include_router(local.router(runtime))
+        app.include_router(local_router(runtime))
     return app

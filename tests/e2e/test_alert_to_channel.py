@@ -39,7 +39,7 @@ def test_alertmanager_notification_opens_a_channel(database_url: str, fake_slack
         pinned = fake_slack.pinned(channel.id)
         assert len(pinned) == 1
         header = pinned[0]
-        actions = [b for b in header.blocks if b["type"] == "actions"][0]
+        actions = next(b for b in header.blocks if b["type"] == "actions")
         assert [e["text"]["text"] for e in actions["elements"]] == ["Acknowledge", "Escalate", "Graphs", "Resolve"]
         text = str(header.blocks)
         assert "DBHighIOWait" in text and "db1" in text and ("PDT" in text or "PST" in text)

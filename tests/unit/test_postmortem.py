@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
