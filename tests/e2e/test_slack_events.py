@@ -119,7 +119,7 @@ def test_pushpin_reaction_adds_the_message_with_its_own_time_and_author(incident
 
 
 def test_a_file_posted_in_the_channel_is_recorded(incident: Any) -> None:
-    events, channel, general = incident
+    events, channel, _general = incident
     ts = f"{time.time() - 30:.6f}"
     share = {
         "type": "message", "subtype": "file_share", "channel": channel, "user": "U0CAROL", "text": "the dashboard",
@@ -143,7 +143,7 @@ def test_a_file_posted_in_the_channel_is_recorded(incident: Any) -> None:
 
 
 def test_a_retried_event_changes_nothing(incident: Any) -> None:
-    events, channel, general = incident
+    events, channel, _general = incident
     fake = events.slack
     ts = fake.post_as_user(channel, "U0BOB", "restarting the primary")
     pin = reaction_event("pushpin", user_id="U0ALICE", channel_id=channel, message_ts=ts)
@@ -173,7 +173,7 @@ def test_a_retried_event_changes_nothing(incident: Any) -> None:
 
 @pytest.mark.parametrize("tamper", ["bad signature", "six minutes old"])
 def test_forged_or_stale_events_get_401_and_change_nothing(incident: Any, tamper: str) -> None:
-    events, channel, general = incident
+    events, channel, _general = incident
     fake = events.slack
     ts = fake.post_as_user(channel, "U0BOB", "forged?")
     timeline = events.timeline()
