@@ -60,6 +60,7 @@ MailSender = Callable[[EmailMessage], Awaitable[Any]]
 PREVIEW_LIMIT = 2600  # the body shown in Slack (a section holds 3000 characters, with room for the fences)
 MAYBE_SENT = ("the previous attempt was interrupted after contacting the SMTP server, so the email may have been "
               "sent; check before retrying")
+EDIT_LIMIT = 3000  # a Slack plain_text_input holds this many characters
 EDITABLE = ("draft", "failed")
 KIND_LABEL = {"escalation": "Escalation email", "followup": "Follow-up email", "allclear": "All-clear email"}
 
@@ -342,6 +343,10 @@ async def email_button(ctx: Services, action_id: str, email_id: int, actor: Acto
             raise ActionRefused(f"email {email_id} does not exist")
         if row.status not in EDITABLE:
             raise ActionRefused(f"this email is {row.status}; it can no longer be edited")
+        if len(row.text) > EDIT_LIMIT:
+            # Slack's text input holds 3,000 characters: editing there would cut the email silently.
+            raise ActionRefused(f"this email is {len(row.text)} characters long, more than a Slack text field holds "
+                                f"({EDIT_LIMIT}); send it as drafted, or discard it and write it by hand")
         from pagerbot.slack.views import edit_email_modal
 
         return Reply("", view=edit_email_modal(row.id, list(row.to), list(row.cc), row.subject, row.text))
