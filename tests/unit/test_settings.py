@@ -1,0 +1,54 @@
+"""A bad config is reported with the file, the key and what was expected, before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pagerbot.settings import ConfigError, load_settings
+
+
+def _load(tmp_path: Path, text: str, **env: str):
+    path = tmp_path / "pagerbot.yaml"
+    path.write_text(text)
+    return load_settings({"PAGERBOT_CONFIG": str(path), **env})
+
+
+def test_valid_config_from_interface_md(tmp_path: Path) -> None:
+    settings = _load(tmp_path, """
+timezone: America/Los_Angeles
+slack: {announce_channel: incidents, channel_prefix: inc, responders: [U0ALICE, bob@example.com]}
+grouping: {labels: [cluster], window_minutes: 120}
+metrics: {source: prometheus, url: "http://127.0.0.1:9090", refresh_minutes: 5, pools: {web: [web1], db: [db1]}}
+vendors: {contegix: {name: Contegix, to: [support@contegix.example], cc: [], account: ACME-1234}}
+smtp: {host: 127.0.0.1, port: 587, starttls: true, username: null, password: null, from: pagerbot@example.com}
+""", PAGERBOT_API_TOKEN="t", SLACK_API_URL="http://127.0.0.1:1/api")
+    assert settings.config.smtp.sender == "pagerbot@example.com"
+    assert settings.config.vendors["contegix"].account == "ACME-1234"
+    assert settings.slack_api_url.endswith("/api/") and settings.api_token == "t"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("timezone: Mars/Olympus", "timezone: expected an IANA time zone name"),
+    ("grouping: {window_minutes: -1}", "grouping.window_minutes: Input should be greater than or equal to 0"),
+    ("vendors: {acme: {name: Acme, to: []}}", "vendors.acme.to: expected at least one email address"),
+    ("vendors: {acme: {name: Acme, to: ['a@b\\r\\nBcc: x@y']}}", "vendors.acme.to: "),
+    ("metrics: {source: prometheus}", "metrics.url is required when metrics.source is prometheus"),
+    ("slak: {}", "slak: unknown key"),
+    ("- a list", "expected a mapping at the top level"),
+    ("timezone: [unclosed", "not valid YAML at line 1"),
+])
+def test_bad_config_names_file_key_and_expectation(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, text)
+    message = str(caught.value)
+    assert message.startswith(str(tmp_path / "pagerbot.yaml"))
+    assert expected in message
+
+
+def test_missing_config_file_and_bad_database_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings({"PAGERBOT_CONFIG": str(tmp_path / "nope.yaml")})
+    with pytest.raises(ConfigError, match="PAGERBOT_DATABASE_URL"):
+        load_settings({"PAGERBOT_DATABASE_URL": "mysql://x"})
