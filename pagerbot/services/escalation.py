@@ -289,12 +289,18 @@ async def draft(ctx: Services, incident_id: int, vendor: str | None, actor: Acto
     return f":email: {what} to {config.name} is drafted in the channel: review it, then press Send."
 
 
+async def _email(session: AsyncSession, email_id: int) -> Email:
+    """The email a button names, or a refusal the person sees."""
+    row = await session.get(Email, email_id)
+    if row is None:
+        raise ActionRefused(f"email {email_id} does not exist")
+    return row
+
+
 async def _draft_all_clear(ctx: Services, email_id: int, actor: Actor) -> str:
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        last = await session.get(Email, email_id)
-        if last is None:
-            raise ActionRefused(f"email {email_id} does not exist")
+        last = await _email(session, email_id)
         incident = await ctx.store.incident(session, last.incident_id, lock=True)
         assert incident is not None
         key = last.vendor
@@ -338,9 +344,7 @@ async def email_button(ctx: Services, action_id: str, email_id: int, actor: Acto
         return Reply(await _draft_all_clear(ctx, email_id, actor))
     if action_id == blocks.EMAIL_EDIT:
         async with ctx.store.sessions() as session:
-            row = await session.get(Email, email_id)
-        if row is None:
-            raise ActionRefused(f"email {email_id} does not exist")
+            row = await _email(session, email_id)
         if row.status not in EDITABLE:
             raise ActionRefused(f"this email is {row.status}; it can no longer be edited")
         if len(row.text) > EDIT_LIMIT:
@@ -360,9 +364,7 @@ async def email_button(ctx: Services, action_id: str, email_id: int, actor: Acto
 async def _start_sending(ctx: Services, email_id: int, actor: Actor, *, retry: bool) -> str:
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        row = await session.get(Email, email_id)
-        if row is None:
-            raise ActionRefused(f"email {email_id} does not exist")
+        row = await _email(session, email_id)
         if ctx.mail_sender is None:
             raise ActionRefused("email is not set up: configure `smtp` and `vendors` in the config file")
         # A conditional update: two clicks (or two replicas) cannot both start a send.
@@ -387,9 +389,7 @@ async def _start_sending(ctx: Services, email_id: int, actor: Actor, *, retry: b
 async def _discard(ctx: Services, email_id: int, actor: Actor) -> str:
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        row = await session.get(Email, email_id)
-        if row is None:
-            raise ActionRefused(f"email {email_id} does not exist")
+        row = await _email(session, email_id)
         done = await session.execute(update(Email).where(Email.id == email_id, Email.status.in_(EDITABLE))
                                      .values(status="discarded"))
         if not rowcount(done):
