@@ -96,8 +96,10 @@ class OutboxWorker:
         store = self.ctx.store
         now = self.ctx.clock.now()
         lock = " FOR UPDATE SKIP LOCKED" if store.dialect == "postgresql" else ""
+        # A claimed row sheds its coalesce key: what is queued while it is in flight gets a row of its own
+        # (which reads the state after that change) instead of folding into a delivery already under way.
         claim = text(
-            "UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id IN ("
+            "UPDATE outbox SET claimed_by = :me, claimed_until = :until, coalesce_key = NULL WHERE id IN ("
             " SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= :now"
             " AND (o.claimed_until IS NULL OR o.claimed_until < :now)"
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id"

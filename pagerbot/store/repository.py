@@ -136,12 +136,18 @@ class Store:
     async def enqueue(self, session: AsyncSession, incident_id: int | None, op: str,
                       payload: Mapping[str, Any] | None = None, *, now: datetime,
                       coalesce_key: str | None = None, not_before: datetime | None = None) -> None:
-        """Queue a side effect in the caller's transaction. A coalesce key folds it into a pending twin."""
+        """Queue a side effect in the caller's transaction. A coalesce key folds it into a pending twin.
+
+        Only unclaimed rows carry a coalesce key (a claim removes it), and folding in locks the twin until
+        the caller commits (a no-op update; ``DO NOTHING`` would not lock it), so the worker cannot claim it
+        and read the state from before this change: the twin always shows what the caller wrote.
+        """
         statement = self.insert(OutboxRow).values(
             incident_id=incident_id, op=op, payload=dict(payload or {}), status="pending", attempts=0,
             maybe_sent=0, next_attempt_at=not_before or now, created_at=now, coalesce_key=coalesce_key)
         if coalesce_key is not None:
-            statement = statement.on_conflict_do_nothing(index_elements=["coalesce_key"])
+            statement = statement.on_conflict_do_update(index_elements=["coalesce_key"],
+                                                        set_={"coalesce_key": statement.excluded.coalesce_key})
         await session.execute(statement)
 
     async def outbox_stats(self, session: AsyncSession) -> tuple[int, datetime | None]:
