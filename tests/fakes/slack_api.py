@@ -10,7 +10,8 @@ tests running in any other loop can use it. All state is guarded by one lock; th
 
 Faulted calls (``fail_next``, ``rate_limit_next``, ``outage``) never reach a method handler, so
 they change nothing, exactly like Slack. A call delayed by ``hang_next`` *is* processed after
-the delay (as Slack would, even though the client gave up) unless ``process=False``.
+the delay (as Slack would, even though the client gave up) unless ``process=False``. A call hit by
+``lose_answer_next`` is processed and then answered with a 5xx, so the client cannot know it took effect.
 """
 
 from __future__ import annotations
@@ -325,7 +326,7 @@ class ResponseUrl:
 
 @dataclass
 class _Fault:
-    kind: str  # "fail" | "ratelimit" | "hang"
+    kind: str  # "fail" | "ratelimit" | "hang" | "lose_answer"
     method: str | None
     remaining: int
     status: int = 503
@@ -924,6 +925,12 @@ class FakeSlack:
         with self._lock:
             self._faults.append(_Fault("hang", method, count, seconds=seconds, process=process))
 
+    def lose_answer_next(self, method: str | None = None, count: int = 1, status: int = 503) -> None:
+        """Carry out the next call(s) but answer ``status``, as when the answer is lost on its way back
+        (a load balancer's 503 after Slack acted): the client cannot tell whether the call took effect."""
+        with self._lock:
+            self._faults.append(_Fault("lose_answer", method, count, status=status))
+
     def outage(self, status: int = 503) -> None:
         with self._lock:
             self._outage_status = status
@@ -937,11 +944,14 @@ class FakeSlack:
             self._faults.clear()
             self._outage_status = None
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, *, after: bool = False) -> _Fault | None:
+        """A fault replacing the call, or with ``after`` one replacing the answer of a processed call."""
         with self._lock:
-            if self._outage_status is not None:
+            if self._outage_status is not None and not after:
                 return _Fault("fail", None, 1, status=self._outage_status)
             for fault in self._faults:
+                if (fault.kind == "lose_answer") != after:
+                    continue
                 if fault.method is None or fault.method == method:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -1046,6 +1056,11 @@ class FakeSlack:
                 body = handler(args)
         except SlackError as exc:
             body = exc.body()
+        lost = self._take_fault(method, after=True)
+        if lost is not None:
+            body = {"ok": False, "error": "service_unavailable"}
+            self._record(method, args, body, lost.status)
+            return web.json_response(body, status=lost.status)
         self._record(method, args, body, 200)
         return web.json_response(body, headers=headers)
 
