@@ -70,15 +70,15 @@ def build_metrics(settings: Settings) -> Any:
     if config.source == "prometheus":
         from pagerbot.metrics.prometheus import PrometheusSource
 
-        return PrometheusSource(str(config.url), queries=config.queries or None)
+        return PrometheusSource(str(config.url), queries=config.queries or None, timeout=config.timeout_seconds)
     if config.source == "ganglia":
         from pagerbot.metrics.ganglia import GangliaSource
 
-        return GangliaSource(str(config.url), rrd_root=config.rrd_root)
+        return GangliaSource(str(config.url), rrd_root=config.rrd_root, timeout=config.timeout_seconds)
     if config.source == "graphite":
         from pagerbot.metrics.graphite import GraphiteSource
 
-        return GraphiteSource(str(config.url))
+        return GraphiteSource(str(config.url), timeout=config.timeout_seconds)
     if config.source == "recorded":
         from pathlib import Path
 

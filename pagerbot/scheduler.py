@@ -95,5 +95,7 @@ class Scheduler:
 def default_ticks() -> list[tuple[str, Callable[[Services], Awaitable[Any]]]]:
     from pagerbot.services import graphs, reminders
 
-    return [("reminders", reminders.remind), ("auto_resolve", reminders.auto_resolve),
-            ("graphs", graphs.refresh_due), ("watches", graphs.evaluate_watches)]
+    # metrics_poll first: graphs and watches then see the values it just read
+    return [("metrics_poll", graphs.poll_metrics), ("reminders", reminders.remind),
+            ("auto_resolve", reminders.auto_resolve), ("graphs", graphs.refresh_due),
+            ("watches", graphs.evaluate_watches)]

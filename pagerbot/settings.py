@@ -54,14 +54,30 @@ class GroupingConfig(_Strict):
 class WatchConfig(_Strict):
     """A threshold rule evaluated by the scheduler, for shops without Alertmanager."""
 
-    name: str
-    metric: str
+    name: str = Field(min_length=1, max_length=100)
+    metric: str  # a canonical metric name (docs/graphs.md), e.g. load1, iowait, cpu_busy
     above: float
-    per_core: bool = False
-    for_minutes: int = Field(default=5, ge=1)
+    per_core: bool = False  # divide by the host's core count first
+    for_minutes: float = Field(default=5, ge=0, le=24 * 60)
     pool: str | None = None
     hosts: list[str] = Field(default_factory=list)
     severity: str = "sev3"
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        from pagerbot.metrics.series import ALL_METRICS
+
+        if value not in ALL_METRICS:
+            raise ValueError(f"expected one of {', '.join(ALL_METRICS)}, got {value!r}")
+        return value
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        from pagerbot.core.alerts import Severity
+
+        return Severity.parse(value).label
 
 
 class MetricsConfig(_Strict):
@@ -74,11 +90,23 @@ class MetricsConfig(_Strict):
     rrd_root: str | None = None
     path: str | None = None  # recorded: the CSV file
     watches: list[WatchConfig] = Field(default_factory=list)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)  # a slower answer counts as unreachable
 
     @model_validator(mode="after")
     def _url_needed(self) -> MetricsConfig:
         if self.source in {"prometheus", "ganglia", "graphite"} and not self.url:
             raise ValueError(f"metrics.url is required when metrics.source is {self.source}")
+        return self
+
+    @model_validator(mode="after")
+    def _watches_make_sense(self) -> MetricsConfig:
+        names: set[str] = set()
+        for i, watch in enumerate(self.watches):
+            if watch.name in names:
+                raise ValueError(f"watches.{i}.name: {watch.name!r} is the name of another watch")
+            names.add(watch.name)
+            if watch.pool is not None and watch.pool not in self.pools:
+                raise ValueError(f"watches.{i}.pool: {watch.pool!r} is not one of the pools")
         return self
 
 

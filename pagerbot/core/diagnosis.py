@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pagerbot.core.findings import Finding, FindingKind
 from pagerbot.metrics import series as m
@@ -438,6 +439,46 @@ def _stands_out(findings: Sequence[Finding], pools: Sequence[PoolSummary], hosts
             out.insert(pos, f"{p.name} load rose {_fold(p.rise)} "
                             f"({_fmt(p.baseline_mean)} to {_fmt(p.load_mean)} per host)")
     return out[: th.max_stands_out]
+
+
+# ---------------------------------------------------------------------------------------------- stored form
+
+def summary_json(summary: ClusterSummary) -> dict[str, Any]:
+    """The one stored form of a summary (``graphs.summary``), read by the pinned header, the escalation
+    email and the postmortem. Unknown numbers (NaN) become null.
+
+    ``hosts`` entries carry ``host``, ``pool`` (the first pool), ``pools``, ``load`` (1-minute load),
+    ``load5``, ``cpus``, ``load_per_core``, ``cpu_busy``, ``iowait``, ``mem_available_pct``,
+    ``mem_available_bytes``, ``mem_total_bytes``, ``swap_used_bytes``, ``disk_busy``, ``net_in``,
+    ``net_out``, ``last_report_age`` (seconds, null without data) and ``findings`` (the host's sentences).
+    """
+    sentences: dict[str, list[str]] = defaultdict(list)
+    for f in summary.findings:
+        sentences[f.host].append(f.sentence)
+    return {
+        "stands_out": list(summary.stands_out),
+        "findings": [{"kind": f.kind.value, "host": f.host, "sentence": f.sentence, "score": _json_number(f.score),
+                      "pool": f.pool, "numbers": {k: v for k, v in f.numbers.items() if _finite(v)}}
+                     for f in summary.findings],
+        "hosts": [_host_json(h, sentences.get(h.host, [])) for h in summary.hosts],
+    }
+
+
+def _json_number(x: float | None) -> float | None:
+    return None if x is None or not _finite(x) else float(x)
+
+
+def _host_json(h: HostSummary, findings: Sequence[str]) -> dict[str, Any]:
+    return {
+        "host": h.host, "pool": h.pools[0] if h.pools else None, "pools": list(h.pools),
+        "load": _json_number(h.load1), "load5": _json_number(h.load5), "cpus": _json_number(h.cpus),
+        "load_per_core": _json_number(h.load_per_core), "cpu_busy": _json_number(h.cpu_busy),
+        "iowait": _json_number(h.iowait), "mem_available_pct": _json_number(h.mem_available_pct),
+        "mem_available_bytes": _json_number(h.mem_available_bytes),
+        "mem_total_bytes": _json_number(h.mem_total_bytes), "swap_used_bytes": _json_number(h.swap_used_bytes),
+        "disk_busy": _json_number(h.disk_busy), "net_in": _json_number(h.net_in), "net_out": _json_number(h.net_out),
+        "last_report_age": _json_number(h.last_report_age), "findings": list(findings),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- asks

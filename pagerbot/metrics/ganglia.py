@@ -3,7 +3,10 @@
 The XML port gives the current value of every metric of every host, with ``TN`` (seconds since the
 value was reported). History comes from gmetad's RRD files (``<rrd_root>/<cluster>/<host>/<metric>.rrd``)
 read with ``rrdtool xport`` when they are readable; otherwise from a bounded ring buffer per host and
-metric that ``poll()`` fills (the scheduler calls it every minute or so).
+metric that ``poll()`` fills: the scheduler calls it at every tick, and ``fetch()`` too when the last poll
+is older than ``poll_max_age`` (so a graph ends with the latest report, and a gmetad that went away is
+reported unreachable rather than drawn from old samples). The buffer lives in this process: with several
+replicas, only the one running the ticks has a long history, so give replicas ``rrd_root``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import os
 import re
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pagerbot.metrics import series as m
-from pagerbot.metrics.series import MetricsUnavailable, Series
+from pagerbot.metrics.series import MetricsUnavailable, MetricsUnreachable, Series
 
 KB = 1024.0
 
@@ -153,6 +157,7 @@ class GangliaSource:
         history_size: int = 1440,
         rrdtool: str = "rrdtool",
         max_xml_bytes: int = 256 * 2**20,
+        poll_max_age: float = 10.0,
     ) -> None:
         self.url = url
         self.interactive_url = interactive_url
@@ -162,10 +167,13 @@ class GangliaSource:
         self.history_size = history_size
         self.rrdtool = rrdtool
         self.max_xml_bytes = max_xml_bytes
+        self.poll_max_age = poll_max_age  # fetch() polls first when the last poll is older than this
         self._history: dict[tuple[str, str], deque[tuple[float, float]]] = {}
+        self._polled_at: float | None = None  # time.monotonic() of the last successful poll
 
     async def close(self) -> None:
         self._history.clear()
+        self._polled_at = None
 
     # ------------------------------------------------------------------------------------------ XML
 
@@ -193,11 +201,11 @@ class GangliaSource:
                     except OSError:
                         pass
         except TimeoutError as e:
-            raise MetricsUnavailable(f"{where} did not answer within {self.timeout:g} s.") from e
+            raise MetricsUnreachable(f"{where} did not answer within {self.timeout:g} s.") from e
         except ConnectionRefusedError as e:
-            raise MetricsUnavailable(f"{where} refused the connection (is gmetad running?).") from e
+            raise MetricsUnreachable(f"{where} refused the connection (is gmetad running?).") from e
         except OSError as e:
-            raise MetricsUnavailable(f"{where} could not be reached ({e}).") from e
+            raise MetricsUnreachable(f"{where} could not be reached ({e}).") from e
         data = b"".join(chunks)
         if not data.strip():
             raise MetricsUnavailable(f"{where} closed the connection without sending its XML dump.")
@@ -228,6 +236,7 @@ class GangliaSource:
     async def poll(self) -> list[Series]:
         """Read the dump once and remember it (bounded history per host and metric); returns the snapshot."""
         snap = snapshot_series(await self.dump(), m.ALL_METRICS)
+        self._polled_at = time.monotonic()
         for s in snap:
             ring = self._history.get((s.host, s.metric))
             if ring is None:
@@ -268,8 +277,8 @@ class GangliaSource:
             found = await self._from_rrds(metrics, t0, t1, step_seconds, hosts)
             if found:
                 return found
-        if not self._history:
-            await self.poll()
+        if self._polled_at is None or time.monotonic() - self._polled_at > self.poll_max_age:
+            await self.poll()  # so a graph shows the latest report, and an unreachable gmetad says so
         return self._from_history(metrics, t0, t1, hosts)
 
     def _rrds_readable(self) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from pagerbot.metrics import series as m
-from pagerbot.metrics.series import MetricsUnavailable, Series
+from pagerbot.metrics.series import MetricsUnavailable, MetricsUnreachable, Series
 
 # Diamond's naming (``servers.<host>.<collector>.…``). ``$host`` is ``*`` for all hosts, or ``{db1,web1}``.
 # Targets that aggregate per host (groupByNode) are named by the host alone.
@@ -156,9 +156,9 @@ class GraphiteSource:
         try:
             resp = await self._http().get("/render", params=params)
         except httpx.ConnectError as e:
-            raise MetricsUnavailable(f"{where} refused the connection or could not be reached ({e}).") from e
+            raise MetricsUnreachable(f"{where} refused the connection or could not be reached ({e}).") from e
         except httpx.TimeoutException as e:
-            raise MetricsUnavailable(f"{where} did not answer within {self.timeout:g} s.") from e
+            raise MetricsUnreachable(f"{where} did not answer within {self.timeout:g} s.") from e
         except httpx.HTTPError as e:
             raise MetricsUnavailable(f"{where} could not be queried: {type(e).__name__}: {e}.") from e
         if resp.status_code != 200:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from pagerbot.metrics import series as m
-from pagerbot.metrics.series import MetricsUnavailable, Series
+from pagerbot.metrics.series import MetricsUnavailable, MetricsUnreachable, Series
 
 # ``$rate`` is replaced by the rate window (``max(2 x step, min_rate_window)``, as a duration like 300s).
 DEFAULT_QUERIES: Mapping[str, str] = {
@@ -217,9 +217,9 @@ class PrometheusSource:
         try:
             resp = await self._http().get(path, params=params)
         except httpx.ConnectError as e:
-            raise MetricsUnavailable(f"{where} refused the connection or could not be reached ({e}).") from e
+            raise MetricsUnreachable(f"{where} refused the connection or could not be reached ({e}).") from e
         except httpx.TimeoutException as e:
-            raise MetricsUnavailable(f"{where} did not answer within {self.timeout:g} s.") from e
+            raise MetricsUnreachable(f"{where} did not answer within {self.timeout:g} s.") from e
         except httpx.HTTPError as e:
             raise MetricsUnavailable(f"{where} could not be queried: {type(e).__name__}: {e}.") from e
         try:

@@ -39,6 +39,10 @@ class MetricsUnavailable(Exception):
     """The source could not be reached or answered nonsense; the message says which and why."""
 
 
+class MetricsUnreachable(MetricsUnavailable):
+    """The source could not be reached at all: connection refused, no route, or no answer in time."""
+
+
 class MetricsSource(Protocol):
     name: str
 

@@ -168,7 +168,9 @@ async def _header_blocks(ctx: Services, row: Incident, record: IncidentRecord) -
         if row.graph_file_id:
             from pagerbot.store.tables import Graph
 
-            latest = (await session.execute(select(Graph.summary).where(Graph.incident_id == row.id)
+            # the live graph's summary (a graph someone asked for, of one host or pool, says less)
+            latest = (await session.execute(select(Graph.summary).where(Graph.incident_id == row.id,
+                                                                        Graph.slack_file_id == row.graph_file_id)
                                             .order_by(Graph.id.desc()).limit(1))).scalar_one_or_none()
             findings = list((latest or {}).get("stands_out", []))
     return blocks.header_text(record), blocks.header(record, alerts, tz=ctx.settings.tz,

@@ -9,24 +9,23 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pagerbot.core.diagnosis import ClusterSummary, summarize_hosts
+from pagerbot.core.diagnosis import summarize_hosts, summary_json
 from pagerbot.core.escaping import mrkdwn
 from pagerbot.core.records import IncidentRecord
-from pagerbot.metrics.series import ALL_METRICS, LOAD1, MetricsUnavailable, Series
+from pagerbot.metrics.series import ALL_METRICS, CPUS, LOAD1, MetricsUnavailable, MetricsUnreachable, Series
 from pagerbot.observability import GRAPH_RENDER
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.context import Services
 from pagerbot.services.incidents import ActionRefused, Actor
 from pagerbot.services.opening import enqueue_post, enqueue_refresh
 from pagerbot.store.repository import incident_record
-from pagerbot.store.tables import Graph, Incident
+from pagerbot.store.tables import Alert, Graph, Incident, TimelineRow
 
 log = logging.getLogger("pagerbot.graphs")
 _WINDOW = re.compile(r"^(\d{1,3})([mhd])$")
@@ -64,22 +63,10 @@ def _scope(ctx: Services, target: str | None) -> tuple[str, list[str] | None]:
     return f"host {target}", [target]
 
 
-def _summary_json(summary: ClusterSummary) -> dict[str, Any]:
-    def clean(value: Any) -> Any:
-        return None if isinstance(value, float) and not math.isfinite(value) else value
-
-    return {
-        "stands_out": list(summary.stands_out),
-        "findings": [{"kind": f.kind.value, "host": f.host, "sentence": f.sentence, "score": f.score,
-                      "pool": f.pool} for f in summary.findings],
-        "hosts": [{k: clean(v) for k, v in asdict(h).items()} for h in summary.hosts],
-    }
-
-
 async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None, window: timedelta,
                      alert_times: Sequence[tuple[datetime, str]] = ()) -> tuple[bytes, str, dict[str, Any]]:
     """Fetch, summarise and render: (png, title, summary json). Raises MetricsUnavailable."""
-    from pagerbot.graphs.render import Marker
+    from pagerbot.graphs.markers import Marker
 
     label, hosts = _scope(ctx, target)
     series = await _fetch(ctx, hosts, window)
@@ -87,7 +74,7 @@ async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None
     summary = summarize_hosts(series, now=now, pools=ctx.settings.config.metrics.pools)
     loads = {s.host: s for s in series if s.metric == LOAD1}
     if not loads:
-        raise MetricsUnavailable(f"the metrics source has no load data for {label}")
+        raise NoLoadData(f"the metrics source has no load data for {label}")
     markers = [Marker(at=incident.opened_at, label=f"{incident.ref} opened")]
     markers += [Marker(at=at, label=name) for at, name in alert_times[:6] if now - window <= at <= now]
     title = f"Load, {label}, last {_human(window)}"
@@ -96,7 +83,7 @@ async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None
     png = await ctx.graphs.render("stacked_load", series_by_host=loads, title=title, tz=ctx.settings.tz,
                                   markers=markers)
     GRAPH_RENDER.observe((ctx.clock.now() - started).total_seconds())
-    return png, title, _summary_json(summary)
+    return png, title, summary_json(summary)
 
 
 def _human(window: timedelta) -> str:
@@ -104,17 +91,49 @@ def _human(window: timedelta) -> str:
     return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
+class NoLoadData(MetricsUnavailable):
+    """The source answered, but had no load series for what was asked (an unknown host or pool)."""
+
+
+def _no_graph_text(exc: Exception, *, retried: bool) -> str:
+    if isinstance(exc, MetricsUnreachable):
+        text = f":warning: No graph: the metrics source is unreachable. {mrkdwn(str(exc))}"
+    else:
+        text = f":warning: No graph: {mrkdwn(str(exc)).rstrip('.')}."
+    if retried:
+        text += " pagerbot tries again at the next refresh."
+    return text
+
+
+async def _graph_state(session: AsyncSession, incident_id: int) -> str | None:
+    """The kind of the newest graph entry on the timeline: "graph", "graph_unavailable" or None."""
+    return (await session.execute(
+        select(TimelineRow.kind).where(TimelineRow.incident_id == incident_id,
+                                       TimelineRow.kind.in_(("graph", "graph_unavailable")))
+        .order_by(TimelineRow.at.desc(), TimelineRow.id.desc()).limit(1))).scalar_one_or_none()
+
+
 async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
-    """The live graph: render, upload, point the pinned header at it, delete the superseded file."""
+    """Render, upload, and for the live graph point the pinned header at it and delete the superseded file.
+
+    The timeline records the first graph, each requested one, and when the source becomes unavailable and
+    available again; routine refreshes are not recorded. When the source fails, the channel is told once per
+    outage (and at every request); the scheduler's next tick tries again.
+    """
     if job.incident_id is None:
         raise UndeliverableError("refresh_graph needs an incident")
+    reason = str(job.payload.get("reason") or "refresh")
+    live = bool(job.payload.get("live", True))
     async with ctx.store.sessions() as session:
         row = await ctx.store.incident(session, job.incident_id)
         if row is None:
             raise UndeliverableError(f"incident {job.incident_id} does not exist")
         alerts = await ctx.store.alerts_of(session, row.id)
+        state = await _graph_state(session, row.id)
     if not row.channel_id:
         raise UndeliverableError("the incident has no channel")
+    if live and reason == "refresh" and row.resolved_at is not None:
+        return None  # resolved since the refresh was queued: the last graph stays as it is
     record = incident_record(row)
     target = job.payload.get("target")
     window = timedelta(seconds=float(job.payload.get("window_seconds") or
@@ -124,22 +143,28 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
             ctx, record, target, window, [(a.starts_at or a.first_received_at, a.name) for a in alerts])
     except (MetricsUnavailable, ActionRefused) as exc:
         log.warning("graph for INC-%s: %s", row.id, exc, extra={"incident_id": row.id})
-        if job.payload.get("live", True) is False or job.payload.get("reason") in {"opened", "request"}:
-            await ctx.chat.post_message(row.channel_id, f":warning: No graph: {mrkdwn(str(exc))}. "
-                                        "pagerbot will try again at the next refresh.")
-        return None
+        if live and state == "graph_unavailable":
+            return None  # already said; the next tick tries again
+        failed_at, post, why = ctx.clock.now(), _no_graph_text(exc, retried=live), f"No graph: {exc}"
+
+        async def tell(session: AsyncSession) -> None:
+            await enqueue_post(ctx, session, row.id, post, now=failed_at)
+            await ctx.store.add_timeline(session, row.id, at=failed_at, kind="graph_unavailable", source="pagerbot",
+                                         actor=None, text=why, now=failed_at)
+        return tell
     name = f"load-{(target or 'cluster')}-{ctx.clock.now():%H%M}.png".replace("/", "-")
     comment = f"{title}" + ("\n" + "\n".join(f"• {s}" for s in summary["stands_out"]) if summary["stands_out"] else "")
     file_id = await ctx.chat.upload_file(row.channel_id, name, title, png, comment=mrkdwn(comment))
-    live = bool(job.payload.get("live", True))
     old_file = row.graph_file_id if live else None
     now = ctx.clock.now()
 
     async def persist(session: AsyncSession) -> None:
         session.add(Graph(incident_id=row.id, kind="stacked_load", title=title, png=png, summary=summary,
                           slack_file_id=file_id, created_at=now))
-        await ctx.store.add_timeline(session, row.id, at=now, kind="graph", source="pagerbot", actor=None,
-                                     text=f"Graph posted: {title}", data={"file_id": file_id}, now=now)
+        if reason != "refresh" or state != "graph":
+            back = " (the metrics source answers again)" if state == "graph_unavailable" else ""
+            await ctx.store.add_timeline(session, row.id, at=now, kind="graph", source="pagerbot", actor=None,
+                                         text=f"Graph posted: {title}{back}", data={"file_id": file_id}, now=now)
         if live:
             await session.execute(update(Incident).where(Incident.id == row.id).values(graph_file_id=file_id))
             await enqueue_refresh(ctx, session, row.id, now, topic=False)
@@ -159,7 +184,8 @@ def outbox_handlers() -> dict[str, Handler]:
 
 
 async def refresh_due(ctx: Services) -> int:
-    """Every refresh_minutes while an incident is open: queue a fresh live graph."""
+    """Every refresh_minutes while an incident is open: queue a fresh live graph (at every tick while the
+    incident has none yet, e.g. because the source was down)."""
     if ctx.metrics is None:
         return 0
     now = ctx.clock.now()
@@ -169,8 +195,12 @@ async def refresh_due(ctx: Services) -> int:
         for incident in await ctx.store.open_incidents(session):
             if not incident.channel_id:
                 continue
-            last = (await session.execute(select(Graph.created_at).where(Graph.incident_id == incident.id)
-                                          .order_by(Graph.id.desc()).limit(1))).scalar_one_or_none()
+            last = None
+            if incident.graph_file_id:  # the live graph (a requested one does not postpone it)
+                last = (await session.execute(
+                    select(Graph.created_at).where(Graph.incident_id == incident.id,
+                                                   Graph.slack_file_id == incident.graph_file_id)
+                    .order_by(Graph.id.desc()).limit(1))).scalar_one_or_none()
             if last is None or now - last >= interval:
                 await ctx.store.enqueue(session, incident.id, "refresh_graph", {"reason": "refresh"}, now=now,
                                         coalesce_key=f"graph:{incident.id}")
@@ -201,26 +231,38 @@ async def request_graph(ctx: Services, incident_id: int, argument: str, actor: A
     return f"Drawing the load of {_scope(ctx, target)[0]} over the last {_human(window)}…"
 
 
+MAX_HOST_LINES = 20
+
+
 async def host_summary_text(ctx: Services, incident_id: int) -> str:
+    """`/incident hosts`: each host's numbers over the last hour and what stands out, posted in the channel.
+    The answer to the command says when the source cannot be used (nothing is posted then)."""
     window = timedelta(hours=1)
     try:
         series = await _fetch(ctx, None, window)
-    except MetricsUnavailable as exc:
+    except MetricsUnreachable as exc:
         return f":warning: The metrics source is unreachable: {mrkdwn(str(exc))}"
+    except MetricsUnavailable as exc:
+        return f":warning: No host summary: {mrkdwn(str(exc))}"
     summary = summarize_hosts(series, now=ctx.clock.now(), pools=ctx.settings.config.metrics.pools)
-    lines = ["*Hosts* (last hour)"]
-    for h in sorted(summary.hosts, key=lambda h: -(h.load_per_core if math.isfinite(h.load_per_core) else -1)):
+    ranked = sorted(summary.hosts, key=lambda h: (not h.has_data,
+                                                  -(h.load_per_core if math.isfinite(h.load_per_core) else -1)))
+    lines = [f"*Hosts* (last hour, busiest first; {len(ranked)} in all)" if len(ranked) > MAX_HOST_LINES
+             else "*Hosts* (last hour)"]
+    for h in ranked[:MAX_HOST_LINES]:
         if not h.has_data:
             lines.append(f"• *{mrkdwn(h.host)}*: no data")
             continue
         lines.append(f"• *{mrkdwn(h.host)}*: load {_num(h.load1)} on {_num(h.cpus, 0)} cores, "
                      f"CPU {_num(h.cpu_busy, 0)} %, iowait {_num(h.iowait, 0)} %, "
                      f"memory free {_num(h.mem_available_pct, 0)} %")
-    if summary.stands_out:
-        lines.append("*What stands out*")
-        lines += [f"• {mrkdwn(s)}" for s in summary.stands_out]
+    if len(ranked) > MAX_HOST_LINES:
+        lines.append(f"…and {len(ranked) - MAX_HOST_LINES} more")
+    tail = ["*What stands out*", *(f"• {mrkdwn(s)}" for s in summary.stands_out)] if summary.stands_out else []
+    text = "\n".join(tail)
+    text = "\n".join(lines)[:2900 - len(text)] + ("\n" + text if text else "")
     async with ctx.store.transaction() as session:
-        await enqueue_post(ctx, session, incident_id, "\n".join(lines)[:3000], now=ctx.clock.now())
+        await enqueue_post(ctx, session, incident_id, text, now=ctx.clock.now())
     ctx.wake_outbox()
     return "Host summary posted in the channel."
 
@@ -229,8 +271,28 @@ def _num(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "?"
 
 
+async def poll_metrics(ctx: Services) -> int:
+    """Sources that keep their own history (Ganglia without readable RRD files) read the current values."""
+    poll = getattr(ctx.metrics, "poll", None)
+    if poll is None:
+        return 0
+    try:
+        return len(await poll())
+    except MetricsUnavailable as exc:
+        log.warning("metrics poll: %s", exc)
+        return 0
+
+
+WATCH_SOURCE = "watch"
+
+
 async def evaluate_watches(ctx: Services) -> int:
-    """Threshold rules from the config, for shops without Alertmanager: they become generic alerts."""
+    """Threshold rules from the config (``metrics.watches``), for shops without Alertmanager.
+
+    Results become alerts through the same intake as a webhook's (source ``watch``, labels ``alertname``,
+    ``host`` and ``cluster: watches``, so by default every watch alert joins one incident). A firing result
+    is sent at every tick (repeats change nothing); a resolve only for an alert that is firing. A source that
+    cannot be reached is logged and tried again at the next tick. Returns the number of alerts sent."""
     watches = ctx.settings.config.metrics.watches
     if not watches or ctx.metrics is None:
         return 0
@@ -240,14 +302,26 @@ async def evaluate_watches(ctx: Services) -> int:
 
     now = ctx.clock.now()
     longest = max(w.for_minutes for w in watches)
-    series = await ctx.metrics.fetch(ALL_METRICS, now - timedelta(minutes=longest + 5), now, 60, None)
-    events: list[AlertEvent] = []
-    for result in evaluate(watches, series, ctx.settings.config.metrics.pools):
-        events.append(AlertEvent(
-            source="watch", fingerprint=f"{result.watch}:{result.host}",
-            state=AlertState.FIRING if result.firing else AlertState.RESOLVED, name=result.watch,
-            title=result.text, severity=Severity.parse(result.severity, Severity.SEV3),
-            labels={"alertname": result.watch, "host": result.host, "cluster": "watches"}, host=result.host))
+    metrics = sorted({w.metric for w in watches} | ({CPUS} if any(w.per_core for w in watches) else set()))
+    hosts = None if any(not w.hosts and not w.pool for w in watches) else sorted(
+        {h for w in watches for h in (w.hosts or ctx.settings.config.metrics.pools.get(w.pool or "", []))})
+    try:
+        series = await ctx.metrics.fetch(metrics, now - timedelta(minutes=longest + 5), now, 60, hosts)
+    except MetricsUnavailable as exc:
+        log.warning("watches: %s", exc)
+        return 0
+    results = evaluate(watches, series, ctx.settings.config.metrics.pools, now=now.timestamp())
+    async with ctx.store.sessions() as session:
+        firing = set((await session.execute(
+            select(Alert.fingerprint).where(Alert.source == WATCH_SOURCE,
+                                            Alert.state != AlertState.RESOLVED.value))).scalars())
+    events = [AlertEvent(
+        source=WATCH_SOURCE, fingerprint=f"{r.watch}:{r.host}",
+        state=AlertState.FIRING if r.firing else AlertState.RESOLVED, name=r.watch, title=r.text,
+        severity=Severity.parse(r.severity, Severity.SEV3),
+        labels={"alertname": r.watch, "host": r.host, "cluster": "watches"}, host=r.host,
+        ends_at=now if not r.firing else None)
+        for r in results if r.firing or f"{r.watch}:{r.host}" in firing]
     if events:
         await handle_alerts(ctx, events)
     return len(events)

@@ -1185,6 +1185,9 @@ class FakeSlack:
             return f"invalid slack_file: file {fid or url} not found"
         if f.deleted:
             return f"invalid slack_file: file {f.id} was deleted"
+        if f.name.rsplit(".", 1)[-1].lower() not in {"png", "jpg", "jpeg", "gif"}:
+            # Slack shows only png, jpg, jpeg and gif files in an image block
+            return f"invalid slack_file: file {f.id} is not a png, jpg, jpeg or gif image"
         return None
 
     def _check_blocks(self, blocks: Any, *, error: str = "invalid_blocks") -> list[Any] | None:

@@ -134,17 +134,17 @@ class Prometheus:
 @contextmanager
 def start_prometheus(
     tmp: Path, *, history: str | None = None, targets: Sequence[tuple[str, str]] = (),
-    wait_for: Iterable[str] = ("up",),
+    wait_for: Iterable[str] = ("up",), port: int | None = None,
 ) -> Iterator[Prometheus]:
-    """Start Prometheus on a free port; ``history`` (OpenMetrics text) becomes its TSDB blocks first;
-    ``targets`` are ``(address, instance name)`` pairs scraped every second. Ready when every query of
-    ``wait_for`` answers with a result."""
+    """Start Prometheus on ``port`` (a free one by default); ``history`` (OpenMetrics text) becomes its TSDB
+    blocks first; ``targets`` are ``(address, instance name)`` pairs scraped every second. Ready when every
+    query of ``wait_for`` answers with a result (without targets, ``up`` has none and is not waited for)."""
     binary = need("prometheus")
     tsdb = tmp / "tsdb"
     if history is not None:
         create_blocks(history, tsdb, tmp)
     tsdb.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     jobs = []
     for i, (address, instance) in enumerate(targets):
         jobs.append(
@@ -163,7 +163,7 @@ def start_prometheus(
     prom = Prometheus(port, tsdb)
     try:
         deadline = time.monotonic() + 60
-        pending = list(wait_for) if jobs else []
+        pending = list(wait_for) if jobs else [q for q in wait_for if q != "up"]  # no targets: no up
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"prometheus exited: {log.read_text(errors='replace')[-3000:]}")
