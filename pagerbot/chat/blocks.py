@@ -49,7 +49,9 @@ def local_time(moment: datetime, tz: ZoneInfo) -> str:
 def topic(incident: IncidentRecord) -> str:
     """severity · status · lead, within Slack's 250 characters."""
     lead = f"lead <@{incident.lead}>" if incident.lead else "no lead yet"
-    return one_line(f"SEV{incident.severity} · {incident.status} · {lead} · {incident.title}", 250)
+    # a topic shows no formatting but does read <…> as a mention or link: the title's &, <, > are escaped
+    title = incident.title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return one_line(f"SEV{incident.severity} · {incident.status} · {lead} · {title}", 250)
 
 
 def purpose(incident: IncidentRecord) -> str:

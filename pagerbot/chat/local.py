@@ -24,11 +24,28 @@ DIRECTORY = {"alice@example.com": "U0ALICE", "bob@example.com": "U0BOB", "carol@
 
 
 class LocalChat:
-    def __init__(self, store: Store, clock: Clock, directory: Mapping[str, str] | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, directory: Mapping[str, str] | None = None,
+                 standing_channels: Sequence[str] = ()) -> None:
         self.store = store
         self.clock = clock
         self.directory = dict(DIRECTORY if directory is None else directory)
+        # channels the workspace has before pagerbot does anything (the announce channel), as a
+        # Slack workspace would; made on first look
+        self.standing_channels = [name.lstrip("#") for name in standing_channels if name]
+        self._standing_made = False
         self._ts = itertools.count(1)
+
+    async def _ensure_standing(self) -> None:
+        if self._standing_made:
+            return
+        for name in self.standing_channels:
+            if await self._find(name) is None:
+                try:
+                    await self.create_channel(name)
+                except ChatError as exc:
+                    if exc.error != "name_taken":  # made meanwhile, by another request or replica
+                        raise
+        self._standing_made = True
 
     def _new_ts(self) -> str:
         # Slack's ts: seconds.micro, unique in the workspace; the counter keeps it unique within a second.
@@ -55,6 +72,10 @@ class LocalChat:
         return found if found is not None else await self.create_channel(name)
 
     async def find_channel(self, name: str) -> ChannelInfo | None:
+        await self._ensure_standing()
+        return await self._find(name)
+
+    async def _find(self, name: str) -> ChannelInfo | None:
         name = name.lstrip("#")
         async with self.store.sessions() as session:
             row = (await session.execute(select(LocalChannel).where(
@@ -172,6 +193,7 @@ class LocalChat:
     # --- reading, for the transcript and the /local page ----------------------------------------------
 
     async def channels(self) -> list[LocalChannel]:
+        await self._ensure_standing()
         async with self.store.sessions() as session:
             return list((await session.execute(select(LocalChannel).order_by(LocalChannel.created_at))).scalars())
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import html
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pagerbot.chat.local import BOT_USER, LocalChat
-from pagerbot.web.render import message_html, page
+from pagerbot.web.render import message_html, mrkdwn_to_text, page
 
 
 async def write_transcript(local: LocalChat, path: Path, tz: ZoneInfo, *, ctx: Any = None) -> Path:
@@ -34,9 +35,12 @@ async def write_transcript(local: LocalChat, path: Path, tz: ZoneInfo, *, ctx: A
                 source = (block.get("slack_file") or {}).get("id") if block.get("type") == "image" else None
                 if source and source not in files:
                     files[source] = await local.file(source)
-        body = "".join(message_html(m, tz=tz, names=names, channels=channel_names, file_url=file_url, files=files)
+        body = "".join(message_html(m, tz=tz, names=names, channels=channel_names, file_url=file_url, files=files,
+                                    channel_href=lambda c: f"#{c}")
                        for m in messages)
-        sections.append(f'<section><h2>#{channel.name}</h2><p class="context">{channel.topic}</p>{body}</section>')
+        topic = html.escape(mrkdwn_to_text(channel.topic, names, channel_names))
+        sections.append(f'<section id="{html.escape(channel.id)}"><h2>#{html.escape(channel.name)}</h2>'
+                        f'<p class="context">{topic}</p>{body}</section>')
     path.write_text(page("pagerbot demo: the incident channel", "transcript of the local workspace",
                          "".join(sections)), encoding="utf-8")
     return path

@@ -197,6 +197,11 @@ async def add_note(ctx: Services, incident_id: int, text: str, actor: Actor) -> 
     async with ctx.store.transaction() as session:
         incident = await _get(ctx, session, incident_id)
         await _record(ctx, session, incident, actor, "note", note[:4000], now)
+        incident.last_status_at = now  # a note is an update: the "no status update" reminder says so
+        # the channel sees the note too, not only the one who typed it
+        await enqueue_post(ctx, session, incident.id, f":memo: {actor.mention} noted: {mrkdwn_safe(note[:4000])}",
+                           now=now)
+    ctx.wake_outbox()
     return "Noted in the timeline."
 
 

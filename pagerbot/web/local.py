@@ -4,17 +4,20 @@ and the same dispatchers as Slack's listeners."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
 
 from pagerbot.chat.local import BOT_USER
 from pagerbot.services.commands import CommandRequest, run_command
 from pagerbot.services.incidents import Actor
+from pagerbot.store.tables import OutboxRow
 from pagerbot.web.errors import ApiError
-from pagerbot.web.render import message_html, page
+from pagerbot.web.render import message_html, mrkdwn_to_text, page
 
 if TYPE_CHECKING:
     from pagerbot.bootstrap import Runtime
@@ -27,21 +30,25 @@ def router(runtime: Runtime) -> APIRouter:
     local = runtime.local
     ctx = runtime.ctx
     assert local is not None
+    announce = ctx.settings.config.slack.announce_channel
+    if announce and announce not in local.standing_channels:  # as a Slack workspace would have it
+        local.standing_channels.append(announce)
 
-    def nav(channels: list[Any]) -> str:
-        return "<nav>" + "".join(f'<a href="/local/{html.escape(c.id)}">#{html.escape(c.name)}</a>'
-                                 for c in channels) + "</nav>"
+    def nav(channels: list[Any], current: str = "") -> str:
+        here = ' aria-current="page"'
+        return "<nav>" + "".join(
+            f'<a href="/local/{html.escape(c.id)}"{here if c.id == current else ""}>#{html.escape(c.name)}</a>'
+            for c in channels) + "</nav>"
 
     @api.get("/local", response_class=HTMLResponse)
-    async def home() -> HTMLResponse:
+    async def home() -> Response:
+        """The newest incident channel; before the first incident, the announce channel."""
         channels = await local.channels()
-        incident_channels = [c for c in channels if c.name != (ctx.settings.config.slack.announce_channel or "")]
-        if incident_channels:
-            return RedirectResponse(f"/local/{incident_channels[-1].id}", status_code=303)  # type: ignore[return-value]
-        form = _command_form("")
-        body = ("<p>No incident channels yet. Post an alert to <code>/alerts/generic</code>, or declare one:</p>"
-                + form)
-        return HTMLResponse(page("pagerbot local workspace", "no Slack connected", body, nav=nav(channels)))
+        incident_channels = [c for c in channels if c.name != announce]
+        if channels:
+            return RedirectResponse(f"/local/{(incident_channels or channels)[-1].id}", status_code=303)
+        return HTMLResponse(page("pagerbot local workspace", "no Slack connected", _EMPTY + _command_form("-"),
+                                 nav=nav(channels)))
 
     @api.get("/local/files/{file_id}")
     async def file(file_id: str) -> Response:
@@ -60,7 +67,9 @@ def router(runtime: Runtime) -> APIRouter:
         messages = await local.messages(channel_id)
         files = {}
         for message in messages:
-            for file_id in message.file_ids:
+            shown = [*message.file_ids, *((b.get("slack_file") or {}).get("id") for b in message.blocks
+                                          if b.get("type") == "image")]
+            for file_id in filter(None, shown):
                 files[file_id] = await local.file(file_id)
 
         def button(element: dict[str, Any], label: str, style: str) -> str:
@@ -71,18 +80,24 @@ def router(runtime: Runtime) -> APIRouter:
                     f'<button class="{style}" type="submit">{label}</button></form>')
 
         names = {**NAMES, **{v: k.split("@")[0].title() for k, v in local.directory.items()}}
-        body = "".join(message_html(m, tz=ctx.settings.tz, names=names, channels={c.id: c.name for c in channels},
-                                    file_url=lambda f: f"/local/files/{f}", files=files, button_form=button)
+        channel_names = {c.id: c.name for c in channels}
+        body = "".join(message_html(m, tz=ctx.settings.tz, names=names, channels=channel_names,
+                                    file_url=lambda f: f"/local/files/{f}", files=files, button_form=button,
+                                    channel_href=lambda c: f"/local/{c}")
                        for m in messages)
+        if not messages:
+            body += _EMPTY
         body += _command_form(channel_id)
-        return HTMLResponse(page(f"#{current.name}", current.topic, body, nav=nav(channels)))
+        topic = mrkdwn_to_text(current.topic, names, channel_names)
+        return HTMLResponse(page(f"#{current.name}", topic, body, nav=nav(channels, channel_id)))
 
     @api.post("/local/{channel_id}/command")
     async def command(channel_id: str, text: str = Form(...), user: str = Form("U0ALICE")) -> Response:
         words = text.strip().removeprefix("/incident").strip()
+        channel_id = "" if channel_id == "-" else channel_id  # typed on the empty home page
         reply = await run_command(ctx, CommandRequest(text=words, user_id=user, channel_id=channel_id,
                                                       source="local"))
-        await _show(channel_id, user, reply.text)
+        await _show(channel_id, user, reply.text, reply.blocks, public=reply.public)
         return RedirectResponse(f"/local/{channel_id}" if channel_id else "/local", status_code=303)
 
     @api.post("/local/{channel_id}/action")
@@ -93,19 +108,47 @@ def router(runtime: Runtime) -> APIRouter:
         reply = await handle_button(ctx, action_id, value, Actor(user, "local"), channel_id=channel_id,
                                     trigger_id=None)
         if reply is not None:
-            await _show(channel_id, user, reply.text)
+            await _show(channel_id, user, reply.text, reply.blocks, public=reply.public)
+        else:
+            await _settle()
         return RedirectResponse(f"/local/{channel_id}", status_code=303)
 
-    async def _show(channel_id: str, user: str, text: str) -> None:
-        await runtime.worker.drain(10)
-        if text and channel_id and await local.find_channel(channel_id) is not None:
-            await local.post_ephemeral(channel_id, user, text)
+    async def _settle(timeout: float = 8.0) -> None:
+        """Deliver what the click or command queued, so that the page the browser is sent back to shows
+        it. The background worker may hold some of those rows: wait for it too, but not for rows due later."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if await runtime.worker.run_once():
+                continue
+            async with ctx.store.sessions() as session:
+                due = (await session.execute(select(func.count()).select_from(OutboxRow).where(
+                    OutboxRow.status == "pending", OutboxRow.next_attempt_at <= ctx.clock.now()))).scalar_one()
+            if not due:
+                return
+            await asyncio.sleep(0.05)
+
+    async def _show(channel_id: str, user: str, text: str, blocks: Any = None, *, public: bool = False) -> None:
+        """The answer, after what it caused: to everyone in the channel when public, else only to the one
+        who typed or clicked (as Slack's response_url does)."""
+        await _settle()
+        if not (text or blocks) or not channel_id or await local.find_channel(channel_id) is None:
+            return
+        if public:
+            await local.post_message(channel_id, text, blocks)
+        else:
+            await local.post_ephemeral(channel_id, user, text, blocks)
 
     return api
 
 
+_EMPTY = ('<p class="empty">No incident yet. Post an alert to <code>/alerts/alertmanager</code> (or '
+          "<code>/alerts/generic</code>, <code>/alerts/grafana</code>, <code>/alerts/pagerduty</code>), or type "
+          "<code>/incident declare TITLE</code> below.</p>")
+
+
 def _command_form(channel_id: str) -> str:
-    target = f"/local/{html.escape(channel_id)}/command" if channel_id else "/local/-/command"
+    target = f"/local/{html.escape(channel_id)}/command"
     return (f'<form method="post" action="{target}" style="margin-top:16px;display:flex;gap:8px">'
             '<select name="user"><option value="U0ALICE">Alice</option><option value="U0BOB">Bob</option></select>'
             '<input name="text" placeholder="/incident note …" style="flex:1;padding:6px" aria-label="command">'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests start (Prometheus, node_exporter,
-# Alertmanager, Ganglia, rrdtool, Chromium) from Debian's packages when missing.
+# Alertmanager, Ganglia, rrdtool, Chromium and an emoji font) from Debian's packages when missing.
 set -euo pipefail
 need=()
 for pair in prometheus:prometheus prometheus-node-exporter:prometheus-node-exporter \
@@ -9,6 +9,8 @@ for pair in prometheus:prometheus prometheus-node-exporter:prometheus-node-expor
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# the browser test's screenshot shows the emoji pagerbot posts (status, alerts) rather than empty boxes
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing test peers: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2
