@@ -33,23 +33,56 @@ class Runtime:
     bolt: Any = None
     slack_handler: Any = None
     scheduler: Any = None
+    socket_mode: Any = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _deadline: float | None = None
 
     async def start_background(self) -> None:
         self._stopping = asyncio.Event()
+        self._deadline = None
         self._tasks.append(asyncio.create_task(self.worker.run(self._stopping), name="outbox"))
         if self.scheduler is not None:
             await self.scheduler.start()
+        if self.socket_mode is not None:
+            self.socket_mode.start()
 
-    async def stop_background(self, timeout: float = 8.0) -> None:
+    def begin_stop(self, budget: float | None = None) -> None:
+        """On SIGTERM: take no more Slack requests over Socket Mode; the outbox worker finishes the batch
+        in hand and claims no new one; stop_background then waits at most until ``budget`` seconds from now."""
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + (self.settings.config.server.shutdown_seconds if budget is None else budget)
         self._stopping.set()
+        if self.socket_mode is not None:
+            self._tasks.append(asyncio.create_task(self.socket_mode.close(), name="socket-mode-close"))
+
+    async def stop_background(self, timeout: float | None = None) -> None:
+        """Stop the scheduler and the outbox worker within ``timeout`` (server.shutdown_seconds).
+
+        Deliveries still running then are cancelled and their rows handed back (see release_claims).
+        """
+        loop = asyncio.get_running_loop()
+        if timeout is not None:
+            deadline = loop.time() + timeout
+        elif self._deadline is not None:
+            deadline = self._deadline - 1.0  # a second is left for closing the pools
+        else:
+            deadline = loop.time() + self.settings.config.server.shutdown_seconds
+        self._stopping.set()
+        if self.socket_mode is not None:
+            await self.socket_mode.close()
         if self.scheduler is not None:
-            await self.scheduler.stop()
+            await self.scheduler.stop(timeout=max(0.1, (deadline - loop.time()) / 2))
         if self._tasks:
-            _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            _done, pending = await asyncio.wait(self._tasks, timeout=max(0.1, deadline - loop.time()))
             for task in pending:
                 task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1)
+                try:
+                    await asyncio.wait_for(self.worker.release_claims(), timeout=2)
+                except Exception as exc:  # the lease runs out instead
+                    log.warning("outbox: could not release unfinished rows (%s)", type(exc).__name__)
             self._tasks.clear()
 
     async def close(self) -> None:

@@ -1,19 +1,34 @@
-"""`pagerbot check`: one line per dependency, exit 1 if any fails."""
+"""`pagerbot check`: one line per dependency, exit 1 if any fails.
+
+Every failure is one line naming what to fix; never a traceback (the exceptions of drivers and clients
+are reduced to their first line).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from pagerbot.settings import Settings
 
+TIMEOUT = 15.0
+
+
+class CheckFailed(Exception):
+    """A check's own verdict, already one clear sentence."""
+
 
 async def run_checks(settings: Settings) -> int:
+    # Drivers log their own view of a failure (asyncpg, aiohttp); the line printed below is the one that counts.
+    logging.getLogger().setLevel(logging.CRITICAL)
     checks: list[tuple[str, Callable[[], Awaitable[str]]]] = [("config", lambda: _config(settings)),
                                                              ("database", lambda: _database(settings))]
     if settings.slack_enabled:
         checks.append(("slack", lambda: _slack(settings)))
+        if settings.slack_app_token:
+            checks.append(("slack socket mode", lambda: _socket_mode(settings)))
     if settings.config.metrics.source != "none":
         checks.append(("metrics", lambda: _metrics(settings)))
     if settings.config.vendors:
@@ -21,12 +36,22 @@ async def run_checks(settings: Settings) -> int:
     failed = 0
     for name, check in checks:
         try:
-            detail = await asyncio.wait_for(check(), timeout=15)
-            print(f"ok    {name}: {detail}")
+            detail = await asyncio.wait_for(check(), timeout=TIMEOUT)
+            print(f"ok    {name}: {detail}", flush=True)
         except Exception as exc:
             failed += 1
-            print(f"FAIL  {name}: {exc or type(exc).__name__}")
+            print(f"FAIL  {name}: {describe(exc)}", flush=True)
     return 1 if failed else 0
+
+
+def describe(exc: BaseException) -> str:
+    """The first line of an exception's message (SQLAlchemy and slack-sdk add several more)."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {TIMEOUT:.0f} s"
+    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    if text.startswith("(") and ") " in text:  # SQLAlchemy's "(module.ErrorClass) message"
+        text = text.split(") ", 1)[1]
+    return text or type(exc).__name__
 
 
 async def _config(settings: Settings) -> str:
@@ -35,22 +60,53 @@ async def _config(settings: Settings) -> str:
 
 
 async def _database(settings: Settings) -> str:
+    from pagerbot.store.db import async_url
     from pagerbot.store.migrate import current_revision, head_revision
 
-    current = await current_revision(settings.database_url)
+    where = async_url(settings.database_url).render_as_string(hide_password=True).split("://", 1)[1]
+    try:
+        current = await current_revision(settings.database_url)
+    except Exception as exc:
+        raise CheckFailed(f"cannot reach {where}: {describe(exc)}") from None
     head = head_revision()
-    state = "up to date" if current == head else f"at {current}, head is {head}: run `pagerbot db upgrade`"
     if current != head:
-        raise RuntimeError(state)
-    return state
+        raise CheckFailed(f"{where} is at revision {current or '(empty)'}, the code needs {head}: "
+                          "run `pagerbot db upgrade`")
+    return f"{where} is up to date (revision {head})"
+
+
+async def _slack_call(settings: Settings, method: str, token: str) -> dict[str, object]:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10, retry_handlers=[])
+    try:
+        response = await client.api_call(method)
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        status = exc.response.status_code if exc.response is not None else "?"
+        raise CheckFailed(f"{method} at {settings.slack_api_url} answered {error or f'HTTP {status}'}") from None
+    except Exception as exc:
+        raise CheckFailed(f"cannot reach {settings.slack_api_url}: {describe(exc)}") from None
+    return dict(response.data) if isinstance(response.data, dict) else {}
 
 
 async def _slack(settings: Settings) -> str:
-    from slack_sdk.web.async_client import AsyncWebClient
+    try:
+        data = await _slack_call(settings, "auth.test", str(settings.slack_bot_token))
+    except CheckFailed as exc:
+        if "invalid_auth" in str(exc) or "not_authed" in str(exc) or "account_inactive" in str(exc):
+            raise CheckFailed(f"{exc}: check SLACK_BOT_TOKEN") from None
+        raise
+    return f"auth.test ok as {data.get('user')} in {data.get('team')}"
 
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    response = await client.auth_test()
-    return f"auth.test ok as {response.get('user')} in {response.get('team')}"
+
+async def _socket_mode(settings: Settings) -> str:
+    try:
+        await _slack_call(settings, "apps.connections.open", str(settings.slack_app_token))
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc}: check SLACK_APP_TOKEN (an app-level token, xapp-...)") from None
+    return "apps.connections.open ok"
 
 
 async def _metrics(settings: Settings) -> str:

@@ -38,5 +38,7 @@ def configure(fmt: str = "json", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "httpx", "aiosqlite", "slack_bolt", "slack_sdk"):
+    for noisy in ("apscheduler", "httpx", "aiosqlite", "slack_bolt", "slack_sdk", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances reached": a slow tick delays the next one, as intended.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

@@ -15,3 +15,9 @@ WEBHOOK_LATENCY = Histogram("pagerbot_webhook_seconds", "Alert webhook latency",
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 OUTBOX_DEPTH = Gauge("pagerbot_outbox_pending", "Outbox rows waiting for delivery")
 OUTBOX_OLDEST = Gauge("pagerbot_outbox_oldest_seconds", "Age of the oldest undelivered outbox row")
+OUTBOX_DELIVERED = Counter("pagerbot_outbox_delivered_total", "Outbox rows handled, by op and outcome",
+                           ["op", "outcome"])
+OUTBOX_RECLAIMED = Counter("pagerbot_outbox_reclaimed_total",
+                           "Outbox rows claimed again after another worker's lease expired (it died or stalled)")
+SCHEDULER_LEADER = Gauge("pagerbot_scheduler_leader", "1 while this replica runs the scheduler's ticks")
+SCHEDULER_TICKS = Counter("pagerbot_scheduler_ticks_total", "Scheduler ticks this replica ran")

@@ -1,9 +1,16 @@
-"""`pagerbot serve`: migrations, the composition root, uvicorn; Socket Mode when SLACK_APP_TOKEN is set."""
+"""`pagerbot serve`: migrations, the composition root, uvicorn; Socket Mode when SLACK_APP_TOKEN is set.
+
+Shutdown (SIGTERM or Ctrl-C): stop accepting connections, let in-flight requests finish and the outbox
+worker finish the batch in hand, all within ``server.shutdown_seconds`` (8 by default), then exit 0.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -22,6 +29,36 @@ def serve(settings: Settings, *, host: str, port: int, migrate: bool = True, ins
     return asyncio.run(_serve(settings, host=host, port=port, migrate=migrate, insecure=insecure))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, with signals handled on the event loop and a clean exit.
+
+    uvicorn re-raises the signal it caught once it has shut down, so the process would die of SIGTERM
+    (status 143) before pagerbot closes its pools; here the shutdown is the normal way out (status 0).
+    """
+
+    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_signal = on_signal
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        handled = (signal.SIGINT, signal.SIGTERM)
+        for sig in handled:
+            loop.add_signal_handler(sig, self._signalled, sig)
+        try:
+            yield
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+
+    def _signalled(self, sig: int) -> None:
+        if not self.should_exit:
+            log.info("%s received: finishing in-flight work, then exiting", signal.Signals(sig).name)
+            self._on_signal()
+        self.handle_exit(sig, None)
+
+
 async def _serve(settings: Settings, *, host: str, port: int, migrate: bool, insecure: bool) -> int:
     if migrate:
         from pagerbot.store.migrate import upgrade
@@ -31,22 +68,22 @@ async def _serve(settings: Settings, *, host: str, port: int, migrate: bool, ins
     from pagerbot.web.app import create_app
 
     app = create_app(runtime, insecure=insecure)
-    socket_mode = None
-    if settings.slack_app_token and runtime.bolt is not None:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        socket_mode = AsyncSocketModeHandler(runtime.bolt, settings.slack_app_token)
-        await socket_mode.connect_async()
-        log.info("connected to Slack in Socket Mode")
-    where = "Slack" if settings.slack_enabled else f"the local workspace at {settings.public_url}/local"
+    if runtime.socket_mode is not None:
+        where = "Slack (Socket Mode)"
+    elif settings.slack_enabled:
+        where = "Slack"
+    else:
+        where = f"the local workspace at {settings.public_url}/local"
     log.info("pagerbot serving on http://%s:%d (chat: %s)", host, port, where)
+    budget = settings.config.server.shutdown_seconds
+    # In-flight requests get most of the budget; the outbox batch runs meanwhile (begin_stop), and what
+    # is left of the budget bounds the background stop in the lifespan's shutdown.
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            timeout_graceful_shutdown=8, lifespan="on")
-    server = uvicorn.Server(config)
+                            timeout_graceful_shutdown=max(1, int(budget * 0.75)), lifespan="on")
+    server = _Server(config, on_signal=lambda: runtime.begin_stop(budget))
     try:
         await server.serve()
     finally:
-        if socket_mode is not None:
-            await socket_mode.close_async()
         await runtime.close()
+    log.info("pagerbot stopped")
     return 0

@@ -163,6 +163,14 @@ class IntakeConfig(_Strict):
     digest_seconds: float = Field(default=5.0, ge=0)
 
 
+class ServerConfig(_Strict):
+    """How `pagerbot serve` runs its background work (README, Production)."""
+
+    tick_seconds: float = Field(default=30.0, gt=0, le=3600)  # the scheduler's tick: reminders, graphs, watches
+    outbox_lease_seconds: float = Field(default=120.0, gt=0, le=3600)  # a claimed row is re-claimable after this
+    shutdown_seconds: float = Field(default=8.0, gt=0, le=60)  # SIGTERM: in-flight requests and the outbox batch
+
+
 class FileConfig(_Strict):
     timezone: str = "UTC"
     slack: SlackConfig = Field(default_factory=SlackConfig)
@@ -172,6 +180,7 @@ class FileConfig(_Strict):
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     templates_dir: str | None = None
 
     @field_validator("timezone")

@@ -198,6 +198,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    log_format: str = "text"
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -207,7 +209,8 @@ class ServerProcess:
         env = {**os.environ, **self.env}
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pagerbot", "serve", "--port", str(self.port), "--log-format", "text"],
+            [sys.executable, "-m", "pagerbot", "serve", "--port", str(self.port), "--log-format", self.log_format,
+             *self.extra_args],
             env=env, stdout=log, stderr=log)
         def up() -> bool:
             assert self.process is not None

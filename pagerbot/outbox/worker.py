@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat.port import ChatError
-from pagerbot.observability import OUTBOX_DEPTH, OUTBOX_OLDEST
+from pagerbot.observability import OUTBOX_DELIVERED, OUTBOX_DEPTH, OUTBOX_OLDEST, OUTBOX_RECLAIMED
 from pagerbot.services.context import Services
-from pagerbot.store.repository import is_unavailable, mark_outbox
+from pagerbot.store.repository import is_unavailable, mark_outbox, rowcount
 from pagerbot.store.tables import OutboxRow
 
 log = logging.getLogger("pagerbot.outbox")
@@ -45,6 +45,7 @@ class Job:
 Handler = Callable[[Services, Job], Awaitable[Persist | None]]
 
 MAX_BACKOFF = 30.0
+RECLAIMED = "lease expired, claimed by"
 MAX_FAILED_ATTEMPTS = 12  # for unexpected errors; Slack's retryable errors are retried for as long as it takes
 
 
@@ -58,11 +59,14 @@ def backoff(attempts: int) -> float:
 
 class OutboxWorker:
     def __init__(self, ctx: Services, handlers: Mapping[str, Handler], *, worker_id: str | None = None,
-                 batch_size: int = 16, lease_seconds: float = 120.0, poll_seconds: float = 1.0) -> None:
+                 batch_size: int = 16, lease_seconds: float | None = None, poll_seconds: float = 1.0) -> None:
         self.ctx = ctx
         self.handlers = handlers
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        # claimed_by holds 64 characters; long (e.g. Kubernetes pod) host names are cut to fit.
+        self.worker_id = (worker_id or f"{socket.gethostname()[:40]}:{os.getpid()}:{id(self):x}")[:64]
         self.batch_size = batch_size
+        if lease_seconds is None:
+            lease_seconds = ctx.settings.config.server.outbox_lease_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -96,27 +100,54 @@ class OutboxWorker:
         store = self.ctx.store
         now = self.ctx.clock.now()
         lock = " FOR UPDATE SKIP LOCKED" if store.dialect == "postgresql" else ""
+        # A row whose lease ran out was claimed by a worker that died or stalled mid-delivery: it may have
+        # reached Slack, so it is "maybe sent" (the handler looks for the earlier attempt before repeating it),
+        # and last_error says why until the next outcome overwrites it.
         # A claimed row sheds its coalesce key: what is queued while it is in flight gets a row of its own
         # (which reads the state after that change) instead of folding into a delivery already under way.
         claim = text(
-            "UPDATE outbox SET claimed_by = :me, claimed_until = :until, coalesce_key = NULL WHERE id IN ("
+            "UPDATE outbox SET claimed_by = :me, claimed_until = :until, coalesce_key = NULL,"
+            " maybe_sent = CASE WHEN claimed_until IS NULL THEN maybe_sent ELSE 1 END,"
+            " last_error = CASE WHEN claimed_until IS NULL THEN last_error"
+            f" ELSE '{RECLAIMED} ' || COALESCE(claimed_by, '?') END"
+            " WHERE id IN ("
             " SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= :now"
             " AND (o.claimed_until IS NULL OR o.claimed_until < :now)"
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id"
             " AND p.status = 'pending' AND p.id < o.id)"
             f" ORDER BY o.id LIMIT :n{lock})"
-            " RETURNING id, incident_id, op, payload, attempts, maybe_sent, created_at"
+            " RETURNING id, incident_id, op, payload, attempts, maybe_sent, created_at, last_error"
         ).bindparams(me=self.worker_id)
         table = OutboxRow.__table__
         statement = claim.columns(table.c.id, table.c.incident_id, table.c.op, table.c.payload,
-                                      table.c.attempts, table.c.maybe_sent, table.c.created_at)
+                                  table.c.attempts, table.c.maybe_sent, table.c.created_at, table.c.last_error)
         params = {"until": _bind(now + self.lease, store.dialect), "now": _bind(now, store.dialect),
                   "n": self.batch_size}
         async with store.transaction() as session:
             rows = (await session.execute(statement, params)).all()
         jobs = [Job(id=r.id, incident_id=r.incident_id, op=r.op, payload=r.payload or {}, attempts=r.attempts,
                     maybe_sent=bool(r.maybe_sent), created_at=r.created_at) for r in rows]
+        for row in rows:
+            if (row.last_error or "").startswith(RECLAIMED):
+                OUTBOX_RECLAIMED.inc()
+                log.warning("outbox: %s #%d re-claimed: %s", row.op, row.id, row.last_error,
+                            extra={"incident_id": row.incident_id})
         return sorted(jobs, key=lambda j: j.id)
+
+    async def release_claims(self) -> int:
+        """Hand back the rows this worker claimed and did not finish (shutdown cancelled their delivery).
+
+        They may have reached Slack, so they are marked "maybe sent"; another replica, or this one after a
+        restart, takes them at once instead of waiting for the lease to run out.
+        """
+        async with self.ctx.store.transaction() as session:
+            result = await session.execute(
+                update(OutboxRow).where(OutboxRow.claimed_by == self.worker_id, OutboxRow.status == "pending")
+                .values(claimed_by=None, claimed_until=None, maybe_sent=1))
+        released = rowcount(result)
+        if released:
+            log.info("outbox: released %d unfinished rows on shutdown", released)
+        return released
 
     async def run_once(self) -> int:
         jobs = await self._claim()
@@ -125,6 +156,10 @@ class OutboxWorker:
             return 0
         await asyncio.gather(*(self._deliver(job) for job in jobs))
         return len(jobs)
+
+    async def observe(self) -> None:
+        """Set the outbox gauges (depth and oldest age) from the database."""
+        await self._observe()
 
     async def _observe(self) -> None:
         async with self.ctx.store.sessions() as session:
@@ -158,6 +193,7 @@ class OutboxWorker:
                 await persist(session)
             await mark_outbox(session, job.id, status="done", done_at=now, claimed_by=None, claimed_until=None,
                               coalesce_key=None, attempts=job.attempts + 1)
+        OUTBOX_DELIVERED.labels(op=job.op, outcome="done").inc()
 
     async def _failed(self, job: Job, error: str, *, retryable: bool, retry_after: float | None = None,
                       ambiguous: bool = False) -> None:
@@ -178,6 +214,7 @@ class OutboxWorker:
             log.error("outbox: %s given up: %s", job.op, error, extra={"incident_id": job.incident_id})
         async with self.ctx.store.transaction() as session:
             await mark_outbox(session, job.id, **values)
+        OUTBOX_DELIVERED.labels(op=job.op, outcome="retry" if retryable else "dead").inc()
 
     async def drain(self, timeout: float = 30.0, *, include_delayed: bool = False) -> bool:
         """Deliver until nothing is due (tests, the demo, graceful shutdown). True when empty."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -86,6 +87,10 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        # The outbox gauges are read from the database at scrape time (all replicas see the same outbox);
+        # without the database the last values are served, and /readyz says why.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runtime.worker.observe(), timeout=2)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(alerts.router(ctx, insecure=insecure))
@@ -97,6 +102,12 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
         @app.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request) -> Response:
             return await handler.handle(request)
+    elif runtime.socket_mode is not None:
+
+        @app.post("/slack/events", include_in_schema=False)
+        async def slack_events_refused(_request: Request) -> Response:
+            return error_response(404, "Socket Mode is on", "SLACK_APP_TOKEN is set: Slack's requests arrive over "
+                                  "the websocket pagerbot opens, not at this URL")
 
     if runtime.local is not None:
         from pagerbot.web.local import router as local_router

@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 BOT_TOKEN = "xoxb-0000-fake-pagerbot-token"
+APP_TOKEN = "xapp-1-A0PAGERBOT-0000-fake-app-token"  # app-level token: Socket Mode (apps.connections.open)
 TEAM_ID = "T0PAGERBOT"
 TEAM_NAME = "Pagerbot Test"
 TEAM_DOMAIN = "pagerbot-test"
@@ -671,6 +672,11 @@ class FakeSlack:
         self._faults: list[_Fault] = []
         self._outage_status: int | None = None
         self._last_us = 0
+        # Socket Mode: the app-level token, open websockets, and the acks of envelopes sent over them
+        self.app_token = APP_TOKEN
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_acks: dict[str, dict[str, Any]] = {}
+        self._socket_tickets: set[str] = set()
 
         self._users[BOT_USER_ID] = User(BOT_USER_ID, BOT_USER_NAME, "", "Pagerbot", is_bot=True)
         if default_users:
@@ -721,6 +727,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{token}", self._handle_upload)
         app.router.add_post("/response/{token}", self._handle_response_url)
+        app.router.add_get("/socket/{ticket}", self._handle_socket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -1032,6 +1039,7 @@ class FakeSlack:
             header_token = auth[7:].strip()
         form_token = args.pop("token", None)
         token = header_token or form_token
+        expected_token = self.app_token if method == "apps.connections.open" else self.token
 
         faulted = await self._apply_faults(method, args)
         if faulted is not None:
@@ -1046,8 +1054,9 @@ class FakeSlack:
                 raise SlackError("unknown_method", req_method=method)
             if not token:
                 raise SlackError("not_authed")
-            if token != self.token:
-                raise SlackError("invalid_auth")
+            if token != expected_token:
+                # Slack tells a known token of the wrong kind (bot vs app-level) from an unknown one.
+                raise SlackError("not_allowed_token_type" if token in {self.token, self.app_token} else "invalid_auth")
             needed = _METHOD_SCOPES.get(method, ())
             headers["x-accepted-oauth-scopes"] = ",".join(needed)
             if needed and not (set(needed) & self.scopes):
@@ -1151,6 +1160,63 @@ class FakeSlack:
         ru.uses += 1
         self._responses[url].append(copy.deepcopy(body))
         return 200, "ok"
+
+    # -- Socket Mode ------------------------------------------------------------------------------
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        """Slack's Socket Mode websocket: ``hello`` first, then envelopes; the app acks each by envelope_id."""
+        with self._lock:
+            known = request.match_info["ticket"] in self._socket_tickets
+            self._socket_tickets.discard(request.match_info["ticket"])
+        if not known:
+            return web.Response(status=401, text="invalid ticket")
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": len(self._sockets) + 1,
+                            "connection_info": {"app_id": APP_ID}, "debug_info": {"host": "fake-slack"}})
+        with self._lock:
+            self._sockets.append(ws)
+        try:
+            async for frame in ws:
+                if frame.type != web.WSMsgType.TEXT:
+                    continue
+                try:
+                    message = json.loads(frame.data)
+                except ValueError:
+                    continue
+                if isinstance(message, dict) and message.get("envelope_id"):
+                    with self._lock:
+                        self._socket_acks[str(message["envelope_id"])] = message
+        finally:
+            with self._lock:
+                if ws in self._sockets:
+                    self._sockets.remove(ws)
+        return ws
+
+    @property
+    def socket_connections(self) -> int:
+        """How many Socket Mode websockets are open."""
+        with self._lock:
+            return len(self._sockets)
+
+    def socket_send(self, kind: str, payload: dict[str, Any]) -> str:
+        """Send an envelope (``slash_commands``, ``interactive``, ``events_api``) over the newest websocket,
+        as Slack does in Socket Mode. Returns its envelope_id (see ``socket_ack``)."""
+        with self._lock:
+            if not self._sockets:
+                raise RuntimeError("no Socket Mode connection is open")
+            ws = self._sockets[-1]
+        envelope_id = secrets.token_hex(12)
+        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload,
+                    "accepts_response_payload": kind != "events_api", "retry_attempt": 0, "retry_reason": ""}
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(ws.send_json(envelope), self._loop).result(10)
+        return envelope_id
+
+    def socket_ack(self, envelope_id: str) -> dict[str, Any] | None:
+        """The app's ack of an envelope, once it arrived."""
+        with self._lock:
+            return copy.deepcopy(self._socket_acks.get(envelope_id))
 
     # -- shared helpers (called with the lock held) -----------------------------------------------
 
@@ -1345,6 +1411,7 @@ class FakeSlack:
         return {
             "api.test": lambda args: {"ok": True, "args": args},
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "conversations.create": self._conversations_create,
             "conversations.setTopic": self._conversations_set_topic,
             "conversations.setPurpose": self._conversations_set_purpose,
@@ -1389,6 +1456,11 @@ class FakeSlack:
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ticket = secrets.token_hex(8)
+        self._socket_tickets.add(ticket)
+        return {"ok": True, "url": f"ws://127.0.0.1:{self._port}/socket/{ticket}"}
 
     def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("name")

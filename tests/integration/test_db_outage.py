@@ -1,0 +1,73 @@
+"""The database goes away under a running `pagerbot serve` (a TCP proxy the test cuts) and comes back.
+
+While it is away: webhooks answer 503 with Retry-After (senders retry), /readyz fails while /healthz
+passes, and a slash command is answered ephemerally that pagerbot cannot reach its database. When it is
+back, everything works again without a restart (the pool pre-pings and reconnects).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from pagerbot.slack.app import DB_DOWN
+from tests.fakes.slack_api import FakeSlack
+from tests.harness import ServerProcess, postgres_database, wait_for
+from tests.integration.production import FAST, post_alerts, query, server_env, slash, write_config
+from tests.payloads import am_alert, am_notification
+from tests.peers.tcpproxy import tcp_proxy
+
+pytestmark = pytest.mark.postgres
+
+
+def _status(url: str, path: str) -> int:
+    try:
+        return httpx.get(f"{url}{path}", timeout=10).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_database_cut_and_restored(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    general = fake_slack.add_channel("general", members=["U0ALICE"])
+    config = write_config(tmp_path, {"slack": {"announce_channel": "incidents"}, "server": FAST})
+    with postgres_database() as direct_url, tcp_proxy("127.0.0.1", 5432) as proxy:
+        proxied = str(make_url(direct_url).set(port=proxy.port).render_as_string(hide_password=False))
+        server = ServerProcess(server_env(proxied, fake_slack, config), log_path=tmp_path / "serve.log")
+        try:
+            server.start()
+            first = post_alerts(server.url, "alertmanager", am_notification([am_alert("DiskFull", cluster="a")],
+                                                                            cluster="a"))
+            assert first.status_code == 200, first.text
+            assert _status(server.url, "/readyz") == 200
+
+            proxy.cut()
+            late = am_notification([am_alert("HostDown", cluster="b")], cluster="b")
+            refused = post_alerts(server.url, "alertmanager", late)
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["Retry-After"].isdigit()
+            assert refused.json()["error"] == "database unavailable"
+            assert _status(server.url, "/readyz") == 503
+            assert _status(server.url, "/healthz") == 200
+            answer = slash(server.url, fake_slack, "status INC-1", channel_id=general)
+            assert answer["text"] == DB_DOWN and answer.get("response_type") == "ephemeral"
+            assert server.process is not None and server.process.poll() is None
+
+            proxy.restore()
+            wait_for(lambda: _status(server.url, "/readyz") == 200, 15, what="/readyz after the database is back")
+            again = post_alerts(server.url, "alertmanager", late)  # what the sender's retry does
+            assert again.status_code == 200, again.text
+            assert again.json()["opened"] == [2]
+            answer = slash(server.url, fake_slack, "status INC-1", channel_id=general)
+            assert "INC-1" in answer["text"] and answer["text"] != DB_DOWN
+            # the outbox carried on too: both incidents got their channel, each once
+            wait_for(lambda: len([c for c in fake_slack.channels.values() if c.name.startswith("inc-")]) == 2, 20,
+                     what="both incident channels")
+            pending = query(direct_url, "SELECT count(*) AS n FROM outbox WHERE status <> 'done'")
+            wait_for(lambda: query(direct_url, "SELECT count(*) AS n FROM outbox WHERE status <> 'done'")[0]["n"]
+                     == 0, 20, what=f"an empty outbox (was {pending})")
+            assert len([c for c in fake_slack.calls_to("conversations.create") if c.ok]) == 2
+        finally:
+            server.stop()
