@@ -351,7 +351,7 @@ def _pool_summary(pool: str, members: Sequence[HostSummary], th: Thresholds) -> 
 
 def _imbalance(pool: str, members: Sequence[HostSummary], th: Thresholds) -> list[Finding]:
     rep = [h for h in members if _finite(h.load1)]
-    if len(rep) < 2:
+    if len(rep) < 3:  # of two hosts (a primary and its replica), neither is the odd one out
         return []
     # Compare per core when every member knows its cores (mixed hardware behind one balancer).
     per_core = all(_finite(h.cpus) and h.cpus > 0 for h in rep)

@@ -216,8 +216,7 @@ async def _context(ctx: Services, session: AsyncSession, incident: Incident, key
                    now: datetime, previous: Email | None) -> tuple[EscalationContext, int | None]:
     alerts = await ctx.store.alerts_of(session, incident.id)
     timeline = await ctx.store.timeline(session, incident.id)
-    graph = (await session.execute(select(Graph).where(Graph.incident_id == incident.id)
-                                   .order_by(Graph.id.desc()).limit(1))).scalar_one_or_none()
+    graph = await _graph_for(session, incident.id, {a.host for a in alerts if a.host})
     summary: Mapping[str, Any] = graph.summary if graph is not None and isinstance(graph.summary, dict) else {}
     findings = _findings(summary.get("findings"))
     hosts = _hosts(summary.get("hosts"))
@@ -235,6 +234,19 @@ async def _context(ctx: Services, session: AsyncSession, incident: Incident, key
         graph_png=graph.png if graph is not None and graph.png else None,
         previous=_record(previous) if previous is not None else None, changes_since_previous=changes)
     return context, (graph.id if graph is not None and graph.png else None)
+
+
+async def _graph_for(session: AsyncSession, incident_id: int, alert_hosts: set[str]) -> Graph | None:
+    """The newest graph that shows every host the alerts name (the live cluster graph rather than a pool's
+    graph someone asked for last); the newest of all when none does."""
+    rows = list((await session.execute(select(Graph).where(Graph.incident_id == incident_id)
+                                       .order_by(Graph.id.desc()).limit(20))).scalars())
+    for row in rows:
+        summary = row.summary if isinstance(row.summary, dict) else {}
+        shown = {str(h.get("host")) for h in summary.get("hosts") or [] if isinstance(h, dict)}
+        if alert_hosts <= shown:
+            return row
+    return rows[0] if rows else None
 
 
 def _render(kind: str, context: EscalationContext, ctx: Services) -> Draft:

@@ -71,7 +71,10 @@ async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None
     label, hosts = _scope(ctx, target)
     series = await _fetch(ctx, hosts, window)
     now = ctx.clock.now()
-    summary = summarize_hosts(series, now=now, pools=ctx.settings.config.metrics.pools)
+    pools = ctx.settings.config.metrics.pools
+    if hosts is not None:  # a pool's or a host's graph: the hosts not fetched are not "silent"
+        pools = {name: [h for h in members if h in hosts] for name, members in pools.items()}
+    summary = summarize_hosts(series, now=now, pools={name: members for name, members in pools.items() if members})
     loads = {s.host: s for s in series if s.metric == LOAD1}
     if not loads:
         raise NoLoadData(f"the metrics source has no load data for {label}")

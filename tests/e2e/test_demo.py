@@ -2,54 +2,122 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import re
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 
 PNG = b"\x89PNG\r\n\x1a\n"
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
-class _Collect(HTMLParser):
+class _Page(HTMLParser):
+    """A strict reading: every element closed in order, the images and buttons collected, the text kept."""
+
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.problems: list[str] = []
         self.images: list[str] = []
-        self.buttons = 0
+        self.buttons: list[str] = []
+        self.text: list[str] = []
+        self.scripts = 0
+        self._button: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img":
             self.images.append(dict(attrs).get("src") or "")
+        if tag == "script":
+            self.scripts += 1
         if tag == "button":
-            self.buttons += 1
+            self._button = []
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"</{tag}> closes <{self.open[-1] if self.open else '-'}> at {self.getpos()}")
+            return
+        self.open.pop()
+        if tag == "button" and self._button is not None:
+            self.buttons.append("".join(self._button))
+            self._button = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._button is not None:
+            self._button.append(data)
 
 
 def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
+    started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "pagerbot", "demo", "--out", str(out)], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - started < 60, "the demo should take under a minute"
     assert result.stdout.count("\n[") >= 30  # one progress line a step
 
-    page = _Collect()
-    page.feed((out / "transcript.html").read_text())
-    assert page.buttons >= 4
-    assert page.images and all(src.startswith("data:image/png;base64,") for src in page.images if src)
+    # transcript.html: well-formed, no script, graphs inline as PNGs, buttons, the story of the morning
+    page = _Page()
+    page.feed((out / "transcript.html").read_text(encoding="utf-8"))
+    page.close()
+    assert not page.problems, page.problems[:5]
+    assert page.open == [], page.open
+    assert page.scripts == 0
+    assert {"Postmortem", "Resolve", "Graphs"} <= set(page.buttons), page.buttons
+    assert len(page.images) >= 4
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG)
+    text = " ".join(" ".join(page.text).split())
+    for seen in (
+        "#incidents", "INC-1 opened", "Pinned",                                   # channel, announcement, header
+        "moved the incident to acknowledged", "moved the incident to identified",  # status changes
+        "moved the incident to resolved",
+        "Hosts (last hour)", "db1 is disk-bound", "web4 carries half the load",    # host summary, findings
+        "Load, pool db, last 6 h", "Load, pool web, last 2 h",                      # graphs asked for
+        "Escalation email to Hostwise Managed Hosting", "Subject: [ACME-1234]",     # the draft ...
+        "Sent by",                                                                 # ... and its sending
+        "noted: cause: db1 RAID rebuild",                                         # a note, for everyone
+        "Postmortem of INC-1",                                                    # the export
+    ):
+        assert seen in text, seen
+    # Slack markup is rendered, never shown raw; alert text is never taken for markup
+    for raw in ("```", "<@U", "<#C", "&amp;lt;", "&lt;", ":memo:", ":rotating_light:", "sent no metrics"):
+        assert raw not in text, raw
+    assert not re.search(r":[a-z_]+:(?!\d)", text.replace("https://", "")), re.findall(r":[a-z_]+:", text)[:5]
 
     graphs = list((out / "graphs").glob("*.png"))
-    assert graphs and all(g.read_bytes().startswith(PNG) for g in graphs)
+    assert len(graphs) >= 4 and all(g.read_bytes().startswith(PNG) for g in graphs)
 
+    # escalation.eml: a well-formed message, to the vendor, about db1's disks and web4's weight, graph attached
     message = email.message_from_bytes((out / "escalation.eml").read_bytes(), policy=email.policy.default)
-    assert "ACME-1234" in message["Subject"]
-    assert message["To"] == "support@hostwise.example"
-    assert any(part.get_content_type() == "image/png" for part in message.walk())
+    assert "ACME-1234" in message["Subject"] and "db1" in message["Subject"]
+    assert message["To"] == "support@hostwise.example" and message["From"] == "pagerbot@example.com"
+    assert message["Message-ID"] and message["Date"]
+    assert not message.defects, message.defects
+    body = message.get_body(("plain",))
+    assert body is not None
+    plain = body.get_content()
+    assert "db1 is disk-bound" in plain and "web4" in plain and "sent no metrics" not in plain
+    assert "Please check the disks and storage behind db1" in plain
+    images = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert images and all(part.get_content().startswith(PNG) for part in images)
 
+    # postmortem.md: its sections, the cause, and graphs beside it
     markdown = (out / "postmortem.md").read_text()
     headings = [t.content for t in MarkdownIt("commonmark").enable("table").parse(markdown) if t.type == "inline"
                 and t.map and markdown.splitlines()[t.map[0]].startswith("## ")]
     for section in ("Key times", "Alerts", "Timeline", "Contributing factors", "Action items"):
         assert section in headings, headings
     assert "db1 RAID rebuild" in markdown
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown):
+        assert (out / link).read_bytes().startswith(PNG), link

@@ -225,3 +225,10 @@ def test_samples_after_now_are_ignored() -> None:
     s = summarize_hosts(later + host("db1", load1=1.0), now=NOW, pools={})
     db1 = s.host("db1")
     assert db1 is not None and db1.load1 == 1.0
+
+
+def test_two_hosts_are_not_an_imbalance() -> None:
+    """db1 (the primary, disk-bound) and db2 (its replica): which one is "off" cannot be told from two."""
+    series = healthy("db1", load=14.0, cpus=8) + healthy("db2", load=2.0, cpus=8)
+    s = summarize_hosts(series, now=NOW, pools={"db": ["db1", "db2"]})
+    assert not {FindingKind.IMBALANCED_LOW, FindingKind.IMBALANCED_HIGH} & (kinds(s, "db1") | kinds(s, "db2"))
