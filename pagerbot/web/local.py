@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import html
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
@@ -27,6 +28,15 @@ NAMES = {BOT_USER: "pagerbot", "U0ALICE": "Alice", "U0BOB": "Bob", "U0CAROL": "C
 
 def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(include_in_schema=False)
+
+    def same_origin(request: Request) -> None:
+        """The forms change incidents: refuse a POST another site's page makes the browser send (CSRF).
+        This server's own pages post with its Host (or PAGERBOT_PUBLIC_URL's, behind a proxy) as Origin."""
+        origin = request.headers.get("origin")
+        ours = {request.headers.get("host"), urlsplit(runtime.settings.public_url).netloc}
+        if request.headers.get("sec-fetch-site") == "cross-site" or (
+                origin is not None and urlsplit(origin).netloc not in ours):
+            raise ApiError(403, "cross-site request refused", "post the /local forms from /local itself")
     local = runtime.local
     ctx = runtime.ctx
     assert local is not None
@@ -91,7 +101,7 @@ def router(runtime: Runtime) -> APIRouter:
         topic = mrkdwn_to_text(current.topic, names, channel_names)
         return HTMLResponse(page(f"#{current.name}", topic, body, nav=nav(channels, channel_id)))
 
-    @api.post("/local/{channel_id}/command")
+    @api.post("/local/{channel_id}/command", dependencies=[Depends(same_origin)])
     async def command(channel_id: str, text: str = Form(...), user: str = Form("U0ALICE")) -> Response:
         words = text.strip().removeprefix("/incident").strip()
         channel_id = "" if channel_id == "-" else channel_id  # typed on the empty home page
@@ -100,7 +110,7 @@ def router(runtime: Runtime) -> APIRouter:
         await _show(channel_id, user, reply.text, reply.blocks, public=reply.public)
         return RedirectResponse(f"/local/{channel_id}" if channel_id else "/local", status_code=303)
 
-    @api.post("/local/{channel_id}/action")
+    @api.post("/local/{channel_id}/action", dependencies=[Depends(same_origin)])
     async def action(channel_id: str, action_id: str = Form(...), value: str = Form(""),
                      user: str = Form("U0ALICE")) -> Response:
         from pagerbot.slack.app import handle_button

@@ -202,3 +202,16 @@ def test_declare_from_an_empty_local_workspace(started: float, server: ServerThr
     context.close()
     assert not watched.problems, watched.problems
     assert time.monotonic() - started < 30
+
+
+def test_another_site_cannot_post_the_forms(server: ServerThread) -> None:
+    """The forms act as whoever is at the browser: a page elsewhere must not make it post them (CSRF)."""
+    home = httpx.get(f"{server.url}/local", follow_redirects=True, timeout=10)
+    channel = home.url.path.rsplit("/", 1)[-1]
+    form = {"text": "/incident declare Planted", "user": "U0ALICE"}
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = httpx.post(f"{server.url}/local/{channel}/command", data=form, headers=headers, timeout=10)
+        assert refused.status_code == 403, refused.text
+    assert server.get("/incidents") == []
+    same = httpx.post(f"{server.url}/local/{channel}/command", data=form, headers={"Origin": server.url}, timeout=30)
+    assert same.status_code == 303 and [i["title"] for i in server.get("/incidents")] == ["Planted"]
