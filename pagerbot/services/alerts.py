@@ -5,9 +5,10 @@ Persist first: the caller answers 2xx only after this commits. Duplicate deliver
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_ref
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Alert, Incident
 
+log = logging.getLogger("pagerbot.alerts")
 _RETRIES = 6
 
 
@@ -65,6 +67,15 @@ async def handle_alerts(ctx: Services, events: Sequence[AlertEvent]) -> IntakeRe
                     raise
                 continue
             _merge(result, partial)
+            for incident_id in partial.opened:
+                log.info("INC-%d opened by %d alert(s) from %s (group %s)", incident_id, len(group),
+                         group[0].source, key, extra={"incident_id": incident_id})
+            changed = partial.new + partial.updated + partial.resolved  # Alertmanager resends are not news
+            for incident_id in partial.incidents if changed else ():
+                if incident_id not in partial.opened:
+                    log.info("INC-%d: alerts from %s: %d new, %d updated, %d resolved", incident_id,
+                             group[0].source, partial.new, partial.updated, partial.resolved,
+                             extra={"incident_id": incident_id})
             break
     for _ in result.opened:
         INCIDENTS_OPENED.inc()
@@ -102,11 +113,17 @@ def _row_values(event: AlertEvent, *, incident_id: int, occurrence: str, wave: i
 
 
 def _changes(row: Alert, event: AlertEvent) -> dict[str, Any]:
-    """What differs between the stored occurrence and this delivery (empty for a pure repeat)."""
+    """What differs between the stored occurrence and this delivery (empty for a pure repeat).
+
+    A resolve or an acknowledge changes the state only: senders send them without the alert's details
+    (PagerDuty's carry no payload, a generic resolve often only the key), which must not wipe the stored ones.
+    """
     changes: dict[str, Any] = {}
     if row.state != event.state.value:
         changes["state"] = event.state.value
         changes["ends_at"] = event.ends_at if event.state is AlertState.RESOLVED else None
+    if event.state is not AlertState.FIRING:
+        return changes
     if row.title != event.title:
         changes["title"] = event.title
     if row.severity != int(event.severity):
@@ -166,6 +183,18 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             if event.state is AlertState.RESOLVED and (latest is None or latest.resolved_at is not None):
                 result.ignored += 1  # a resolve for an alert we never saw, and nothing open to attach it to
                 continue
+            if event.state is AlertState.ACKNOWLEDGED:
+                result.ignored += 1  # an acknowledge for an alert we never saw (PagerDuty drops those too)
+                continue
+            if event.starts_at is not None:
+                event = _late(event, known)
+                for older in _superseded(event, known):
+                    await session.execute(update(Alert).where(Alert.id == older.id).values(
+                        state=AlertState.RESOLVED.value, ends_at=event.starts_at, last_received_at=now))
+                    older.state, older.ends_at = AlertState.RESOLVED.value, event.starts_at
+                    touched_incidents.add(older.incident_id)
+                    resolved_rows.append(older)
+                    result.resolved += 1
             new_events.append((event, occurrence))
             continue
         changes = _changes(row, event)
@@ -246,6 +275,24 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
                                          now=now)
         elif firing > 0 and target.all_resolved_offered_at is not None:
             target.all_resolved_offered_at = None
+
+
+def _superseded(event: AlertEvent, known: Sequence[Alert]) -> list[Alert]:
+    """Older occurrences of the alert still firing: an alert has one active occurrence at a time (as in
+    Alertmanager, where the fingerprint identifies the active alert), so a newer one means they ended and
+    their resolve was never delivered (lost, or sent while pagerbot answered 503)."""
+    assert event.starts_at is not None
+    return [r for r in known if r.state != AlertState.RESOLVED.value and r.starts_at is not None
+            and r.starts_at < event.starts_at]
+
+
+def _late(event: AlertEvent, known: Sequence[Alert]) -> AlertEvent:
+    """A firing occurrence delivered after a newer occurrence of the alert is over: it ended when that began."""
+    assert event.starts_at is not None
+    newer = [r.starts_at for r in known if r.starts_at is not None and r.starts_at > event.starts_at]
+    if not newer or event.state is AlertState.RESOLVED:
+        return event
+    return replace(event, state=AlertState.RESOLVED, ends_at=min(newer))
 
 
 async def _enqueue_digest(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> None:

@@ -21,10 +21,20 @@ class DatabaseUnavailable(Exception):
     """The database did not answer: webhooks answer 503 so senders retry."""
 
 
+# PostgreSQL SQLSTATEs of a database that cannot be used right now (prefixes): connection exceptions,
+# the database does not exist (dropped, not yet created), authentication, too many connections or out of
+# resources, shut down by an administrator or starting up.
+_UNAVAILABLE_SQLSTATES = ("08", "3D000", "28", "53", "57P")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Errors that mean "the database is not answering" (as opposed to a bug in a statement)."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
     return isinstance(exc, DatabaseUnavailable | OperationalError | SAInterfaceError | ConnectionError
                       | OSError | TimeoutError)
 

@@ -45,16 +45,21 @@ ALERT_BODY_SCHEMA: dict[str, Any] = {
 }
 
 
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"payload too large: the limit is {limit} bytes (intake.max_body_bytes)",
+                    {"limit_bytes": limit})
+
+
 async def read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "payload too large", {"limit_bytes": limit})
+        raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, "payload too large", {"limit_bytes": limit})
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -103,7 +108,7 @@ def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
             try:
                 events = PARSERS[sender](decode_json(body))
             except PayloadError as exc:
-                raise ApiError(422, f"not a valid {sender} body", exc.to_dict()) from None
+                raise ApiError(422, f"not a valid {sender} body: {exc}", exc.to_dict()) from None
             try:
                 result = await handle_alerts(ctx, events)
             except Exception as exc:

@@ -1,0 +1,237 @@
+"""Every alert route end to end over HTTP, with real example bodies of each format (tests/fixtures/payloads,
+SOURCES.md) and the examples of docs/intake.md; and the answers a sender must be able to rely on: 413
+naming the limit, 401, and 503 when the database cannot be reached (nothing is half-stored)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.intake_support import Sender, scalar
+from tests.fakes.slack_api import FakeSlack
+from tests.harness import API_TOKEN, PG_ADMIN, ServerThread, free_port, make_settings, postgres_database, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "payloads"
+CONFIG: dict[str, Any] = {"slack": {"announce_channel": "incidents", "responders": ["U0ALICE"]}}
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def docs_generic_examples() -> list[Any]:
+    """The generic bodies docs/intake.md shows: the two curl examples' -d bodies, then the batch."""
+    text = (ROOT / "docs" / "intake.md").read_text(encoding="utf-8")
+    section = text[text.index("## The generic form"):text.index("## `pagerbot send-alert`")]
+    bodies = [json.loads(body) for body in re.findall(r"-d '(\{.*?\})'", section, re.S)]
+    bodies += [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+    assert len(bodies) == 3, bodies
+    return bodies
+
+
+def incident_alerts(server: ServerThread) -> dict[str, dict[str, Any]]:
+    """Every stored alert by fingerprint, read through the API."""
+    found: dict[str, dict[str, Any]] = {}
+    for incident in server.get("/incidents"):
+        for alert in server.get(f"/incidents/{incident['id']}")["alerts"]:
+            found[alert["fingerprint"]] = alert
+    return found
+
+
+@pytest.fixture
+def server(database_url: str, fake_slack: FakeSlack) -> Iterator[ServerThread]:
+    settings = make_settings(database_url, slack_api_url=fake_slack.api_url, config=CONFIG)
+    with ServerThread(settings) as running:
+        yield running
+
+
+def test_grafana(server: ServerThread, fake_slack: FakeSlack) -> None:
+    with Sender(server.url) as sender:
+        docs = sender.post("grafana", fixture("grafana/firing_docs_example.json"))
+        assert docs.status_code == 200, docs.text
+        assert docs.json()["new"] == 2
+        systemd = sender.post("grafana", fixture("grafana/firing_systemd.json"))
+        assert systemd.json()["new"] == 1 and len(systemd.json()["opened"]) == 1
+        again = sender.post("grafana", fixture("grafana/firing_systemd.json"))
+        assert again.json()["duplicates"] == 1 and again.json()["opened"] == []
+        # The recorded resolve is of a later occurrence (its startsAt is 13:10, the firing one's 13:02): that
+        # one is stored as resolved, and the 13:02 one, whose resolve never came, ended when it began.
+        done = sender.post("grafana", fixture("grafana/resolved_systemd.json"))
+        assert done.status_code == 200
+        assert (done.json()["new"], done.json()["resolved"]) == (1, 1)
+    assert server.drain()
+    alerts = incident_alerts(server)
+    systemd_alerts = [a for i in server.get("/incidents") for a in server.get(f"/incidents/{i['id']}")["alerts"]
+                      if a["fingerprint"] == "93070e04dcab3ea0"]
+    assert [(a["state"], a["starts_at"], a["ends_at"]) for a in systemd_alerts] == [
+        ("resolved", "2022-04-08T11:02:06.136489+00:00", "2022-04-08T11:10:46.136489+00:00"),
+        ("resolved", "2022-04-08T11:10:46.136489+00:00", "2022-04-08T11:14:56.136489+00:00")]
+    assert alerts["93070e04dcab3ea0"]["title"] == "systemd failures"
+    assert {alerts[f]["state"] for f in ("c6eadffa33fcdf37", "bc97ff14869b13e3")} == {"firing"}
+    assert alerts["c6eadffa33fcdf37"]["title"] == "This alert was triggered for zone us-1"
+    # no cluster label: each alert name is its own group
+    assert len(server.get("/incidents")) == 3
+    channels = [c for c in fake_slack.channels.values() if c.name.startswith("inc-")]
+    assert len(channels) == 3
+    systemd_channel = next(c for c in channels if "systemd-failures" in c.name)
+    texts = [m.text for m in fake_slack.messages(systemd_channel.id)]
+    assert any(t.startswith("Every alert of INC-") for t in texts)
+
+
+def test_pagerduty_trigger_acknowledge_resolve(server: ServerThread, fake_slack: FakeSlack) -> None:
+    trigger = fixture("pagerduty/trigger.json")
+    with Sender(server.url) as sender:
+        first = sender.post("pagerduty", trigger)
+        assert first.status_code == 202, first.text
+        assert first.json() == {"status": "success", "message": "Event processed", "dedup_key": "samplekeyhere"}
+        assert sender.post("pagerduty", trigger).status_code == 202  # a retried delivery
+        key = first.json()["dedup_key"]
+        assert server.get("/incidents")[0]["severity"] == 4  # payload.severity info
+        for name, state in (("acknowledge", "acknowledged"), ("resolve", "resolved")):
+            event = {**fixture(f"pagerduty/{name}.json"), "dedup_key": key}
+            answer = sender.post("pagerduty", event)
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["dedup_key"] == key
+            [alert] = incident_alerts(server).values()
+            assert alert["state"] == state
+            # an acknowledge or resolve carries no payload: the trigger's details stay
+            assert (alert["title"], alert["severity"], alert["host"]) == (
+                "Example alert on host1.example.com", 4, trigger["payload"]["source"])
+            assert alert["labels"]["component"] == "postgres"
+
+        # A trigger without dedup_key gets one derived from its contents; a retry maps to the same alert.
+        keyless = {k: v for k, v in trigger.items() if k != "dedup_key"}
+        keyless["payload"] = {**trigger["payload"], "summary": "Disk full on host2", "group": "other"}
+        derived = sender.post("pagerduty", keyless).json()["dedup_key"]
+        assert re.fullmatch(r"[0-9a-f]{32}", derived)
+        assert sender.post("pagerduty", keyless).json()["dedup_key"] == derived
+        resolve = sender.post("pagerduty", {**fixture("pagerduty/resolve.json"), "dedup_key": derived})
+        assert resolve.status_code == 202
+
+        # An acknowledge for a key never triggered is accepted and changes nothing
+        unknown = sender.post("pagerduty", {**fixture("pagerduty/acknowledge.json"), "dedup_key": "nope"})
+        assert unknown.status_code == 202 and unknown.json()["dedup_key"] == "nope"
+        missing = sender.post("pagerduty", fixture("pagerduty/trigger.json") | {"event_action": "escalate"})
+        assert missing.status_code == 422 and "event_action" in missing.json()["error"]
+    assert server.drain()
+    alerts = incident_alerts(server)
+    assert set(alerts) == {"samplekeyhere", derived}
+    assert {a["state"] for a in alerts.values()} == {"resolved"}
+    assert scalar(server.settings.database_url, "SELECT count(*) FROM alerts") == 2
+
+
+def test_generic_examples_of_the_docs(server: ServerThread, fake_slack: FakeSlack) -> None:
+    firing, resolving, batch = docs_generic_examples()
+    with Sender(server.url) as sender:
+        opened = sender.post("generic", firing)
+        assert opened.status_code == 200 and opened.json()["new"] == 1, opened.text
+        assert sender.post("generic", firing).json()["duplicates"] == 1
+        assert sender.post("generic", batch).json()["new"] == 2
+        assert sender.post("generic", resolving).json()["resolved"] == 1
+        typo = sender.post("generic", {"title": "x", "severty": 2})
+        assert typo.status_code == 422 and "severty" in typo.json()["error"]
+    assert server.drain()
+    incidents = {i["title"]: i for i in server.get("/incidents")}
+    replication = incidents["db1 replication lag over 5 minutes"]
+    assert replication["severity"] == 2
+    detail = server.get(f"/incidents/{replication['id']}")
+    assert [(a["fingerprint"], a["state"], a["host"]) for a in detail["alerts"]] == [
+        ("db1/replication", "resolved", "db1")]
+    assert detail["alerts"][0]["labels"] == {"cluster": "prod-east"}
+    web = [i for t, i in incidents.items() if t.startswith("web")]
+    assert len(web) == 2 and {i["severity"] for i in web} == {1}
+
+
+def test_oversized_bodies_are_refused_naming_the_limit(sqlite_url: str, fake_slack: FakeSlack) -> None:
+    settings = make_settings(sqlite_url, slack_api_url=fake_slack.api_url,
+                             config={**CONFIG, "intake": {"max_body_bytes": 4096}})
+    body = json.dumps({"title": "big", "description": "x" * 5000}).encode()
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+    with ServerThread(settings) as server:
+        declared = httpx.post(f"{server.url}/alerts/generic", content=body, headers=headers)
+        # without Content-Length (chunked): the limit is enforced while reading
+        streamed = httpx.post(f"{server.url}/alerts/generic", content=iter([body[:3000], body[3000:]]),
+                              headers=headers)
+        for answer in (declared, streamed):
+            assert answer.status_code == 413
+            assert answer.json() == {
+                "error": "payload too large: the limit is 4096 bytes (intake.max_body_bytes)",
+                "detail": {"limit_bytes": 4096}}
+        fits = httpx.post(f"{server.url}/alerts/generic", json={"title": "fits", "description": "x" * 3000},
+                          headers=headers)
+        assert fits.status_code == 200
+    assert scalar(sqlite_url, "SELECT count(*) FROM alerts") == 1
+
+
+def test_authentication(sqlite_url: str, fake_slack: FakeSlack) -> None:
+    settings = make_settings(sqlite_url, slack_api_url=fake_slack.api_url, config=CONFIG)
+    body = {"title": "disk full", "host": "db1"}
+    url_path = "/alerts/generic"
+
+    def basic(user: str, password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    with ServerThread(settings) as server:
+        url = server.url + url_path
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_TOKEN},
+                        basic("alertmanager", "wrong"), {"Authorization": "Basic !!!"}):
+            answer = httpx.post(url, json=body, headers=headers)
+            assert answer.status_code == 401, (headers, answer.text)
+            assert answer.json()["error"] == "invalid token"
+            assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+        assert scalar(sqlite_url, "SELECT count(*) FROM alerts") == 0
+        assert httpx.post(url, json=body, headers=basic("alertmanager", API_TOKEN)).status_code == 200
+        assert httpx.post(url, json=body, headers={"Authorization": f"Bearer {API_TOKEN}"}).json()["duplicates"] == 1
+        assert httpx.get(f"{server.url}/incidents").status_code == 401
+
+
+def _assert_unavailable(server: ServerThread) -> None:
+    from tests.payloads import am_alert, am_notification
+
+    with Sender(server.url) as sender:
+        for route, body in (("alertmanager", am_notification([am_alert("HostDown")])),
+                            ("generic", {"title": "disk full"}), ("grafana", fixture("grafana/firing_systemd.json"))):
+            answer = sender.post(route, body)
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"] == "database unavailable"
+            assert answer.headers["Retry-After"] == "5"
+        pagerduty = sender.post("pagerduty", fixture("pagerduty/trigger.json"))
+        assert pagerduty.status_code == 503
+        assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 503
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_database_unreachable_is_503(fake_slack: FakeSlack) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/pagerbot"
+    settings = make_settings(closed, slack_api_url=fake_slack.api_url, config=CONFIG)
+    with ServerThread(settings, migrate=False) as server:
+        _assert_unavailable(server)
+
+
+def test_dropped_database_is_503(fake_slack: FakeSlack) -> None:
+    import asyncpg
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(PG_ADMIN)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    with postgres_database() as url:
+        settings = make_settings(url, slack_api_url=fake_slack.api_url, config=CONFIG)
+        with ServerThread(settings) as server, Sender(server.url) as sender:
+            assert sender.post("generic", {"title": "before"}).status_code == 200
+            name = url.rsplit("/", 1)[1]
+            asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            _assert_unavailable(server)
+            wait_for(lambda: httpx.get(f"{server.url}/healthz").status_code == 200, what="still alive")
