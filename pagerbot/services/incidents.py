@@ -30,7 +30,8 @@ class Actor:
 
     @property
     def mention(self) -> str:
-        return f"<@{self.user_id}>"
+        # pagerbot itself (auto-resolve) is no Slack user: "<@pagerbot>" would show as a broken mention
+        return self.user_id if self.source == "pagerbot" else f"<@{self.user_id}>"
 
 
 async def _get(ctx: Services, session: AsyncSession, incident_id: int) -> Incident:
