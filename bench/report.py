@@ -1,0 +1,137 @@
+"""Merge the benchmarks' JSON files into one result and print ONE table: figure | pagerbot | peer | ratio.
+
+    python bench/report.py --parts DIR --out bench/results/latest.json [--markdown]
+
+DIR holds intake.json, storm.json, graphs.json and postmortem.json (any may be missing: its rows then
+say why). The ratio is always pagerbot ÷ peer: above 1 is better for rates, below 1 for times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from common import machine, print_table
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(mine: float | None, peer: float | None) -> str:
+    if not mine or not peer:
+        return "-"
+    return f"{mine / peer:.2f}"
+
+
+def rows_for(parts: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    intake = parts.get("intake")
+    if intake:
+        runs = {(r["target"], r["mode"]): r for r in intake["runs"]}
+        skipped = intake.get("skipped", {})
+        for mode, label in (("single", "single-alert posts"), ("am", "100-alert AM posts, 10 % repeats")):
+            pg, floor, alerta = (runs.get((t, mode)) for t in ("pagerbot-pg", "floor", "alerta"))
+            sqlite = runs.get(("pagerbot-sqlite", mode))
+            mine = pg["alerts_per_s"] if pg else None
+            rows.append([f"intake, {label}: alerts/s, PostgreSQL (higher is better)", _fmt(mine),
+                         f"{_fmt(floor['alerts_per_s'])} floor" if floor else "floor: not run",
+                         _ratio(mine, floor["alerts_per_s"] if floor else None)])
+            if alerta:
+                rows.append(["  the same, against Alerta", _fmt(mine), f"{_fmt(alerta['alerts_per_s'])} Alerta",
+                             _ratio(mine, alerta["alerts_per_s"])])
+            else:
+                why = skipped.get("alerta") or skipped.get(f"alerta/{mode}") or "not run"
+                rows.append(["  the same, against Alerta", _fmt(mine), f"Alerta: {why}"[:60], "-"])
+            for q in ("p50", "p99"):
+                key = f"{q}_ms"
+                peer = " / ".join(f"{_fmt(r[key], 1)} {n}" for r, n in ((floor, "floor"), (alerta, "Alerta")) if r)
+                rows.append([f"  {q} latency ms (lower is better)", _fmt(pg[key], 1) if pg else "-", peer or "-",
+                             _ratio(pg[key] if pg else None, floor[key] if floor else None)])
+            if sqlite:
+                rows.append(["  on SQLite: alerts/s; p99 ms", f"{_fmt(sqlite['alerts_per_s'])}; "
+                             f"{_fmt(sqlite['p99_ms'], 1)}", "floor (PostgreSQL)",
+                             _ratio(sqlite["alerts_per_s"], floor["alerts_per_s"] if floor else None)])
+        stored = all(r["all_stored"] for r in intake["runs"])
+        rows.append(["  every answered alert stored (all targets)", "yes" if stored else "NO", "", ""])
+    else:
+        rows.append(["intake", "not run", "", ""])
+
+    storm = (parts.get("storm") or {}).get("storm")
+    if storm:
+        rows.append([f"storm, {storm['alerts']:,} alerts in {storm['seconds']:.0f} s: all stored after s",
+                     _fmt(storm["all_stored_s"], 1), "", ""])
+        rows.append(["  Slack API calls (until the outbox is empty)", str(storm["slack_calls"]), "", ""])
+        rows.append([f"  slash command ack p99 ms ({storm['slash_commands']} during the storm)",
+                     _fmt(storm["slash_ack_p99_ms"], 1), "", ""])
+    else:
+        rows.append(["storm", "not run", "", ""])
+    a2c = (parts.get("storm") or {}).get("alert_to_channel")
+    if a2c:
+        rows.append(["alert → pinned header, Slack +50 ms a call: median s", _fmt(a2c["median_s"], 2), "", ""])
+    memory = (parts.get("storm") or {}).get("memory")
+    if memory:
+        rows.append(["server RSS MB: idle; after 10,000 alerts (render worker not counted)",
+                     f"{_fmt(memory['idle_mb'])}; {_fmt(memory['after_storm_mb'])}", "", ""])
+
+    graphs = parts.get("graphs")
+    if graphs:
+        mine = graphs.get("in_process_ms")
+        rrd = graphs.get("rrdtool_graph_ms")
+        rows.append(["graph, stacked load 50 hosts × 6 h: median ms (lower is better)", _fmt(mine, 1),
+                     f"{_fmt(rrd, 1)} rrdtool graph" if rrd else "rrdtool not installed", _ratio(mine, rrd)])
+        rows.append(["  through the render worker (as the server draws)", _fmt(graphs.get("worker_ms"), 1),
+                     f"{_fmt(graphs.get('rrdtool_graph_pipe_ms'), 1)} rrdtool pipe mode"
+                     if graphs.get("rrdtool_graph_pipe_ms") else "", _ratio(graphs.get("worker_ms"),
+                                                                           graphs.get("rrdtool_graph_pipe_ms"))])
+    else:
+        rows.append(["graphs", "not run", "", ""])
+    pm = parts.get("postmortem")
+    if pm:
+        rows.append([f"postmortem export, {pm['entries']:,} timeline entries: median ms", _fmt(pm["median_ms"], 1),
+                     "", ""])
+    else:
+        rows.append(["postmortem export", "not run", "", ""])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", type=Path, required=True, help="folder of the benchmarks' JSON files")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the merged JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
+    parser.add_argument("--seconds", type=float, help="how long the whole run took (recorded)")
+    parser.add_argument("--load-at-start", help="the load average when the run started (/proc/loadavg)")
+    args = parser.parse_args(argv)
+    parts = {name: _load(args.parts / f"{name}.json") for name in ("intake", "storm", "graphs", "postmortem")}
+    rows = rows_for(parts)
+    info = machine()
+    print()
+    print(f"pagerbot benchmarks — {info['date']}, {info['nproc']} cores {info['cpu']}, {info['ram_gb']} GB RAM, "
+          f"Python {info['python']}, PostgreSQL {info['postgresql']}")
+    took = f"; the run took {args.seconds:.0f} s" if args.seconds else ""
+    print(f"load average (1, 5, 15 min) at the start: {args.load_at_start or '?'}; at the end: "
+          f"{' '.join(str(x) for x in info['loadavg'])}{took}")
+    table = print_table(["figure", "pagerbot", "peer", "ratio"], rows, markdown=args.markdown)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": info, "run_seconds": args.seconds,
+                                    "loadavg_at_start": args.load_at_start, "table": table,
+                                    "rows": rows, **parts}, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwritten: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
