@@ -28,6 +28,7 @@ from pagerbot.metrics import series as m
 from pagerbot.metrics.series import MetricsUnavailable, MetricsUnreachable, Series
 
 KB = 1024.0
+CLOCK_JITTER_SECONDS = 60.0  # a report time this much older than the last one is not a clock going back
 
 # Ganglia's metrics a canonical metric is made of, and how (values as gmond reports them).
 SOURCES: Mapping[str, tuple[str, ...]] = {
@@ -243,8 +244,10 @@ class GangliaSource:
                 ring = self._history[(s.host, s.metric)] = deque(maxlen=self.history_size)
             t, v = s.times[0], s.values[0]
             if ring and t <= ring[-1][0]:
-                if t == ring[-1][0]:
-                    continue  # the same report seen twice
+                if ring[-1][0] - t <= CLOCK_JITTER_SECONDS:
+                    # The same report seen twice, or the next one looking older: TN is in whole seconds and
+                    # gmetad's LOCALTIME is taken at another moment, so a report's time wobbles by a second.
+                    continue
                 ring.clear()  # the clock went back: start over rather than keep an unordered history
             ring.append((t, v))
         return snap
