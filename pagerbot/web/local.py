@@ -107,7 +107,7 @@ def router(runtime: Runtime) -> APIRouter:
         channel_id = "" if channel_id == "-" else channel_id  # typed on the empty home page
         reply = await run_command(ctx, CommandRequest(text=words, user_id=user, channel_id=channel_id,
                                                       source="local"))
-        await _show(channel_id, user, reply.text, reply.blocks, public=reply.public)
+        await _show(channel_id, user, _no_forms(reply), reply.blocks, public=reply.public)
         return RedirectResponse(f"/local/{channel_id}" if channel_id else "/local", status_code=303)
 
     @api.post("/local/{channel_id}/action", dependencies=[Depends(same_origin)])
@@ -118,7 +118,7 @@ def router(runtime: Runtime) -> APIRouter:
         reply = await handle_button(ctx, action_id, value, Actor(user, "local"), channel_id=channel_id,
                                     trigger_id=None)
         if reply is not None:
-            await _show(channel_id, user, reply.text, reply.blocks, public=reply.public)
+            await _show(channel_id, user, _no_forms(reply), reply.blocks, public=reply.public)
         else:
             await _settle()
         return RedirectResponse(f"/local/{channel_id}", status_code=303)
@@ -150,6 +150,14 @@ def router(runtime: Runtime) -> APIRouter:
             await local.post_ephemeral(channel_id, user, text, blocks)
 
     return api
+
+
+def _no_forms(reply: Any) -> str:
+    """Slack would open a form (a modal) here; this page has none, so it says what to type instead."""
+    if reply.view is None:
+        return str(reply.text)
+    return (f"{reply.text} This page shows no Slack forms: give the details in the command instead, e.g. "
+            "`/incident declare TITLE` or `/incident resolve SUMMARY`.")
 
 
 _EMPTY = ('<p class="empty">No incident yet. Post an alert to <code>/alerts/alertmanager</code> (or '

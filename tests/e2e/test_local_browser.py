@@ -188,6 +188,11 @@ def test_declare_from_an_empty_local_workspace(started: float, server: ServerThr
     assert page.locator("h1").inner_text() == "#incidents"
     assert "No incident yet" in page.locator("main").inner_text()
 
+    # Slack would open a form for a bare declare; this page says what to type instead
+    page.get_by_label("command").fill("/incident declare")
+    watched.submit(page.get_by_role("button", name="Send").click)
+    assert "/incident declare TITLE" in page.locator(".msg.ephemeral").last.inner_text()
+
     box = page.get_by_label("command")
     box.fill("/incident declare Checkout <b>errors</b> for EU customers")
     watched.submit(page.get_by_role("button", name="Send").click)
