@@ -1,0 +1,103 @@
+"""A real Prometheus Alertmanager on loopback for integration tests (Debian's prometheus-alertmanager).
+
+It groups by ``group_by`` with ``group_wait: 1s`` and ``group_interval: 2s`` and pushes to one webhook
+receiver with ``send_resolved: true`` and ``Authorization: Bearer <token>``, as docs/intake.md tells users
+to configure it. Alerts are fed through its own API (``POST /api/v2/alerts``); an ``endsAt`` in the past
+resolves one. No gossip port (``--cluster.listen-address=``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.peers.ports import free_port, need
+
+
+@dataclass
+class Alertmanager:
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def post_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> None:
+        """``alerts``: ``{"labels": {...}, "annotations": {...}, "startsAt"?, "endsAt"?}`` (datetimes allowed)."""
+        body = json.dumps([{k: v.isoformat() if isinstance(v, datetime) else v for k, v in a.items()}
+                           for a in alerts]).encode()
+        request = urllib.request.Request(f"{self.url}/api/v2/alerts", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.status != 200:
+                raise RuntimeError(f"alertmanager refused the alerts: {response.status} {response.read()!r}")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=10) as response:
+            found = json.loads(response.read())
+        return found if isinstance(found, list) else []
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextmanager
+def start_alertmanager(tmp: Path, *, webhook_url: str, token: str,
+                       group_by: Sequence[str] = ("cluster",)) -> Iterator[Alertmanager]:
+    binary = need("prometheus-alertmanager")
+    port = free_port()
+    config = {
+        "route": {"receiver": "pagerbot", "group_by": list(group_by), "group_wait": "1s",
+                  "group_interval": "2s", "repeat_interval": "1h"},
+        "receivers": [{"name": "pagerbot", "webhook_configs": [{
+            "url": webhook_url, "send_resolved": True,
+            "http_config": {"authorization": {"credentials": token}}}]}],
+    }
+    path = tmp / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    storage = tmp / "alertmanager-data"
+    storage.mkdir(parents=True, exist_ok=True)
+    log = tmp / "alertmanager.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [binary, f"--config.file={path}", f"--storage.path={storage}",
+             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+            stdout=out, stderr=subprocess.STDOUT)
+    peer = Alertmanager(port, log)
+    try:
+        deadline = time.monotonic() + 30
+        while not _ready(peer.url):
+            if proc.poll() is not None:
+                raise RuntimeError(f"alertmanager exited: {peer.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"alertmanager on 127.0.0.1:{port} was not ready: {peer.log_tail()}")
+            time.sleep(0.1)
+        yield peer
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
