@@ -209,7 +209,7 @@ def _share(ratio: float) -> str:
     best = min(words, key=lambda w: abs(math.log(max(ratio, 1e-9) / w[0])))
     if abs(math.log(max(ratio, 1e-9) / best[0])) < 0.12:
         return best[1]
-    return f"{ratio:.1f} times"
+    return f"{ratio * 100:.0f} % of" if ratio < 1 else f"{ratio:.1f} times"
 
 
 # ---------------------------------------------------------------------------------------------- summary

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from pagerbot.core.diagnosis import ClusterSummary, Thresholds, asks_for, summarize_hosts
+import pytest
+
+from pagerbot.core.diagnosis import ClusterSummary, Thresholds, asks_for, summarize_hosts, summary_json
 from pagerbot.core.findings import FindingKind
 from pagerbot.metrics import series as m
 from pagerbot.metrics.series import Series
@@ -232,3 +235,107 @@ def test_two_hosts_are_not_an_imbalance() -> None:
     series = healthy("db1", load=14.0, cpus=8) + healthy("db2", load=2.0, cpus=8)
     s = summarize_hosts(series, now=NOW, pools={"db": ["db1", "db2"]})
     assert not {FindingKind.IMBALANCED_LOW, FindingKind.IMBALANCED_HIGH} & (kinds(s, "db1") | kinds(s, "db2"))
+
+
+# --- every finding, alone, with gaps, and among 200 hosts ------------------------------------------------------
+
+def holes(series: list[Series]) -> list[Series]:
+    """Every third sample missing (NaN), the last one kept: a source that drops samples."""
+    return [Series(s.host, s.metric, s.times, [NAN if i % 3 == 1 else v for i, v in enumerate(s.values)])
+            for s in series]
+
+
+def _peers(n: int, load: float, prefix: str = "peer") -> list[Series]:
+    return [x for i in range(n) for x in healthy(f"{prefix}{i:03d}", load=load, cpus=4)]
+
+
+# kind -> (the host's series, its pool's other members and their load, the sentence it must produce)
+FINDINGS: dict[FindingKind, tuple[Callable[[], list[Series]], float | None, str]] = {
+    FindingKind.OVERLOADED: (lambda: healthy("x", load=9.0, cpus=4, cpu_busy=97.0), None,
+                             "x is overloaded (load 9.0 on 4 cores, CPU 97 % busy)"),
+    FindingKind.IO_BOUND: (lambda: healthy("x", iowait=60.0), None,
+                           "x is disk-bound (iowait 60 %, load 1.0 on 4 cores)"),
+    FindingKind.SWAPPING: (lambda: healthy("x", swap_used=1.0 * GiB, mem_available=0.2 * GiB), None,
+                           "x is swapping (1.0 GiB swap used, 2 % memory available)"),
+    FindingKind.STALE: (lambda: host("x", load1=lambda i: 1.0 if i < N - 15 else NAN,
+                                     cpus=lambda i: 4.0 if i < N - 15 else NAN), None,
+                        "x last reported 15 minutes ago"),
+    FindingKind.DOWN: (lambda: [], None, "x sent no metrics in the window"),
+    FindingKind.IMBALANCED_LOW: (lambda: healthy("x", load=0.5, cpus=4), 3.0,
+                                 "x carries 17 % of the load of the other pool hosts"),
+    FindingKind.IMBALANCED_HIGH: (lambda: healthy("x", load=5.0, cpus=4), 2.0,
+                                  "x carries 2.5 times the load of the other pool hosts"),
+}
+
+
+def _scenario(kind: FindingKind, peers: int) -> tuple[list[Series], dict[str, list[str]]]:
+    make, peer_load, _ = FINDINGS[kind]
+    series = make()
+    others = _peers(peers, peer_load if peer_load is not None else 1.0)
+    names = sorted({s.host for s in others})
+    return series + others, {"pool": ["x", *names]}
+
+
+@pytest.mark.parametrize("kind", list(FINDINGS))
+def test_each_finding_alone(kind: FindingKind) -> None:
+    """One host (with the fewest peers the finding needs: imbalance needs a pool)."""
+    _, peer_load, sentence = FINDINGS[kind]
+    peers = 3 if peer_load is not None else 0
+    series, pools = _scenario(kind, peers)
+    s = summarize_hosts(series, now=NOW, pools=pools)
+    assert kind in kinds(s, "x")
+    finding = next(f for f in s.findings if f.host == "x" and f.kind is kind)
+    assert finding.sentence == sentence
+    assert len(s.hosts) == 1 + peers
+    assert s.stands_out[0].startswith("x ")
+    assert asks_for(s.findings)  # every finding asks the vendor something
+    assert all(not kinds(s, h.host) for h in s.hosts if h.host != "x")
+
+
+@pytest.mark.parametrize("kind", list(FINDINGS))
+def test_each_finding_with_gaps(kind: FindingKind) -> None:
+    _, peer_load, _ = FINDINGS[kind]
+    series, pools = _scenario(kind, 3 if peer_load is not None else 0)
+    s = summarize_hosts(holes(series), now=NOW, pools=pools)
+    assert kind in kinds(s, "x")
+    assert all(not kinds(s, h.host) for h in s.hosts if h.host != "x")
+
+
+@pytest.mark.parametrize("kind", list(FINDINGS))
+def test_each_finding_among_two_hundred_hosts(kind: FindingKind) -> None:
+    series, pools = _scenario(kind, 199)
+    s = summarize_hosts(series, now=NOW, pools=pools)
+    assert len(s.hosts) == 200
+    assert kind in kinds(s, "x")
+    assert [h.host for h in s.hosts if kinds(s, h.host)] == ["x"]  # nobody else
+    assert s.stands_out[0].startswith("x ")
+    pool = s.pool("pool")
+    assert pool is not None and pool.reporting == (199 if kind is FindingKind.DOWN else 200)
+
+
+def test_single_host_without_pools_has_every_number() -> None:
+    s = summarize_hosts(healthy("solo", load=2.0, cpus=2), now=NOW, pools={})
+    solo = s.host("solo")
+    assert solo is not None and s.pools == [] and s.findings == [] and s.stands_out == []
+    assert (solo.load1, solo.cpus, solo.load_per_core, solo.cpu_busy, solo.iowait) == (2.0, 2.0, 1.0, 30.0, 2.0)
+    assert (solo.mem_available_pct, solo.swap_used_bytes, solo.disk_busy) == (75.0, 0.0, 10.0)
+    assert (solo.net_in, solo.net_out, solo.last_report_age) == (1e6, 2e6, 0.0)
+
+
+def test_summary_json_is_the_one_stored_shape() -> None:
+    """What the graphs table keeps: valid JSON (no NaN), hosts with the numbers the escalation email and the
+    header read, findings with their numbers."""
+    series = incident_series() + host("web9", load1=NAN)  # web9: no data at all
+    s = summarize_hosts(series, now=NOW, pools={**POOLS, "web": [*POOLS["web"], "web9"]})
+    stored = json.loads(json.dumps(summary_json(s), allow_nan=False))
+    assert stored["stands_out"] == s.stands_out
+    db1 = next(h for h in stored["hosts"] if h["host"] == "db1")
+    assert db1["pool"] == "db" and db1["pools"] == ["db"]
+    assert db1["load"] == pytest.approx(14.1) and db1["cpus"] == 8 and db1["iowait"] == pytest.approx(58)
+    assert db1["cpu_busy"] == 30 and db1["mem_available_pct"] == 75 and db1["last_report_age"] == 0
+    assert db1["findings"] == [f.sentence for f in s.findings if f.host == "db1"]
+    web9 = next(h for h in stored["hosts"] if h["host"] == "web9")
+    assert web9["load"] is None and web9["cpus"] is None and web9["last_report_age"] is None
+    io = next(f for f in stored["findings"] if f["kind"] == "io_bound")
+    assert io["host"] == "db1" and io["pool"] == "db" and io["numbers"]["iowait"] == pytest.approx(58)
+    assert set(db1) >= {"host", "pool", "load", "cpus", "iowait", "cpu_busy", "mem_available_pct", "findings"}
