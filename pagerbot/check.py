@@ -7,13 +7,13 @@ are reduced to their first line).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from pagerbot.settings import Settings
 
 TIMEOUT = 15.0
+_TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "not_allowed_token_type")
 
 
 class CheckFailed(Exception):
@@ -21,8 +21,6 @@ class CheckFailed(Exception):
 
 
 async def run_checks(settings: Settings) -> int:
-    # Drivers log their own view of a failure (asyncpg, aiohttp); the line printed below is the one that counts.
-    logging.getLogger().setLevel(logging.CRITICAL)
     checks: list[tuple[str, Callable[[], Awaitable[str]]]] = [("config", lambda: _config(settings)),
                                                              ("database", lambda: _database(settings))]
     if settings.slack_enabled:
@@ -48,6 +46,8 @@ def describe(exc: BaseException) -> str:
     """The first line of an exception's message (SQLAlchemy and slack-sdk add several more)."""
     if isinstance(exc, TimeoutError):
         return f"no answer within {TIMEOUT:.0f} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
     text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
     if text.startswith("(") and ") " in text:  # SQLAlchemy's "(module.ErrorClass) message"
         text = text.split(") ", 1)[1]
@@ -95,7 +95,7 @@ async def _slack(settings: Settings) -> str:
     try:
         data = await _slack_call(settings, "auth.test", str(settings.slack_bot_token))
     except CheckFailed as exc:
-        if "invalid_auth" in str(exc) or "not_authed" in str(exc) or "account_inactive" in str(exc):
+        if any(error in str(exc) for error in _TOKEN_ERRORS):
             raise CheckFailed(f"{exc}: check SLACK_BOT_TOKEN") from None
         raise
     return f"auth.test ok as {data.get('user')} in {data.get('team')}"
@@ -105,8 +105,10 @@ async def _socket_mode(settings: Settings) -> str:
     try:
         await _slack_call(settings, "apps.connections.open", str(settings.slack_app_token))
     except CheckFailed as exc:
-        raise CheckFailed(f"{exc}: check SLACK_APP_TOKEN (an app-level token, xapp-...)") from None
-    return "apps.connections.open ok"
+        if any(error in str(exc) for error in _TOKEN_ERRORS):
+            raise CheckFailed(f"{exc}: check SLACK_APP_TOKEN (an app-level token, xapp-...)") from None
+        raise
+    return "apps.connections.open ok (Socket Mode)"
 
 
 async def _metrics(settings: Settings) -> str:
