@@ -111,7 +111,7 @@ def build_metrics(settings: Settings) -> Any:
     if config.source == "graphite":
         from pagerbot.metrics.graphite import GraphiteSource
 
-        return GraphiteSource(str(config.url), timeout=config.timeout_seconds)
+        return GraphiteSource(str(config.url), targets=config.queries or None, timeout=config.timeout_seconds)
     if config.source == "recorded":
         from pathlib import Path
 

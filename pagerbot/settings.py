@@ -98,6 +98,16 @@ class MetricsConfig(_Strict):
             raise ValueError(f"metrics.url is required when metrics.source is {self.source}")
         return self
 
+    @field_validator("queries")
+    @classmethod
+    def _queries(cls, value: dict[str, str]) -> dict[str, str]:
+        from pagerbot.metrics.series import ALL_METRICS
+
+        for metric in value:
+            if metric not in ALL_METRICS:
+                raise ValueError(f"{metric!r} is not a metric: expected some of {', '.join(ALL_METRICS)}")
+        return value
+
     @model_validator(mode="after")
     def _watches_make_sense(self) -> MetricsConfig:
         names: set[str] = set()

@@ -9,6 +9,7 @@ import logging
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,9 +64,17 @@ def _scope(ctx: Services, target: str | None) -> tuple[str, list[str] | None]:
     return f"host {target}", [target]
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedGraph:
+    png: bytes
+    title: str
+    kind: str  # stacked_load (the cluster or a pool) or host_panels (one host)
+    summary: dict[str, Any]  # diagnosis.summary_json
+
+
 async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None, window: timedelta,
-                     alert_times: Sequence[tuple[datetime, str]] = ()) -> tuple[bytes, str, dict[str, Any]]:
-    """Fetch, summarise and render: (png, title, summary json). Raises MetricsUnavailable."""
+                     alert_times: Sequence[tuple[datetime, str]] = ()) -> RenderedGraph:
+    """Fetch, summarise and render. Raises MetricsUnavailable (NoLoadData when nothing is known of target)."""
     from pagerbot.graphs.markers import Marker
 
     label, hosts = _scope(ctx, target)
@@ -80,13 +89,18 @@ async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None
         raise NoLoadData(f"the metrics source has no load data for {label}")
     markers = [Marker(at=incident.opened_at, label=f"{incident.ref} opened")]
     markers += [Marker(at=at, label=name) for at, name in alert_times[:6] if now - window <= at <= now]
-    title = f"Load, {label}, last {_human(window)}"
     started = now
     assert ctx.graphs is not None
-    png = await ctx.graphs.render("stacked_load", series_by_host=loads, title=title, tz=ctx.settings.tz,
-                                  markers=markers)
+    if hosts is not None and len(hosts) == 1 and target not in ctx.settings.config.metrics.pools:
+        # one host: its load against its cores, CPU busy and iowait, side by side
+        kind, title = "host_panels", f"Load, CPU and iowait, {label}, last {_human(window)}"
+        png = await ctx.graphs.render(kind, series=series, hosts=hosts, title=title, tz=ctx.settings.tz,
+                                      markers=markers)
+    else:
+        kind, title = "stacked_load", f"Load, {label}, last {_human(window)}"
+        png = await ctx.graphs.render(kind, series_by_host=loads, title=title, tz=ctx.settings.tz, markers=markers)
     GRAPH_RENDER.observe((ctx.clock.now() - started).total_seconds())
-    return png, title, summary_json(summary)
+    return RenderedGraph(png, title, kind, summary_json(summary))
 
 
 def _human(window: timedelta) -> str:
@@ -142,7 +156,7 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
     window = timedelta(seconds=float(job.payload.get("window_seconds") or
                                      ctx.settings.config.metrics.window_hours * 3600))
     try:
-        png, title, summary = await make_graph(
+        graph = await make_graph(
             ctx, record, target, window, [(a.starts_at or a.first_received_at, a.name) for a in alerts])
     except (MetricsUnavailable, ActionRefused) as exc:
         log.warning("graph for INC-%s: %s", row.id, exc, extra={"incident_id": row.id})
@@ -156,18 +170,20 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
                                          actor=None, text=why, now=failed_at)
         return tell
     name = f"load-{(target or 'cluster')}-{ctx.clock.now():%H%M}.png".replace("/", "-")
-    comment = f"{title}" + ("\n" + "\n".join(f"• {s}" for s in summary["stands_out"]) if summary["stands_out"] else "")
-    file_id = await ctx.chat.upload_file(row.channel_id, name, title, png, comment=mrkdwn(comment))
+    stands_out = graph.summary["stands_out"]
+    comment = graph.title + ("\n" + "\n".join(f"• {s}" for s in stands_out) if stands_out else "")
+    file_id = await ctx.chat.upload_file(row.channel_id, name, graph.title, graph.png, comment=mrkdwn(comment))
     old_file = row.graph_file_id if live else None
     now = ctx.clock.now()
 
     async def persist(session: AsyncSession) -> None:
-        session.add(Graph(incident_id=row.id, kind="stacked_load", title=title, png=png, summary=summary,
-                          slack_file_id=file_id, created_at=now))
+        session.add(Graph(incident_id=row.id, kind=graph.kind, title=graph.title, png=graph.png,
+                          summary=graph.summary, slack_file_id=file_id, created_at=now))
         if reason != "refresh" or state != "graph":
             back = " (the metrics source answers again)" if state == "graph_unavailable" else ""
             await ctx.store.add_timeline(session, row.id, at=now, kind="graph", source="pagerbot", actor=None,
-                                         text=f"Graph posted: {title}{back}", data={"file_id": file_id}, now=now)
+                                         text=f"Graph posted: {graph.title}{back}", data={"file_id": file_id},
+                                         now=now)
         if live:
             await session.execute(update(Incident).where(Incident.id == row.id).values(graph_file_id=file_id))
             await enqueue_refresh(ctx, session, row.id, now, topic=False)

@@ -219,11 +219,12 @@ def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> No
         assert lv.slack.files[db_file].title == "Load, pool db, last 30 min"
         assert (lv.slack.files[db_file].bytes or b"").startswith(PNG)
         _three_steps(lv.slack, db_file)
-        # one host, the default window
+        # one host, the default window: its load against its cores, CPU busy and iowait
         assert lv.bot.say("graph web4", channel_id=channel) == "Drawing the load of host web4 over the last 2 h…"
         assert lv.server.drain()
         web4 = lv.uploads(channel)[-1]
-        assert lv.slack.files[web4].title == "Load, host web4, last 2 h"
+        assert lv.slack.files[web4].title == "Load, CPU and iowait, host web4, last 2 h"  # one host: its panels
+        assert [g.kind for g in lv.graphs()] == ["stacked_load", "stacked_load", "host_panels"]
         assert lv.header_image(channel) == live_file and not lv.slack.calls_to("files.delete")
         # the header's findings stay those of the live graph, not of the last graph someone asked for
         lv.bot.say("ack", channel_id=channel)

@@ -181,3 +181,11 @@ def test_config_accepts_the_documented_example() -> None:
     assert (watch.for_minutes, watch.severity, watch.per_core) == (5, "sev2", True)
     with pytest.raises(ConfigError, match="is the name of another watch"):
         parse_config({"metrics": {"watches": [{"name": "a", "metric": "load1", "above": 1}] * 2}}, "pagerbot.yaml")
+
+
+def test_metrics_queries_name_canonical_metrics() -> None:
+    config = parse_config({"metrics": {"source": "graphite", "url": "http://graphite:8080",
+                                       "queries": {"load1": "collectd.$host.load.load.shortterm"}}}, "pagerbot.yaml")
+    assert config.metrics.queries == {"load1": "collectd.$host.load.load.shortterm"}
+    with pytest.raises(ConfigError, match=r"metrics\.queries: 'load_one' is not a metric: expected some of load1"):
+        parse_config({"metrics": {"queries": {"load_one": "node_load1"}}}, "pagerbot.yaml")
