@@ -161,6 +161,12 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
         from pagerbot.slack.app import build_bolt
 
         runtime.bolt, runtime.slack_handler = build_bolt(ctx)
+        if settings.slack_app_token:
+            # Socket Mode: Slack's requests arrive over a websocket pagerbot opens; /slack/events refuses.
+            from pagerbot.slack.socket import SocketMode
+
+            runtime.socket_mode = SocketMode(runtime.bolt, settings.slack_app_token)
+            runtime.slack_handler = None
     if with_scheduler:
         from pagerbot.scheduler import Scheduler
 
