@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,23 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# JSON escapes can spell characters that no database column takes: NUL (PostgreSQL text refuses it) and
+# lone UTF-16 surrogates (not encodable as UTF-8). Raw JSON cannot hold them unescaped.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: object) -> object:
+    """``value`` with every unstorable character replaced by U+FFFD: the alert is kept, not refused."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
+
+
 def decode_json(body: bytes) -> object:
     if not body.strip():
         raise ApiError(400, "empty body", "expected a JSON document")
@@ -72,11 +90,12 @@ def decode_json(body: bytes) -> object:
     except UnicodeDecodeError as exc:
         raise ApiError(400, "body is not UTF-8", f"invalid byte at offset {exc.start}") from None
     try:
-        return json.loads(text)
+        decoded = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "malformed JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise ApiError(400, "malformed JSON", "nested too deeply") from None
+    return _storable(decoded) if _UNSTORABLE_ESCAPE.search(text) else decoded
 
 
 def authenticate(ctx: Services, request: Request, body: bytes, sender: str, insecure: bool) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import PlainTextResponse
 
 from pagerbot.core.records import IncidentRecord, TimelineEntry
@@ -29,6 +29,10 @@ def entry_json(entry: TimelineEntry) -> dict[str, Any]:
             "text": entry.text}
 
 
+# Incident numbers are 64-bit integers in the database; a larger one is a 422, not a failed query.
+IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the number in INC-42")]
+
+
 def router(ctx: Services, require_token: Any) -> APIRouter:
     api = APIRouter()
 
@@ -40,7 +44,7 @@ def router(ctx: Services, require_token: Any) -> APIRouter:
         return [incident_json(incident_record(r)) for r in rows]
 
     @api.get("/incidents/{incident_id}", summary="One incident with its alerts and timeline")
-    async def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+    async def get_incident(request: Request, incident_id: IncidentId) -> dict[str, Any]:
         require_token(request)
         async with ctx.store.sessions() as session:
             row = await ctx.store.incident(session, incident_id)
@@ -59,7 +63,7 @@ def router(ctx: Services, require_token: Any) -> APIRouter:
 
     @api.get("/incidents/{incident_id}/postmortem.md", response_class=PlainTextResponse,
              summary="The postmortem as Markdown")
-    async def postmortem(request: Request, incident_id: int) -> PlainTextResponse:
+    async def postmortem(request: Request, incident_id: IncidentId) -> PlainTextResponse:
         require_token(request)
         from pagerbot.services.postmortem import NoSuchIncident, build_postmortem
 

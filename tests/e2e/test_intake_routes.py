@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.intake_support import Sender, scalar
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import API_TOKEN, PG_ADMIN, ServerThread, free_port, make_settings, postgres_database, wait_for
+from tests.payloads import am_alert, am_notification
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "payloads"
@@ -195,8 +196,6 @@ def test_authentication(sqlite_url: str, fake_slack: FakeSlack) -> None:
 
 
 def _assert_unavailable(server: ServerThread) -> None:
-    from tests.payloads import am_alert, am_notification
-
     with Sender(server.url) as sender:
         for route, body in (("alertmanager", am_notification([am_alert("HostDown")])),
                             ("generic", {"title": "disk full"}), ("grafana", fixture("grafana/firing_systemd.json"))):
@@ -235,3 +234,27 @@ def test_dropped_database_is_503(fake_slack: FakeSlack) -> None:
             asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
             _assert_unavailable(server)
             wait_for(lambda: httpx.get(f"{server.url}/healthz").status_code == 200, what="still alive")
+
+
+def test_characters_no_database_stores_are_kept_not_refused(database_url: str, fake_slack: FakeSlack) -> None:
+    """NUL (PostgreSQL text refuses it) and lone surrogates (not UTF-8) can be spelled as JSON escapes; the
+    alert is stored with U+FFFD in their place instead of failing with a 500. Huge incident numbers are 422."""
+    settings = make_settings(database_url, slack_api_url=fake_slack.api_url, config=CONFIG)
+    bodies = {
+        "generic": '{"title": "disk \\u0000 full", "host": "db\\ud8001", "labels": {"cluster\\u0000": "a"}}',
+        "alertmanager": json.dumps(am_notification([am_alert("Host\u0000Down", summary="x\ud800y")])),
+        "pagerduty": '{"event_action": "trigger", "routing_key": "k", "dedup_key": "nul\\u0000key",'
+                     ' "payload": {"summary": "s\\u0000", "source": "h", "severity": "info"}}',
+    }
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+    with ServerThread(settings) as server:
+        for route, body in bodies.items():
+            answer = httpx.post(f"{server.url}/alerts/{route}", content=body.encode(), headers=headers)
+            assert answer.is_success, (route, answer.text)
+        assert server.drain()
+        titles = sorted(a["title"] for a in incident_alerts(server).values())
+        assert titles == ["disk \ufffd full", "s\ufffd", "x\ufffdy"]
+        assert "nul\ufffdkey" in incident_alerts(server)
+        for path in ("/incidents/99999999999999999999", "/incidents/0/postmortem.md"):
+            answer = httpx.get(server.url + path, headers=headers)
+            assert answer.status_code == 422 and answer.json()["detail"][0]["field"] == "path.incident_id"
