@@ -291,6 +291,7 @@ def measure(target: str, mode: str, *, duration: float, warmup: float, tmp: Path
         "stored_beyond_answered": len(mine - accepted),
         "all_stored": not missing and not unexpected and not duplicates,
         "server_cpu_pct": round(100 * server_cpu / load.duration_s, 1),
+        "server_cpu_ms_per_alert": round(1000 * server_cpu / max(1, load.accepted_alerts), 3),
         "generator_cpu_pct": round(100 * load.generator_cpu_s / load.duration_s, 1),
         "server_rss_mb": round(rss, 1),
     }
@@ -306,7 +307,8 @@ def describe(r: dict[str, Any]) -> str:
         check += f"; socket errors {r['socket_errors']}"
     return (f"{r['target']:<16} {r['mode']:<6} {r['alerts_per_s']:>9.0f} alerts/s  p50 {r['p50_ms']:7.1f} ms  "
             f"p99 {r['p99_ms']:7.1f} ms  ({r['accepted_requests']} posts, {r['distinct_alerts_stored']} rows: "
-            f"{check}; server CPU {r['server_cpu_pct']:.0f} %, wrk CPU {r['generator_cpu_pct']:.0f} %)")
+            f"{check}; server CPU {r['server_cpu_pct']:.0f} % = {r['server_cpu_ms_per_alert']:.2f} ms an alert, "
+            f"wrk CPU {r['generator_cpu_pct']:.0f} %)")
 
 
 def main(argv: list[str] | None = None) -> int:

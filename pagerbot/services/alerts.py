@@ -24,7 +24,7 @@ from pagerbot.core.lifecycle import Status
 from pagerbot.observability import INCIDENTS_OPENED
 from pagerbot.services.context import Services
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
-from pagerbot.store.repository import incident_record
+from pagerbot.store.repository import OUTBOX_DUE, incident_record
 from pagerbot.store.tables import Alert, Incident
 
 log = logging.getLogger("pagerbot.alerts")
@@ -54,12 +54,15 @@ async def handle_alerts(ctx: Services, events: Sequence[AlertEvent]) -> IntakeRe
     for event in events:
         groups[group_key(event.labels, grouping.labels, fallback=event.name)].append(event)
     result = IntakeResult()
+    wake = False
     for key, group in groups.items():
         for attempt in range(_RETRIES):
             partial = IntakeResult()
+            due = False
             try:
                 async with ctx.store.transaction() as session:
                     await _apply_group(ctx, session, key, _latest_per_occurrence(group), partial)
+                    due = session.info.get(OUTBOX_DUE, False)
             except IntegrityError:
                 # Another request (or replica) inserted the same alert or opened the group's incident
                 # first; run again and see its rows.
@@ -67,6 +70,7 @@ async def handle_alerts(ctx: Services, events: Sequence[AlertEvent]) -> IntakeRe
                     raise
                 continue
             _merge(result, partial)
+            wake = wake or due
             for incident_id in partial.opened:
                 log.info("INC-%d opened by %d alert(s) from %s (group %s)", incident_id, len(group),
                          group[0].source, key, extra={"incident_id": incident_id})
@@ -79,7 +83,10 @@ async def handle_alerts(ctx: Services, events: Sequence[AlertEvent]) -> IntakeRe
             break
     for _ in result.opened:
         INCIDENTS_OPENED.inc()
-    ctx.wake_outbox()
+    if wake:
+        # Only for new rows due now: in a storm most deliveries fold into pending rows, and waking the
+        # worker for each would cost a claim transaction per delivery that finds nothing new.
+        ctx.wake_outbox()
     return result
 
 
@@ -252,7 +259,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
                   else await ctx.store.incident(session, incident_id))
         if target is None:
             continue
-        firing, total = await ctx.store.alert_counts(session, incident_id)
+        firing, total = await ctx.store.alerts_firing_and_count(session, incident_id, storm_threshold + 1)
         mine_new = [e for e, _ in new_events] if incident is not None and target.id == incident.id else []
         mine_resolved = [r for r in resolved_rows if r.incident_id == incident_id]
         if total > storm_threshold:
@@ -266,14 +273,14 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             if lines:
                 await enqueue_post(ctx, session, incident_id, "\n".join(lines)[:3000], now=now)
         await enqueue_refresh(ctx, session, incident_id, now, topic=False)
-        if firing == 0 and total > 0 and target.resolved_at is None and target.all_resolved_offered_at is None:
+        if not firing and total > 0 and target.resolved_at is None and target.all_resolved_offered_at is None:
             target.all_resolved_offered_at = now
             text, offer = blocks.offer_resolve(incident_record(target))
             await enqueue_post(ctx, session, incident_id, text, offer, now=now)
             await ctx.store.add_timeline(session, incident_id, at=now, kind="alert_resolved", source="pagerbot",
                                          actor=None, text="Every alert has resolved; offered to resolve the incident",
                                          now=now)
-        elif firing > 0 and target.all_resolved_offered_at is not None:
+        elif firing and target.all_resolved_offered_at is not None:
             target.all_resolved_offered_at = None
 
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
 from pagerbot.store.tables import Alert, Email, Incident, OutboxRow, SeenRequest, TimelineRow
+
+# Set in a session's ``info`` when it queued an outbox row due now (see Store.enqueue).
+OUTBOX_DUE = "pagerbot.outbox_due"
 
 
 class DatabaseUnavailable(Exception):
@@ -48,6 +51,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+        self._statements: dict[tuple[str, bool], Any] = {}
 
     @property
     def dialect(self) -> str:
@@ -96,6 +100,17 @@ class Store:
             select(func.count(), func.count().filter(Alert.state != "resolved")).where(
                 Alert.incident_id == incident_id))).one()
         return int(row[1]), int(row[0])
+
+    async def alerts_firing_and_count(self, session: AsyncSession, incident_id: int, cap: int) -> tuple[bool, int]:
+        """(any alert of the incident firing, how many alerts it has, counted up to ``cap``).
+
+        Bounded, for the intake path: it runs on every delivery, and a storm incident has 100,000s of alerts
+        (a full count would grow with every post). Both stop at the first rows the index gives.
+        """
+        capped = select(Alert.id).where(Alert.incident_id == incident_id).limit(cap).subquery()
+        firing = select(Alert.id).where(Alert.incident_id == incident_id, Alert.state != "resolved").exists()
+        row = (await session.execute(select(firing, select(func.count()).select_from(capped).scalar_subquery()))).one()
+        return bool(row[0]), int(row[1])
 
     # --- timeline --------------------------------------------------------------------------------------
 
@@ -152,13 +167,30 @@ class Store:
         the caller commits (a no-op update; ``DO NOTHING`` would not lock it), so the worker cannot claim it
         and read the state from before this change: the twin always shows what the caller wrote.
         """
-        statement = self.insert(OutboxRow).values(
-            incident_id=incident_id, op=op, payload=dict(payload or {}), status="pending", attempts=0,
-            maybe_sent=0, next_attempt_at=not_before or now, created_at=now, coalesce_key=coalesce_key)
+        values = {"incident_id": incident_id, "op": op, "payload": dict(payload or {}), "status": "pending",
+                  "attempts": 0, "maybe_sent": 0, "next_attempt_at": not_before or now, "created_at": now,
+                  "coalesce_key": coalesce_key}
         if coalesce_key is not None:
-            statement = statement.on_conflict_do_update(index_elements=["coalesce_key"],
-                                                        set_={"coalesce_key": statement.excluded.coalesce_key})
-        await session.execute(statement)
+            values["twin_key"] = coalesce_key
+        created = (await session.execute(self._enqueue_statement(coalesce_key is not None), values)).scalar_one()
+        if created == now and (not_before is None or not_before <= now):
+            # A new row due now (not one folded into a pending twin: that one woke the worker when it was
+            # queued): the caller should wake the outbox worker once this commits.
+            session.info[OUTBOX_DUE] = True
+
+    def _enqueue_statement(self, coalesce: bool) -> Any:
+        """Built once per store: the intake path queues rows for every delivery, and building an INSERT with
+        its ON CONFLICT clause (``excluded`` above all) costs more than running it."""
+        statement = self._statements.get(("enqueue", coalesce))
+        if statement is None:
+            statement = self.insert(OutboxRow)
+            if coalesce:
+                # The no-op update sets the key to the value it already has (the conflict is on that value).
+                statement = statement.on_conflict_do_update(
+                    index_elements=["coalesce_key"], set_={"coalesce_key": bindparam("twin_key")})
+            statement = statement.returning(OutboxRow.created_at)
+            self._statements[("enqueue", coalesce)] = statement
+        return statement
 
     async def outbox_stats(self, session: AsyncSession) -> tuple[int, datetime | None]:
         row = (await session.execute(
