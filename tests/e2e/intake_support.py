@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from pagerbot.store.db import create_engine
 from tests.fakes.slack_api import FakeSlack, Message
-from tests.harness import API_TOKEN
+from tests.harness import API_TOKEN, ServerThread
 from tests.payloads import am_alert, am_notification
 
 ALERT_NAMES = ("HostDown", "HighLoad", "DiskFull", "NTPDrift", "OOMKills")
@@ -75,6 +75,15 @@ class Sender:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def incident_alerts(server: ServerThread) -> dict[str, dict[str, Any]]:
+    """Every stored alert by fingerprint (the latest occurrence), read through the API."""
+    found: dict[str, dict[str, Any]] = {}
+    for incident in server.get("/incidents"):
+        for alert in server.get(f"/incidents/{incident['id']}")["alerts"]:
+            found[alert["fingerprint"]] = alert
+    return found
 
 
 def sql(database_url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.intake_support import Sender, scalar
+from tests.e2e.intake_support import Sender, incident_alerts, scalar
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import API_TOKEN, PG_ADMIN, ServerThread, free_port, make_settings, postgres_database, wait_for
 from tests.payloads import am_alert, am_notification
@@ -37,15 +37,6 @@ def docs_generic_examples() -> list[Any]:
     bodies += [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
     assert len(bodies) == 3, bodies
     return bodies
-
-
-def incident_alerts(server: ServerThread) -> dict[str, dict[str, Any]]:
-    """Every stored alert by fingerprint, read through the API."""
-    found: dict[str, dict[str, Any]] = {}
-    for incident in server.get("/incidents"):
-        for alert in server.get(f"/incidents/{incident['id']}")["alerts"]:
-            found[alert["fingerprint"]] = alert
-    return found
 
 
 @pytest.fixture
