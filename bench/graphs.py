@@ -3,7 +3,8 @@
 Prints the median render time in-process and through the worker process, the memory (RSS) of this
 (the "server") process with the worker and with in-process rendering, and, when rrdtool is installed,
 the median time of ``rrdtool graph`` drawing the same stacked graph (AREA + STACK) from the same data
-written into RRD files, with the ratio.
+written into RRD files, with the ratio. The in-process renders and rrdtool's alternate, one of each in
+turn, so that whatever else runs on the machine slows both alike.
 
     python bench/graphs.py [--runs 15] [--json PATH]
 
@@ -97,63 +98,79 @@ async def bench_worker(kwargs: dict[str, Any], runs: int) -> tuple[float, float,
         await renderer.close()
 
 
-def bench_in_process(kwargs: dict[str, Any], runs: int) -> tuple[float, float, bytes]:
+class RrdGraph:
+    """The same stacked graph drawn by ``rrdtool graph`` from RRD files holding the same series."""
+
+    def __init__(self, rrdtool: str, data: dict[str, Series], end: float, tmp: Path) -> None:
+        start = end - (POINTS - 1) * STEP
+        defs: list[str] = []
+        for i, (name, s) in enumerate(sorted(data.items())):
+            path = tmp / f"{name}.rrd"
+            subprocess.run([rrdtool, "create", str(path), "--start", str(int(start - STEP)), "--step", str(STEP),
+                            f"DS:load:GAUGE:{2 * STEP}:0:U", f"RRA:AVERAGE:0.5:1:{POINTS + 10}"], check=True)
+            updates = [f"{int(t)}:{v:.4f}" for t, v in zip(s.times, s.values, strict=True)]
+            subprocess.run([rrdtool, "update", str(path), *updates], check=True)
+            defs.append(f"DEF:h{i}={path}:load:AVERAGE")
+            defs.append(f"AREA:h{i}#{COLORS[i % len(COLORS)]}:{name}" + (":STACK" if i else ""))
+        self.args = ["graph", str(tmp / "rrd.png"), "--start", str(int(start)), "--end", str(int(end)), "--width",
+                     str(WIDTH), "--height", str(HEIGHT), "--full-size-mode", "--title", "web stacked load",
+                     "--vertical-label", "load", "--lower-limit", "0", *defs,
+                     f"VRULE:{int(end - 3600)}#d62728:incident start", f"VRULE:{int(end - 2400)}#ff7f0e:alert"]
+        self.rrdtool = rrdtool
+        # The same through one long-running ``rrdtool -`` (pipe mode): no process start in the figure.
+        self.pipe = subprocess.Popen([rrdtool, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.spawn()  # warm the file cache
+        self.piped()
+
+    def spawn(self) -> float:
+        t = time.perf_counter()
+        subprocess.run([self.rrdtool, *self.args], check=True, capture_output=True)
+        return time.perf_counter() - t
+
+    def piped(self) -> float:
+        assert self.pipe.stdin is not None and self.pipe.stdout is not None
+        line = " ".join(f'"{a}"' if " " in a else a for a in self.args) + "\n"
+        t = time.perf_counter()
+        self.pipe.stdin.write(line)
+        self.pipe.stdin.flush()
+        while True:
+            answer = self.pipe.stdout.readline()
+            if not answer or answer.startswith(("OK", "ERROR")):
+                break
+        elapsed = time.perf_counter() - t
+        if not answer.startswith("OK"):
+            raise RuntimeError(f"rrdtool graph failed: {answer.strip()}")
+        return elapsed
+
+    def close(self) -> None:
+        assert self.pipe.stdin is not None
+        self.pipe.stdin.write("quit\n")
+        self.pipe.stdin.flush()
+        self.pipe.wait(10)
+
+
+def bench_in_process_and_rrdtool(kwargs: dict[str, Any], data: dict[str, Series], end: float, runs: int,
+                                 tmp: Path) -> tuple[float, float, bytes, tuple[float, float] | None]:
+    """matplotlib in this process and rrdtool, one render of each in turn, so that the other work on the
+    machine (a shared 2-core box) weighs on both alike and their ratio holds even when the times wander."""
     from pagerbot.graphs.render import stacked_load
 
     png = stacked_load(**kwargs)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        png = stacked_load(**kwargs)
-        times.append(time.perf_counter() - t)
-    return median_ms(times), rss_mb(), png
-
-
-def bench_rrdtool(data: dict[str, Series], end: float, runs: int, tmp: Path) -> tuple[float, float] | None:
     rrdtool = shutil.which("rrdtool")
-    if rrdtool is None:
-        return None
-    start = end - (POINTS - 1) * STEP
-    defs: list[str] = []
-    for i, (name, s) in enumerate(sorted(data.items())):
-        path = tmp / f"{name}.rrd"
-        subprocess.run([rrdtool, "create", str(path), "--start", str(int(start - STEP)), "--step", str(STEP),
-                        f"DS:load:GAUGE:{2 * STEP}:0:U", f"RRA:AVERAGE:0.5:1:{POINTS + 10}"], check=True)
-        updates = [f"{int(t)}:{v:.4f}" for t, v in zip(s.times, s.values, strict=True)]
-        subprocess.run([rrdtool, "update", str(path), *updates], check=True)
-        defs.append(f"DEF:h{i}={path}:load:AVERAGE")
-        defs.append(f"AREA:h{i}#{COLORS[i % len(COLORS)]}:{name}" + (":STACK" if i else ""))
-    out = tmp / "rrd.png"
-    args = ["graph", str(out), "--start", str(int(start)), "--end", str(int(end)), "--width", str(WIDTH),
-            "--height", str(HEIGHT), "--full-size-mode", "--title", "web stacked load", "--vertical-label",
-            "load", "--lower-limit", "0", *defs,
-            f"VRULE:{int(end - 3600)}#d62728:incident start", f"VRULE:{int(end - 2400)}#ff7f0e:alert"]
-    subprocess.run([rrdtool, *args], check=True, capture_output=True)  # warm the file cache
-    spawned = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run([rrdtool, *args], check=True, capture_output=True)
-        spawned.append(time.perf_counter() - t)
-    # The same through one long-running ``rrdtool -`` (pipe mode): no process start in the figure.
-    piped = []
-    with subprocess.Popen([rrdtool, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-        line = " ".join(f'"{a}"' if " " in a else a for a in args) + "\n"
-        for k in range(runs + 1):
+    rrd = RrdGraph(rrdtool, data, end, tmp) if rrdtool else None
+    mine, spawned, piped = [], [], []
+    try:
+        for _ in range(runs):
             t = time.perf_counter()
-            proc.stdin.write(line)
-            proc.stdin.flush()
-            while True:
-                answer = proc.stdout.readline()
-                if not answer or answer.startswith(("OK", "ERROR")):
-                    break
-            if k:
-                piped.append(time.perf_counter() - t)
-            if not answer.startswith("OK"):
-                raise RuntimeError(f"rrdtool graph failed: {answer.strip()}")
-        proc.stdin.write("quit\n")
-        proc.stdin.flush()
-    return median_ms(spawned), median_ms(piped)
+            png = stacked_load(**kwargs)
+            mine.append(time.perf_counter() - t)
+            if rrd is not None:
+                spawned.append(rrd.spawn())
+                piped.append(rrd.piped())
+    finally:
+        if rrd is not None:
+            rrd.close()
+    return median_ms(mine), rss_mb(), png, (median_ms(spawned), median_ms(piped)) if rrd else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,11 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     rss_start = rss_mb()
     worker_ms, worker_first_ms, rss_with_worker, worker_rss = asyncio.run(bench_worker(kwargs, args.runs))
     matplotlib_in_parent = "matplotlib" in sys.modules
-    inproc_ms, rss_in_process, png = bench_in_process(kwargs, args.runs)
+    with tempfile.TemporaryDirectory(prefix="pagerbot-bench-") as tmp:
+        inproc_ms, rss_in_process, png, rrd = bench_in_process_and_rrdtool(kwargs, data, end, args.runs, Path(tmp))
     if args.png:
         Path(args.png).write_bytes(png)
-    with tempfile.TemporaryDirectory(prefix="pagerbot-bench-") as tmp:
-        rrd = bench_rrdtool(data, end, args.runs, Path(tmp))
 
     figures: dict[str, Any] = {
         "hosts": HOSTS, "points_per_host": POINTS, "size_px": [WIDTH, HEIGHT], "runs": args.runs,
