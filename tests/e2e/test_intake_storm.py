@@ -56,9 +56,10 @@ def test_slack_outage_in_the_middle_of_the_storm(database_url: str) -> None:
 
     Time is compressed twentyfold, honestly: the server (its outbox worker's backoff, Retry-After, digest
     interval) and the fake Slack (its message timestamps) share one clock that runs twenty times faster than
-    the wall, so the outage is 60 s of that clock and 3 s of the test's time. What the worker sees is what it
-    would see in a real minute: its backoff grows 1, 2, 4, 8, 16, 30 s and the rows waiting on Slack are
-    retried several times before it comes back; only the wall-clock pauses between attempts are shorter.
+    the wall, so the outage is 60 s of that clock and 3 s of the test's time; the worker's idle poll (1 s) is
+    divided by the same factor. What the worker sees is what it would see in a real minute: its backoff grows
+    1, 2, 4, 8, 16, 30 s and the rows waiting on Slack are retried several times before it comes back; only
+    the wall-clock pauses between attempts are shorter.
     """
     speed = 20.0
     clock = ShiftedClock(datetime.now(UTC), speed=speed)
@@ -70,6 +71,8 @@ def test_slack_outage_in_the_middle_of_the_storm(database_url: str) -> None:
     settings = make_settings(database_url, slack_api_url=slack.api_url, config=CONFIG)
     try:
         with ServerThread(settings, overrides={"clock": clock}) as server, Sender(server.url) as sender:
+            assert server.runtime is not None
+            server.runtime.worker.poll_seconds /= speed  # its idle wait runs on the same compressed time
             # Slack goes down while the incident's channel is being created: the channel is made, but the
             # (slow) answer is lost; everything after it meets the outage.
             slack.hang_next("conversations.create", 2.0)
@@ -92,7 +95,7 @@ def test_slack_outage_in_the_middle_of_the_storm(database_url: str) -> None:
 
     _assert_stored_once(database_url, alerts)
     failed = [c for c in slack.calls if c.http_status == 503]
-    assert len(failed) >= 5, "the worker retried several times during the outage"
+    assert len(failed) - 3 >= 4, "the worker retried several times during the outage (3 are lost answers)"
     limited = [i for i, c in enumerate(slack.calls) if c.http_status == 429]
     assert len(limited) == 3
     calls = slack.calls
