@@ -8,7 +8,9 @@ The same load for every target, from the same generator (wrk, with bench/wrk/ale
   Alerta's ``/webhooks/prometheus``;
 
 8 clients (wrk -t8 -c8: one connection per thread, each waiting for its answer), ``--duration`` seconds
-after a short warm-up, each target on a fresh database:
+per target after a short warm-up, each target on a fresh database. All targets run at once and the
+load goes to one at a time, in slices of ``--slice`` seconds taken in turn: the machine's other work
+(a shared 2-core box) then weighs on every target alike, and the ratios hold when the figures wander.
 
 - ``pagerbot-sqlite``, ``pagerbot-pg``: ``pagerbot serve`` (a real subprocess, one uvicorn process as
   shipped), with Slack pointed at the fake Slack Web API of the tests (running in this process);
@@ -45,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,8 @@ DEFAULT_ALERTA_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cach
 
 @dataclass
 class Load:
+    """One wrk run against one target."""
+
     mode: str
     run: str
     duration_s: float
@@ -84,10 +88,8 @@ class Load:
     accepted_requests: int
     statuses: dict[str, int]
     socket_errors: dict[str, int]
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
+    buckets: dict[int, int] = field(repr=False)
+    step: float
     generator_cpu_s: float
     threads: list[dict[str, Any]] = field(repr=False)
 
@@ -102,6 +104,9 @@ class Load:
     @property
     def alerts_per_s(self) -> float:
         return self.accepted_alerts / self.duration_s
+
+    def percentile_ms(self, q: float) -> float:
+        return _percentile(self.buckets, self.step, q)
 
     def keys(self, counter: int, tid: int) -> list[str]:
         """The alert keys (fingerprints) that request number ``counter`` of client ``tid`` carried."""
@@ -126,6 +131,25 @@ class Load:
             for c in range(t["requested"]):
                 keys.update(self.keys(c, t["tid"]))
         return keys
+
+
+def merge(loads: list[Load]) -> Load:
+    """Slices of one target's load as one run (the keys stay those of each slice)."""
+    first = loads[0]
+    buckets: dict[int, int] = {}
+    statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for load in loads:
+        for k, n in load.buckets.items():
+            buckets[k] = buckets.get(k, 0) + n
+        for name, n in load.statuses.items():
+            statuses[name] = statuses.get(name, 0) + n
+        for name, n in load.socket_errors.items():
+            errors[name] = errors.get(name, 0) + n
+    return Load(mode=first.mode, run=first.run, duration_s=sum(x.duration_s for x in loads),
+                requests=sum(x.requests for x in loads), accepted_requests=sum(x.accepted_requests for x in loads),
+                statuses=statuses, socket_errors=errors, buckets=buckets, step=first.step,
+                generator_cpu_s=sum(x.generator_cpu_s for x in loads), threads=[])
 
 
 def _percentile(buckets: dict[int, int], step: float, q: float) -> float:
@@ -163,9 +187,7 @@ def run_wrk(url: str, mode: str, flavor: str, run: str, token: str, duration: fl
     return Load(
         mode=mode, run=run, duration_s=data["duration_us"] / 1e6, requests=data["requests"],
         accepted_requests=sum(t["accepted"] for t in data["threads"]), statuses=statuses,
-        socket_errors={k: v for k, v in data["errors"].items() if k != "status" and v},
-        p50_ms=_percentile(buckets, step, 0.50), p90_ms=_percentile(buckets, step, 0.90),
-        p99_ms=_percentile(buckets, step, 0.99), max_ms=_percentile(buckets, step, 1.0),
+        socket_errors={k: v for k, v in data["errors"].items() if k != "status" and v}, buckets=buckets, step=step,
         generator_cpu_s=usage.ru_utime + usage.ru_stime, threads=data["threads"])
 
 
@@ -256,44 +278,87 @@ def alerta(tmp: Path, venv: Path) -> Iterator[Running]:
 
 # --- one run ---------------------------------------------------------------------------------------------
 
-def measure(target: str, mode: str, *, duration: float, warmup: float, tmp: Path, slack: FakeSlack,
-            alerta_venv: Path) -> dict[str, Any]:
+def start(target: str, tmp: Path, slack: FakeSlack, alerta_venv: Path) -> AbstractContextManager[Running]:
     if target.startswith("pagerbot"):
-        cm = pagerbot("sqlite" if target.endswith("sqlite") else "postgresql", tmp, slack)
-    elif target == "floor":
-        cm = floor(tmp)
-    else:
-        cm = alerta(tmp, alerta_venv)
-    run = f"{target[:2]}{mode[:2]}{int(time.time()) % 100000}"
-    with cm as server:
-        if warmup:
-            run_wrk(server.url, mode, server.flavor, f"w{run}", server.token, warmup, tmp)
-        cpu0 = tree_cpu_seconds(server.pid)
-        load = run_wrk(server.url, mode, server.flavor, run, server.token, duration, tmp)
-        server_cpu = tree_cpu_seconds(server.pid) - cpu0
-        rss = rss_mb(server.pid)
-        stored = server.stored_keys()
-    mine = {k for k in stored if k.startswith(run + "-")}
-    accepted = load.accepted_keys()
+        return pagerbot("sqlite" if target.endswith("sqlite") else "postgresql", tmp, slack)
+    if target == "floor":
+        return floor(tmp)
+    return alerta(tmp, alerta_venv)
+
+
+def measure_mode(targets: list[str], mode: str, *, duration: float, slice_s: float, warmup: float, tmp: Path,
+                 slack: FakeSlack, alerta_venv: Path, failed: dict[str, str]) -> list[dict[str, Any]]:
+    """Every target up at once, each on a fresh database; the load goes to one target at a time, in slices
+    taken in turn (the order rotating), so that other work on the machine weighs on all of them alike."""
+    slices = max(1, round(duration / slice_s))
+    prefix = f"{mode[:2]}{int(time.time()) % 100000}"
+    with ExitStack() as stack:
+        servers: dict[str, Running] = {}
+        for target in targets:
+            try:
+                servers[target] = stack.enter_context(start(target, tmp, slack, alerta_venv))
+                if warmup:
+                    server = servers[target]
+                    run_wrk(server.url, mode, server.flavor, f"w{target[:2]}{prefix}", server.token, warmup, tmp)
+            except Exception as exc:  # one target failing leaves the others' figures
+                print(f"{target:<16} {mode:<6} FAILED to start: {exc}", flush=True)
+                failed[f"{target}/{mode}"] = f"{type(exc).__name__}: {exc}"
+                servers.pop(target, None)
+        loads: dict[str, list[Load]] = {t: [] for t in servers}
+        cpu: dict[str, float] = dict.fromkeys(servers, 0.0)
+        order = list(servers)
+        for k in range(slices):
+            for target in order[k % len(order):] + order[:k % len(order)]:
+                server = servers[target]
+                run = f"{target[:2]}{prefix}s{k}"
+                cpu0 = tree_cpu_seconds(server.pid)
+                try:
+                    load = run_wrk(server.url, mode, server.flavor, run, server.token, duration / slices, tmp)
+                except Exception as exc:
+                    failed[f"{target}/{mode}"] = f"{type(exc).__name__}: {exc}"
+                    continue
+                loads[target].append(load)
+                # The posts in flight when wrk stopped are still being handled: let them finish before the
+                # next target's slice (and count their CPU here).
+                time.sleep(min(5.0, 0.2 + 1.5 * load.percentile_ms(0.99) / 1000))
+                cpu[target] += tree_cpu_seconds(server.pid) - cpu0
+        results = []
+        for target, server in servers.items():
+            if not loads[target] or f"{target}/{mode}" in failed:
+                continue
+            results.append(check(target, mode, loads[target], server, cpu[target]))
+            print(describe(results[-1]), flush=True)
+        return results
+
+
+def check(target: str, mode: str, slices: list[Load], server: Running, server_cpu: float) -> dict[str, Any]:
+    """Figures of one target, and whether every alert it answered 2xx for is in its database."""
+    stored = [k for k in server.stored_keys() if not k.startswith("w")]  # less the warm-up's
+    mine = set(stored)
+    accepted: set[str] = set()
+    possible: set[str] = set()
+    for load in slices:
+        accepted |= load.accepted_keys()
+        possible |= load.possible_keys()
     missing = accepted - mine
-    unexpected = mine - load.possible_keys()
-    duplicates = len([k for k in stored if k.startswith(run + "-")]) - len(mine)
+    unexpected = mine - possible
+    load = merge(slices)
     return {
-        "target": target, "mode": mode, "duration_s": round(load.duration_s, 2),
+        "target": target, "mode": mode, "duration_s": round(load.duration_s, 2), "slices": len(slices),
         "requests": load.requests, "accepted_requests": load.accepted_requests, "statuses": load.statuses,
         "socket_errors": load.socket_errors, "accepted_alerts": load.accepted_alerts,
         "alerts_per_s": round(load.alerts_per_s, 1),
         "requests_per_s": round(load.accepted_requests / load.duration_s, 1),
-        "p50_ms": round(load.p50_ms, 2), "p90_ms": round(load.p90_ms, 2), "p99_ms": round(load.p99_ms, 2),
-        "max_ms": round(load.max_ms, 1),
+        "p50_ms": round(load.percentile_ms(0.50), 2), "p90_ms": round(load.percentile_ms(0.90), 2),
+        "p99_ms": round(load.percentile_ms(0.99), 2), "max_ms": round(load.percentile_ms(1.0), 1),
         "distinct_alerts_answered": len(accepted), "distinct_alerts_stored": len(mine),
-        "missing": len(missing), "unexpected": len(unexpected), "stored_twice": duplicates,
+        "missing": len(missing), "unexpected": len(unexpected), "stored_twice": len(stored) - len(mine),
         "stored_beyond_answered": len(mine - accepted),
-        "all_stored": not missing and not unexpected and not duplicates,
+        "all_stored": not missing and not unexpected and len(stored) == len(mine),
         "server_cpu_pct": round(100 * server_cpu / load.duration_s, 1),
         "server_cpu_ms_per_alert": round(1000 * server_cpu / max(1, load.accepted_alerts), 3),
         "generator_cpu_pct": round(100 * load.generator_cpu_s / load.duration_s, 1),
-        "server_rss_mb": round(rss, 1),
+        "server_rss_mb": round(rss_mb(server.pid), 1),
     }
 
 
@@ -314,6 +379,8 @@ def describe(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per run (default 30)")
+    parser.add_argument("--slice", type=float, default=10.0,
+                        help="the load goes to the targets in turn, this many seconds at a time (default 10)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each run (default 3)")
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated, of {', '.join(TARGETS)}")
     parser.add_argument("--modes", default=",".join(MODES), help="single, am or both (default)")
@@ -338,17 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     slack.add_channel("incidents", members=["U0ALICE"])
     try:
         with tempfile.TemporaryDirectory(prefix="pagerbot-bench-intake-") as tmp:
-            for target in targets:
-                for mode in modes:
-                    try:
-                        result = measure(target, mode, duration=args.duration, warmup=args.warmup, tmp=Path(tmp),
-                                         slack=slack, alerta_venv=args.alerta_venv)
-                    except Exception as exc:  # one target failing leaves the others' figures
-                        print(f"{target:<16} {mode:<6} FAILED: {exc}", flush=True)
-                        skipped[f"{target}/{mode}"] = f"{type(exc).__name__}: {exc}"
-                        continue
-                    results.append(result)
-                    print(describe(result), flush=True)
+            for mode in modes:
+                results += measure_mode(targets, mode, duration=args.duration, slice_s=args.slice,
+                                        warmup=args.warmup, tmp=Path(tmp), slack=slack,
+                                        alerta_venv=args.alerta_venv, failed=skipped)
     finally:
         slack.stop()
 
