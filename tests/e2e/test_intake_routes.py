@@ -9,6 +9,7 @@ import base64
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,23 @@ def test_characters_no_database_stores_are_kept_not_refused(database_url: str, f
         for path in ("/incidents/99999999999999999999", "/incidents/0/postmortem.md"):
             answer = httpx.get(server.url + path, headers=headers)
             assert answer.status_code == 422 and answer.json()["detail"][0]["field"] == "path.incident_id"
+
+
+def test_one_active_occurrence_per_alert(server: ServerThread) -> None:
+    """A newer occurrence of an alert ends an older one whose resolve never came; an older occurrence
+    delivered late is stored as ended when the newer one began."""
+    def at(hour: int) -> datetime:
+        return datetime(2026, 3, 10, hour, 0, tzinfo=UTC)
+
+    with Sender(server.url) as sender:
+        sender.post_all("alertmanager", [am_notification([am_alert("HostDown", starts_at=at(10))])])
+        second = sender.post_all("alertmanager", [am_notification([am_alert("HostDown", starts_at=at(12))])])
+        assert (second["new"], second["resolved"]) == (1, 1)
+        late = sender.post_all("alertmanager", [am_notification([am_alert("HostDown", starts_at=at(11))])])
+        assert (late["new"], late["resolved"]) == (1, 0)
+    detail = server.get("/incidents/1")
+    occurrences = sorted((a["starts_at"], a["state"], a["ends_at"]) for a in detail["alerts"])
+    assert occurrences == [
+        ("2026-03-10T10:00:00+00:00", "resolved", "2026-03-10T12:00:00+00:00"),
+        ("2026-03-10T11:00:00+00:00", "resolved", "2026-03-10T12:00:00+00:00"),
+        ("2026-03-10T12:00:00+00:00", "firing", None)]
