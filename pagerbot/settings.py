@@ -177,7 +177,8 @@ class ServerConfig(_Strict):
     """How `pagerbot serve` runs its background work (README, Production)."""
 
     tick_seconds: float = Field(default=30.0, gt=0, le=3600)  # the scheduler's tick: reminders, graphs, watches
-    outbox_lease_seconds: float = Field(default=120.0, gt=0, le=3600)  # a claimed row is re-claimable after this
+    # a worker renews its claims every third of this; a dead worker's rows are claimed again after it
+    outbox_lease_seconds: float = Field(default=120.0, gt=0, le=3600)
     shutdown_seconds: float = Field(default=8.0, gt=0, le=60)  # SIGTERM: in-flight requests and the outbox batch
 
 

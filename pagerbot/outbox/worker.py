@@ -154,8 +154,37 @@ class OutboxWorker:
         if not jobs:
             await self._observe()
             return 0
-        await asyncio.gather(*(self._deliver(job) for job in jobs))
+        done = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_leases([job.id for job in jobs], done), name="outbox-leases")
+        try:
+            await asyncio.gather(*(self._deliver(job) for job in jobs))
+        finally:
+            done.set()
+            await asyncio.wait({keeper}, timeout=5)
         return len(jobs)
+
+    async def _keep_leases(self, ids: list[int], done: asyncio.Event) -> None:
+        """Renew the lease of the rows in hand while they are being delivered.
+
+        A live worker keeps its rows however slow Slack is; only a worker that died (or cannot reach the
+        database) lets its lease run out, and then another claims them (as "maybe sent").
+        """
+        every = self.lease.total_seconds() / 3
+        while True:
+            try:
+                await asyncio.wait_for(done.wait(), timeout=every)
+                return
+            except TimeoutError:
+                pass
+            now = self.ctx.clock.now()
+            try:
+                async with self.ctx.store.transaction() as session:
+                    await session.execute(
+                        update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.claimed_by == self.worker_id,
+                                                OutboxRow.status == "pending")
+                        .values(claimed_until=now + self.lease))
+            except Exception as exc:
+                log.warning("outbox: could not renew the lease of %d rows (%s)", len(ids), type(exc).__name__)
 
     async def observe(self) -> None:
         """Set the outbox gauges (depth and oldest age) from the database."""

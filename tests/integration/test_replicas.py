@@ -1,7 +1,8 @@
 """Two real `pagerbot serve` processes on one PostgreSQL database and one fake Slack behave as one.
 
 - A storm of one alert group, posted in parallel to both, opens one incident and one channel; every alert
-  is stored once and every outbox row is delivered once.
+  is stored once and every outbox row is delivered once, even the one whose Slack call outlasts the lease
+  (the claimer renews it).
 - A SIGKILL of one replica mid-storm: the other carries on, nothing answered 2xx is lost, and the rows the
   dead one had claimed are claimed again once their lease (server.outbox_lease_seconds) runs out, as
   "maybe sent", so nothing is posted twice.
@@ -89,6 +90,8 @@ def test_storm_split_across_two_replicas_then_leader_dies(tmp_path: Path, fake_s
             def both(n: int) -> list[str]:
                 return [a.url, b.url] if n % 2 else [b.url, a.url]
 
+            # creating the channel takes longer than the lease: its claimer renews the lease, nobody steals it
+            fake_slack.hang_next("conversations.create", FAST["outbox_lease_seconds"] + 1.5)
             with ThreadPoolExecutor(16) as pool:
                 results = list(pool.map(lambda n: _send(both, n), range(STORM)))
             assert all(url is not None for _, url in results), results
