@@ -43,18 +43,23 @@ async def _title(ctx: Services, incident_id: int) -> str:
         return str((await session.execute(select(Incident.title).where(Incident.id == incident_id))).scalar_one())
 
 
-async def test_a_change_queued_during_delivery_is_delivered_again(database_url: str) -> None:
-    runtime, incident_id = await _runtime(database_url)
-    ctx = runtime.ctx
+def _showing(ctx: Services, incident_id: int, during_first: str | None = None) -> tuple[OutboxWorker, list[str]]:
+    """A worker whose "show" op records the title it reads; ``during_first``: a change made meanwhile."""
     shown: list[str] = []
 
     async def show(ctx: Services, job: Job) -> Persist | None:
         shown.append(await _title(ctx, incident_id))
-        if len(shown) == 1:
-            await _change_and_queue(ctx, incident_id, "v2")  # arrives while this row is in flight
+        if len(shown) == 1 and during_first is not None:
+            await _change_and_queue(ctx, incident_id, during_first)  # arrives while this row is in flight
         return None
 
-    worker = OutboxWorker(ctx, {"show": show})
+    return OutboxWorker(ctx, {"show": show}), shown
+
+
+async def test_a_change_queued_during_delivery_is_delivered_again(database_url: str) -> None:
+    runtime, incident_id = await _runtime(database_url)
+    ctx = runtime.ctx
+    worker, shown = _showing(ctx, incident_id, during_first="v2")
     try:
         await _change_and_queue(ctx, incident_id, "v1")
         await _change_and_queue(ctx, incident_id, "v1")  # folds into the first
@@ -70,13 +75,7 @@ async def test_a_change_queued_during_delivery_is_delivered_again(database_url: 
 async def test_a_twin_is_not_claimed_before_the_change_commits(database_url: str) -> None:
     runtime, incident_id = await _runtime(database_url)
     ctx = runtime.ctx
-    shown: list[str] = []
-
-    async def show(ctx: Services, job: Job) -> Persist | None:
-        shown.append(await _title(ctx, incident_id))
-        return None
-
-    worker = OutboxWorker(ctx, {"show": show})
+    worker, shown = _showing(ctx, incident_id)
     try:
         await _change_and_queue(ctx, incident_id, "v1")
         async with ctx.store.transaction() as session:

@@ -9,8 +9,6 @@ resolves one. No gossip port (``--cluster.listen-address=``).
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from tests.peers.ports import free_port, need
+from tests.peers.ports import free_port, need, running
 
 
 @dataclass
@@ -77,27 +75,8 @@ def start_alertmanager(tmp: Path, *, webhook_url: str, token: str,
     path.write_text(yaml.safe_dump(config))
     storage = tmp / "alertmanager-data"
     storage.mkdir(parents=True, exist_ok=True)
-    log = tmp / "alertmanager.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary, f"--config.file={path}", f"--storage.path={storage}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-            stdout=out, stderr=subprocess.STDOUT)
-    peer = Alertmanager(port, log)
-    try:
-        deadline = time.monotonic() + 30
-        while not _ready(peer.url):
-            if proc.poll() is not None:
-                raise RuntimeError(f"alertmanager exited: {peer.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"alertmanager on 127.0.0.1:{port} was not ready: {peer.log_tail()}")
-            time.sleep(0.1)
+    peer = Alertmanager(port, tmp / "alertmanager.log")
+    argv = [binary, f"--config.file={path}", f"--storage.path={storage}", f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address="]
+    with running(argv, peer.log, lambda: _ready(peer.url), what=f"alertmanager on 127.0.0.1:{port}"):
         yield peer
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()

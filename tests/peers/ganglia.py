@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.peers.ports import free_port, free_udp_port, need
+from tests.peers.ports import free_port, free_udp_port, need, stop_process
 
 CLUSTER = "prod"
 
@@ -75,16 +75,6 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, t
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def start_ganglia(tmp: Path, *, poll_seconds: int = 2) -> Iterator[Ganglia]:
     """Start gmond and gmetad on free loopback ports under ``tmp``; stop both at the end."""
@@ -135,8 +125,8 @@ tcp_accept_channel {{ port = {tcp} bind = 127.0.0.1 }}
         yield Ganglia(gmond_conf, xml_port, interactive, rrd_root)
     finally:
         if gmetad is not None:
-            _stop(gmetad)
-        _stop(gmond)
+            stop_process(gmetad)
+        stop_process(gmond)
 
 
 def rrdtool() -> str:

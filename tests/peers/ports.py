@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +32,34 @@ def need(binary: str) -> str:
         pytest.fail(f"{binary} is not installed; run tests/peers/install.sh (as root) to install the test peers.",
                     pytrace=False)
     return path
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def running(argv: Sequence[str], log: Path, ready: Callable[[], bool], *, what: str,
+            timeout: float = 30) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``argv`` with its output in ``log``, wait until ``ready()`` (failing with the log's tail if it
+    exits or takes longer than ``timeout``), and stop it at the end."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited: {log.read_text(errors='replace')[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} was not ready after {timeout} s: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        stop_process(proc)

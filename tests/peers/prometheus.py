@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.peers.ports import free_port, need
+from tests.peers.ports import free_port, need, stop_process
 
 
 @dataclass
@@ -66,16 +66,6 @@ def _get_json(url: str) -> dict[str, object] | None:
         return None
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @dataclass
 class NodeExporter:
     port: int
@@ -109,7 +99,7 @@ def start_node_exporter(tmp: Path) -> Iterator[NodeExporter]:
             time.sleep(0.2)
         yield NodeExporter(port)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @dataclass
@@ -178,4 +168,4 @@ def start_prometheus(
             time.sleep(0.3)
         yield prom
     finally:
-        _stop(proc)
+        stop_process(proc)
