@@ -263,7 +263,12 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
         mine_new = [e for e, _ in new_events] if incident is not None and target.id == incident.id else []
         mine_resolved = [r for r in resolved_rows if r.incident_id == incident_id]
         if total > storm_threshold:
-            await _enqueue_digest(ctx, session, target, now)
+            due = await _enqueue_digest(ctx, session, target, now)
+            # In a storm the header's counts move with every delivery: it follows the digest's pace (one
+            # update per digest interval, shown with the state at delivery) instead of being redrawn, from
+            # all the incident's alerts, as fast as Slack answers.
+            await ctx.store.enqueue(session, incident_id, "update_header", {}, now=now, not_before=due,
+                                    coalesce_key=f"header:{incident_id}")
         else:
             lines = [f":red_circle: *{mrkdwn(one_line(e.name, 100))}*"
                      f"{' on ' + mrkdwn(e.host) if e.host else ''}: {mrkdwn(one_line(e.title, 200))}"
@@ -272,7 +277,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
                       f"{' on ' + mrkdwn(r.host) if r.host else ''}" for r in mine_resolved]
             if lines:
                 await enqueue_post(ctx, session, incident_id, "\n".join(lines)[:3000], now=now)
-        await enqueue_refresh(ctx, session, incident_id, now, topic=False)
+            await enqueue_refresh(ctx, session, incident_id, now, topic=False)
         if not firing and total > 0 and target.resolved_at is None and target.all_resolved_offered_at is None:
             target.all_resolved_offered_at = now
             text, offer = blocks.offer_resolve(incident_record(target))
@@ -302,11 +307,13 @@ def _late(event: AlertEvent, known: Sequence[Alert]) -> AlertEvent:
     return replace(event, state=AlertState.RESOLVED, ends_at=min(newer))
 
 
-async def _enqueue_digest(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> None:
+async def _enqueue_digest(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> datetime:
+    """Queue the digest's next update, at most one per digest interval; returns when it is due."""
     interval = timedelta(seconds=ctx.settings.config.intake.digest_seconds)
     not_before = max(now, incident.digest_at + interval) if incident.digest_at else now
     await ctx.store.enqueue(session, incident.id, "digest", {}, now=now, not_before=not_before,
                             coalesce_key=f"digest:{incident.id}")
+    return not_before
 
 
 async def _open(ctx: Services, session: AsyncSession, key: str, events: Sequence[AlertEvent],
