@@ -46,6 +46,10 @@ Handler = Callable[[Services, Job], Awaitable[Persist | None]]
 
 MAX_BACKOFF = 30.0
 RECLAIMED = "lease expired, claimed by"
+# Rows that the rest of their incident's queue may overtake: they fetch metrics and render before they talk
+# to Slack, and nothing queued after them depends on them (what depends on a graph, such as the header
+# pointing at it, is queued by the graph row itself when it is done).
+OVERTAKABLE = frozenset({"refresh_graph"})
 MAX_FAILED_ATTEMPTS = 12  # for unexpected errors; Slack's retryable errors are retried for as long as it takes
 
 
@@ -70,36 +74,66 @@ class OutboxWorker:
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
-        self._busy = False
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Deliver until ``stopping`` is set; the batch in hand is finished before returning."""
-        while not stopping.is_set():
-            try:
-                delivered = await self.run_once()
-            except Exception as exc:
-                if is_unavailable(exc):
-                    log.warning("outbox: database unavailable (%s); retrying", type(exc).__name__)
-                else:
-                    log.exception("outbox: unexpected error")
-                delivered = 0
-            if delivered:
-                continue
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stopping.wait())]
-            try:
-                await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+        """Deliver until ``stopping`` is set; the deliveries in hand are finished before returning.
 
-    async def _claim(self) -> list[Job]:
+        Claiming goes on while deliveries are in flight (up to ``batch_size`` at once), so one slow call
+        (a metrics source near its timeout, a slow SMTP server) holds up only the rows queued behind it
+        for the same incident, not the rest of the outbox.
+        """
+        in_flight: dict[int, asyncio.Task[None]] = {}
+        keeping = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_leases(lambda: list(in_flight), keeping), name="outbox-leases")
+
+        def finished(job_id: int) -> Callable[[asyncio.Task[None]], None]:
+            def callback(_task: asyncio.Task[None]) -> None:
+                in_flight.pop(job_id, None)
+                self._wake.set()  # the incident's next row may be due now
+            return callback
+
+        try:
+            while not stopping.is_set():
+                self._wake.clear()
+                room = self.batch_size - len(in_flight)
+                claimed: list[Job] = []
+                try:
+                    if room > 0:
+                        claimed = await self._claim(room)
+                    if not claimed and not in_flight:
+                        await self._observe()
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        log.warning("outbox: database unavailable (%s); retrying", type(exc).__name__)
+                    else:
+                        log.exception("outbox: unexpected error")
+                for job in claimed:
+                    task = asyncio.create_task(self._deliver(job), name=f"outbox-{job.op}-{job.id}")
+                    in_flight[job.id] = task
+                    task.add_done_callback(finished(job.id))
+                if claimed and len(claimed) == room:
+                    continue  # the batch was full: more may be due
+                await _first(self._wake.wait(), stopping.wait(), timeout=self.poll_seconds)
+            if in_flight:
+                await asyncio.gather(*in_flight.values(), return_exceptions=True)
+        finally:
+            # Cancelled (shutdown budget spent): stop the deliveries too, so that release_claims hands back
+            # rows nobody is still working on.
+            for task in list(in_flight.values()):
+                task.cancel()
+            if in_flight:
+                await asyncio.wait(list(in_flight.values()), timeout=1)
+            keeping.set()
+            await asyncio.wait({keeper}, timeout=5)
+
+    async def _claim(self, limit: int | None = None) -> list[Job]:
         store = self.ctx.store
         now = self.ctx.clock.now()
         lock = " FOR UPDATE SKIP LOCKED" if store.dialect == "postgresql" else ""
+        bypassable = ", ".join(f"'{op}'" for op in sorted(OVERTAKABLE))
         # A row whose lease ran out was claimed by a worker that died or stalled mid-delivery: it may have
         # reached Slack, so it is "maybe sent" (the handler looks for the earlier attempt before repeating it),
         # and last_error says why until the next outcome overwrites it.
@@ -114,7 +148,8 @@ class OutboxWorker:
             " SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= :now"
             " AND (o.claimed_until IS NULL OR o.claimed_until < :now)"
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id"
-            " AND p.status = 'pending' AND p.id < o.id)"
+            " AND p.status = 'pending' AND p.id < o.id"
+            f" AND (p.op NOT IN ({bypassable}) OR o.op IN ({bypassable})))"
             f" ORDER BY o.id LIMIT :n{lock})"
             " RETURNING id, incident_id, op, payload, attempts, maybe_sent, created_at, last_error"
         ).bindparams(me=self.worker_id)
@@ -122,7 +157,7 @@ class OutboxWorker:
         statement = claim.columns(table.c.id, table.c.incident_id, table.c.op, table.c.payload,
                                   table.c.attempts, table.c.maybe_sent, table.c.created_at, table.c.last_error)
         params = {"until": _bind(now + self.lease, store.dialect), "now": _bind(now, store.dialect),
-                  "n": self.batch_size}
+                  "n": limit or self.batch_size}
         async with store.transaction() as session:
             rows = (await session.execute(statement, params)).all()
         jobs = [Job(id=r.id, incident_id=r.incident_id, op=r.op, payload=r.payload or {}, attempts=r.attempts,
@@ -155,7 +190,8 @@ class OutboxWorker:
             await self._observe()
             return 0
         done = asyncio.Event()
-        keeper = asyncio.create_task(self._keep_leases([job.id for job in jobs], done), name="outbox-leases")
+        ids = [job.id for job in jobs]
+        keeper = asyncio.create_task(self._keep_leases(lambda: ids, done), name="outbox-leases")
         try:
             await asyncio.gather(*(self._deliver(job) for job in jobs))
         finally:
@@ -163,7 +199,7 @@ class OutboxWorker:
             await asyncio.wait({keeper}, timeout=5)
         return len(jobs)
 
-    async def _keep_leases(self, ids: list[int], done: asyncio.Event) -> None:
+    async def _keep_leases(self, in_hand: Callable[[], list[int]], done: asyncio.Event) -> None:
         """Renew the lease of the rows in hand while they are being delivered.
 
         A live worker keeps its rows however slow Slack is; only a worker that died (or cannot reach the
@@ -176,6 +212,9 @@ class OutboxWorker:
                 return
             except TimeoutError:
                 pass
+            ids = in_hand()
+            if not ids:
+                continue
             now = self.ctx.clock.now()
             try:
                 async with self.ctx.store.transaction() as session:
@@ -258,6 +297,16 @@ class OutboxWorker:
                 return depth == 0
             await asyncio.sleep(0.05)
         return False
+
+
+async def _first(*waits: Awaitable[Any], timeout: float) -> None:
+    """Return when the first of ``waits`` completes or ``timeout`` passes; the others are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _bind(moment: datetime, dialect: str) -> Any:
