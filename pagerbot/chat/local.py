@@ -21,14 +21,17 @@ from pagerbot.store.tables import LocalChannel, LocalFile, LocalMessage
 BOT_USER = "UPAGERBOT"
 _NAME = re.compile(r"[a-z0-9_-]{1,80}")
 DIRECTORY = {"alice@example.com": "U0ALICE", "bob@example.com": "U0BOB", "carol@example.com": "U0CAROL"}
+NAMES = {BOT_USER: "pagerbot", "U0ALICE": "Alice", "U0BOB": "Bob", "U0CAROL": "Carol"}
 
 
 class LocalChat:
     def __init__(self, store: Store, clock: Clock, directory: Mapping[str, str] | None = None,
-                 standing_channels: Sequence[str] = ()) -> None:
+                 standing_channels: Sequence[str] = (), names: Mapping[str, str] | None = None) -> None:
         self.store = store
         self.clock = clock
         self.directory = dict(DIRECTORY if directory is None else directory)
+        # the people's names (user ID -> name); a user only in the directory is named after their email
+        self.names = dict(NAMES if names is None else names)
         # channels the workspace has before pagerbot does anything (the announce channel), as a
         # Slack workspace would; made on first look
         self.standing_channels = [name.lstrip("#") for name in standing_channels if name]
@@ -114,6 +117,14 @@ class LocalChat:
 
     async def lookup_user_by_email(self, email: str) -> str | None:
         return self.directory.get(email.lower())
+
+    async def user_name(self, user_id: str) -> str | None:
+        if self.names.get(user_id):
+            return self.names[user_id]
+        for email, known in self.directory.items():
+            if known == user_id:
+                return email.partition("@")[0].replace(".", " ").title() or None
+        return None
 
     async def post_message(self, channel: str, text: str, blocks: Sequence[Mapping[str, Any]] | None = None,
                            *, outbox_id: int | None = None, thread_ts: str | None = None,

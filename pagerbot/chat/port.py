@@ -53,6 +53,11 @@ class ChatPort(Protocol):
 
     async def lookup_user_by_email(self, email: str) -> str | None: ...
 
+    async def user_name(self, user_id: str) -> str | None:
+        """The name people know ``user_id`` by (Slack: the profile's display name, else the real name,
+        else the username); None when there is no such user. Raises ChatError when the lookup fails."""
+        ...
+
     async def post_message(self, channel: str, text: str, blocks: Sequence[Mapping[str, Any]] | None = None,
                            *, outbox_id: int | None = None, thread_ts: str | None = None) -> PostedMessage: ...
 

@@ -120,6 +120,20 @@ class SlackChat:
             raise
         return str(response["user"]["id"])
 
+    async def user_name(self, user_id: str) -> str | None:
+        try:
+            response = await self._call("users.info", lambda: self.client.users_info(user=user_id))
+        except ChatError as exc:
+            if exc.error in {"user_not_found", "users_not_found"}:
+                return None
+            raise
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        for name in (profile.get("display_name"), profile.get("real_name"), user.get("real_name"), user.get("name")):
+            if isinstance(name, str) and name.strip():
+                return name.strip()
+        return None
+
     async def post_message(self, channel: str, text: str, blocks: Sequence[Mapping[str, Any]] | None = None,
                            *, outbox_id: int | None = None, thread_ts: str | None = None) -> PostedMessage:
         metadata = ({"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}}

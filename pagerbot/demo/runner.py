@@ -91,6 +91,7 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
     local = runtime.local
     ctx = runtime.ctx
     local.directory.update({u["email"]: uid for uid, u in scenario.get("users", {}).items()})
+    local.names.update({uid: u["name"] for uid, u in scenario.get("users", {}).items()})
     await local.ensure_channel(settings.config.slack.announce_channel or "incidents")
     app = create_app(runtime, background=False)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pagerbot.demo",

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pagerbot.core.escaping import one_line
 from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.people import humanize_entry, humanize_incident, name_of
 from pagerbot.core.records import EscalationRecord, IncidentRecord, TimelineEntry
 from pagerbot.mail.templates import TemplateSet
 
@@ -166,6 +167,8 @@ class EscalationContext:
     previous: EscalationRecord | None = None  # the last email sent about this incident
     changes_since_previous: Sequence[TimelineEntry] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)  # more data for overridden templates
+    # user ID -> name (from Slack's profiles): a vendor reads names, not Slack IDs or <@U123> mentions
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 def check_address(value: str) -> str:
@@ -410,7 +413,8 @@ _CHANGE_GROUPS = {
 }
 
 
-def _entry_view(entry: TimelineEntry, tz: str) -> dict[str, Any]:
+def _entry_view(entry: TimelineEntry, tz: str, names: Mapping[str, str]) -> dict[str, Any]:
+    entry = humanize_entry(entry, names)
     return {
         "at": _aware(entry.at),
         "when": format_when(entry.at, tz),
@@ -424,7 +428,8 @@ def _entry_view(entry: TimelineEntry, tz: str) -> dict[str, Any]:
 
 def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
     """The plain data every email template gets (also documented in the templates' comments)."""
-    inc = ctx.incident
+    names = ctx.names
+    inc = humanize_incident(ctx.incident, names)  # lead, participants and mentions as names
     tz = ctx.tz or "UTC"
     now = _aware(ctx.now)
     since = _aware(inc.opened_at)
@@ -460,7 +465,7 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         "other": [],
     }
     for entry in sorted(ctx.changes_since_previous, key=lambda e: _aware(e.at)):
-        changes[_CHANGE_GROUPS.get(entry.kind, "other")].append(_entry_view(entry, tz))
+        changes[_CHANGE_GROUPS.get(entry.kind, "other")].append(_entry_view(entry, tz, names))
 
     previous = None
     if ctx.previous is not None:
@@ -469,7 +474,7 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
             "subject": ctx.previous.subject,
             "sent_at": _aware(sent),
             "when": format_when(sent, tz),
-            "sent_by": ctx.previous.sent_by,
+            "sent_by": name_of(ctx.previous.sent_by, names) if ctx.previous.sent_by else None,
             "message_id": ctx.previous.message_id,
         }
     resolved_at = _aware(inc.resolved_at) if inc.resolved_at else None
@@ -491,11 +496,13 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         "since_when": format_when(since, tz),
         "duration": format_duration(end - since),
         "description": inc.description or "",
+        "lead": inc.lead or "",
+        "participants": [p for p in inc.participants if p != inc.lead],
         "hosts": hosts,
         "findings": list(ctx.findings),
         "stands_out": [one_line(s, 400) for s in ctx.stands_out],
         "asks": [one_line(a, 400) for a in ctx.asks if a.strip()],
-        "timeline": [_entry_view(e, tz) for e in shown],
+        "timeline": [_entry_view(e, tz, names) for e in shown],
         "timeline_omitted": len(entries) - len(shown),
         "graph": ctx.graph_filename if ctx.graph_png else None,
         "reply_to": ctx.reply_to.strip(),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +27,7 @@ import jinja2
 
 from pagerbot.core.durations import KeyTimes, human_duration, key_times
 from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.people import actor_name, humanize, humanize_incident
 from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
 from pagerbot.postmortem.markdown import Md, block, cell, inline
 
@@ -64,6 +65,8 @@ class PostmortemInput:
     graphs: Sequence[GraphFile]
     tz: str
     generated_at: datetime
+    # user ID -> name (from Slack's profiles): readers see names, not IDs or <@U123> mentions
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -206,7 +209,7 @@ def _finalize(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------ context
 
 
-def _notes(timeline: Sequence[TimelineEntry], zone: tzinfo) -> dict[str, list[NoteItem]]:
+def _notes(timeline: Sequence[TimelineEntry], zone: tzinfo, names: Mapping[str, str]) -> dict[str, list[NoteItem]]:
     sections: dict[str, list[NoteItem]] = {
         "causes": [],
         "went_well": [],
@@ -221,9 +224,11 @@ def _notes(timeline: Sequence[TimelineEntry], zone: tzinfo) -> dict[str, list[No
         if m is None:
             continue
         key = _TAGS[re.sub(r"\s+", " ", m[1].lower())]
-        text = entry.text[m.end() :].strip()
+        text = humanize(entry.text[m.end() :].strip(), names)
         if text:
-            sections[key].append(NoteItem(text=text, actor=entry.actor, at=Md(_stamp(entry.at, zone))))
+            sections[key].append(
+                NoteItem(text=text, actor=actor_name(entry.actor, names), at=Md(_stamp(entry.at, zone)))
+            )
     return sections
 
 
@@ -296,9 +301,12 @@ def _entry_time(entry: TimelineEntry) -> datetime:
     return entry.at if entry.at.tzinfo is not None else entry.at.replace(tzinfo=UTC)
 
 
-def _timeline_rows(entries: Sequence[TimelineEntry], zone: tzinfo) -> tuple[list[TimelineRow], Md]:
-    """Rows and the whole table body (one line per entry), escaped once per distinct source/actor/kind."""
-    names: dict[str | None, Md] = {None: _DASH, "": _DASH}
+def _timeline_rows(
+    entries: Sequence[TimelineEntry], zone: tzinfo, names: Mapping[str, str]
+) -> tuple[list[TimelineRow], Md]:
+    """Rows and the whole table body (one line per entry), escaped once per distinct source/actor/kind;
+    people as names (``names``), replaced before escaping."""
+    cells: dict[str | None, Md] = {None: _DASH, "": _DASH}
     rows: list[TimelineRow] = []
     lines: list[str] = []
     append_row, append_line = rows.append, lines.append
@@ -306,16 +314,16 @@ def _timeline_rows(entries: Sequence[TimelineEntry], zone: tzinfo) -> tuple[list
         at = entry.at if entry.at.tzinfo is not None else entry.at.replace(tzinfo=UTC)
         local = Md(at.astimezone(zone).isoformat(" ", "seconds")[:19])
         utc = Md((at if at.tzinfo is UTC else at.astimezone(UTC)).isoformat(" ", "seconds")[:19])
-        source = names.get(entry.source)
+        source = cells.get(entry.source)
         if source is None:
-            source = names[entry.source] = cell(entry.source)
-        actor = names.get(entry.actor)
+            source = cells[entry.source] = cell(entry.source)
+        actor = cells.get(entry.actor)
         if actor is None:
-            actor = names[entry.actor] = cell(entry.actor or "")
-        kind = names.get(entry.kind)
+            actor = cells[entry.actor] = cell(actor_name(entry.actor, names) or "")
+        kind = cells.get(entry.kind)
         if kind is None:
-            kind = names[entry.kind] = cell(entry.kind)
-        text = cell(entry.text)
+            kind = cells[entry.kind] = cell(entry.kind)
+        text = cell(humanize(entry.text, names))
         append_row(TimelineRow(local, utc, kind, source, actor, text))
         append_line(f"| {local} | {utc} | {source} | {actor} | {text} |")
     return rows, Md("\n".join(lines))
@@ -350,11 +358,11 @@ def _summary_line(data: PostmortemInput, times: KeyTimes, groups: list[AlertGrou
 def build_context(data: PostmortemInput) -> dict[str, Any]:
     """What the template sees. Strings are either :class:`Md` or raw (the template escapes those)."""
     zone = _zone(data.tz)
-    inc = data.incident
-    times = key_times(inc, data.timeline, data.escalations, alerts=data.alerts)
+    inc = humanize_incident(data.incident, data.names)  # lead, participants and mentions as names
+    times = key_times(data.incident, data.timeline, data.escalations, alerts=data.alerts)
     groups = _alert_groups(data.alerts, zone)
-    timeline_rows, timeline_table = _timeline_rows(data.timeline, zone)
-    notes = _notes(data.timeline, zone)
+    timeline_rows, timeline_table = _timeline_rows(data.timeline, zone, data.names)
+    notes = _notes(data.timeline, zone, data.names)
     escalations = [
         EscalationRow(
             vendor=e.vendor,

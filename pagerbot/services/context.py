@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pagerbot.clock import Clock
+from pagerbot.services.people import NameCache
 from pagerbot.settings import Settings
 from pagerbot.store.repository import Store
 
@@ -29,3 +30,4 @@ class Services:
     graphs: Any = None  # pagerbot.graphs.worker.GraphRenderer
     mail_sender: Any = None  # async callable(EmailMessage) -> None
     wake_outbox: Callable[[], None] = field(default=_nothing)
+    names: NameCache = field(default_factory=NameCache)  # user ID -> name, for text that leaves Slack

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pagerbot.chat import blocks
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.people import is_user_id, user_ids
 from pagerbot.core.records import EscalationRecord, TimelineEntry
 from pagerbot.mail import compose
 from pagerbot.mail.compose import Attachment, Draft, EscalationContext, HostSummary, VendorInfo
@@ -49,6 +50,7 @@ from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.commands import Reply
 from pagerbot.services.context import Services
 from pagerbot.services.incidents import ActionRefused, Actor
+from pagerbot.services.people import names_for
 from pagerbot.settings import Settings, VendorConfig
 from pagerbot.store.repository import incident_record, rowcount
 from pagerbot.store.tables import Email, Graph, Incident
@@ -212,10 +214,23 @@ def _sent(emails: Sequence[Email], vendor: str, *, before: int | None = None) ->
             and (before is None or e.id < before)]
 
 
+async def _names(ctx: Services, incident_id: int) -> dict[str, str]:
+    """The names of the people the email will mention, looked up before the drafting transaction (which
+    locks the incident: a slow Slack must not hold up the alerts joining it). Unknown names stay IDs."""
+    async with ctx.store.sessions() as session:
+        incident = await ctx.store.incident(session, incident_id)
+        if incident is None:
+            return {}
+        timeline = await ctx.store.timeline(session, incident_id)
+    return await names_for(ctx, user_ids(timeline, incident_record(incident)))
+
+
 async def _context(ctx: Services, session: AsyncSession, incident: Incident, key: str, vendor: VendorConfig,
-                   now: datetime, previous: Email | None) -> tuple[EscalationContext, int | None]:
+                   now: datetime, previous: Email | None,
+                   names: Mapping[str, str]) -> tuple[EscalationContext, int | None]:
     alerts = await ctx.store.alerts_of(session, incident.id)
     timeline = await ctx.store.timeline(session, incident.id)
+    participants = sorted({e.actor for e in timeline if e.actor and is_user_id(e.actor)})
     graph = await _graph_for(session, incident.id, {a.host for a in alerts if a.host})
     summary: Mapping[str, Any] = graph.summary if graph is not None and isinstance(graph.summary, dict) else {}
     findings = _findings(summary.get("findings"))
@@ -228,11 +243,12 @@ async def _context(ctx: Services, session: AsyncSession, incident: Incident, key
         since = previous.sent_at or previous.created_at
         changes = [e for e in timeline if e.at > since and e.kind not in ("escalation", "email")]
     context = EscalationContext(
-        incident=incident_record(incident), vendor=_vendor_info(key, vendor), now=now,
+        incident=incident_record(incident, participants), vendor=_vendor_info(key, vendor), now=now,
         tz=ctx.settings.config.timezone, hosts=hosts, findings=findings, stands_out=stands_out,
         asks=compose.suggest_asks(findings), timeline=timeline,
         graph_png=graph.png if graph is not None and graph.png else None,
-        previous=_record(previous) if previous is not None else None, changes_since_previous=changes)
+        previous=_record(previous) if previous is not None else None, changes_since_previous=changes,
+        names=names)
     return context, (graph.id if graph is not None and graph.png else None)
 
 
@@ -283,6 +299,7 @@ async def _store_draft(ctx: Services, session: AsyncSession, incident: Incident,
 async def draft(ctx: Services, incident_id: int, vendor: str | None, actor: Actor) -> str:
     """Write the email to the vendor and post it for review; a follow-up once an earlier one was sent."""
     key, config = _pick_vendor(ctx, vendor)
+    names = await _names(ctx, incident_id)
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
         incident = await ctx.store.incident(session, incident_id, lock=True)
@@ -293,7 +310,7 @@ async def draft(ctx: Services, incident_id: int, vendor: str | None, actor: Acto
         sent = _sent(await _emails(session, incident.id), key)
         previous = sent[-1] if sent else None
         kind = "followup" if previous is not None else "escalation"
-        context, graph_id = await _context(ctx, session, incident, key, config, now, previous)
+        context, graph_id = await _context(ctx, session, incident, key, config, now, previous, names)
         written = _render(kind, context, ctx)
         await _store_draft(ctx, session, incident, key, config, kind, written, graph_id, actor, now)
     ctx.wake_outbox()
@@ -310,6 +327,9 @@ async def _email(session: AsyncSession, email_id: int) -> Email:
 
 
 async def _draft_all_clear(ctx: Services, email_id: int, actor: Actor) -> str:
+    async with ctx.store.sessions() as session:
+        incident_id = (await _email(session, email_id)).incident_id
+    names = await _names(ctx, incident_id)
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
         last = await _email(session, email_id)
@@ -322,7 +342,7 @@ async def _draft_all_clear(ctx: Services, email_id: int, actor: Actor) -> str:
             raise ActionRefused(f"an all-clear email to {config.name} is already drafted or sent")
         sent = _sent(emails, key)
         previous = sent[-1] if sent else last
-        context, _ = await _context(ctx, session, incident, key, config, now, previous)
+        context, _ = await _context(ctx, session, incident, key, config, now, previous, names)
         written = _render("allclear", context, ctx)
         await _store_draft(ctx, session, incident, key, config, "allclear", written, None, actor, now)
     ctx.wake_outbox()

@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 from pagerbot.core.findings import Finding, FindingKind
 from pagerbot.core.naming import parse_incident_ref
+from pagerbot.core.people import is_user_id, user_ids
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
 from pagerbot.services.context import Services
 from pagerbot.services.incidents import Actor
+from pagerbot.services.people import names_for
 from pagerbot.settings import Settings
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Graph
@@ -41,8 +43,9 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
         escalations = await ctx.store.escalations(session, incident_id)
         graphs = list((await session.execute(
             select(Graph).where(Graph.incident_id == incident_id).order_by(Graph.id))).scalars())
-    participants = sorted({e.actor for e in timeline if e.actor and e.actor.startswith(("U", "W"))})
+    participants = sorted({e.actor for e in timeline if e.actor and is_user_id(e.actor)})
     record = incident_record(row, participants)
+    names = await names_for(ctx, user_ids(timeline, record))  # the IDs stay where a name is not found
     files: dict[str, bytes] = {}
     graph_files: list[GraphFile] = []
     # The last graph of each title: the live graph's final state, and each requested view.
@@ -59,7 +62,7 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
     data = PostmortemInput(
         incident=record, alerts=alerts, timeline=timeline, escalations=escalations, findings=findings,
         stands_out=list(peak.summary.get("stands_out", [])) if peak else [], graphs=graph_files,
-        tz=ctx.settings.config.timezone, generated_at=ctx.clock.now())
+        tz=ctx.settings.config.timezone, generated_at=ctx.clock.now(), names=names)
     return data, files
 
 

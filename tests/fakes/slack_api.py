@@ -66,6 +66,12 @@ DEFAULT_USERS: tuple[tuple[str, str, str], ...] = (
     ("U0BOB", "bob", "bob@example.com"),
     ("U0CAROL", "carol", "carol@example.com"),
 )
+# Their profiles (users.info): (real name, display name). As in Slack, a display name may be left empty.
+DEFAULT_PROFILES: dict[str, tuple[str, str]] = {
+    "U0ALICE": ("Alice Nguyen", "Alice"),
+    "U0BOB": ("Bob Martinez", ""),
+    "U0CAROL": ("Carol", ""),
+}
 
 #: pseudo-method names under which the upload POST and response_url POSTs are recorded
 #: (and can be targeted by ``fail_next`` / ``rate_limit_next`` / ``hang_next``).
@@ -147,11 +153,14 @@ class User:
     is_bot: bool = False
     deleted: bool = False
     tz: str = "America/Los_Angeles"
+    display_name: str = ""  # the profile's display name; empty unless the person set one
 
     def to_api(self, *, include_email: bool) -> dict[str, Any]:
         profile: dict[str, Any] = {
             "real_name": self.real_name or self.name,
-            "display_name": self.name,
+            "display_name": self.display_name,
+            "real_name_normalized": self.real_name or self.name,
+            "display_name_normalized": self.display_name,
         }
         if include_email and self.email:
             profile["email"] = self.email
@@ -681,7 +690,8 @@ class FakeSlack:
         self._users[BOT_USER_ID] = User(BOT_USER_ID, BOT_USER_NAME, "", "Pagerbot", is_bot=True)
         if default_users:
             for uid, name, email in DEFAULT_USERS:
-                self.add_user(uid, name, email)
+                real_name, display_name = DEFAULT_PROFILES[uid]
+                self.add_user(uid, name, email, real_name=real_name, display_name=display_name)
 
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -770,10 +780,12 @@ class FakeSlack:
     # -- seeding the workspace ------------------------------------------------------------------
 
     def add_user(
-        self, user_id: str, name: str, email: str, *, real_name: str = "", is_bot: bool = False
+        self, user_id: str, name: str, email: str, *, real_name: str = "", is_bot: bool = False,
+        display_name: str = "",
     ) -> User:
         with self._lock:
-            user = User(user_id, name, email, real_name or name.capitalize(), is_bot=is_bot)
+            user = User(user_id, name, email, real_name or name.capitalize(), is_bot=is_bot,
+                        display_name=display_name)
             self._users[user_id] = user
             return copy.deepcopy(user)
 
@@ -1782,7 +1794,10 @@ class FakeSlack:
         raise SlackError("users_not_found")
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = self._users.get(str(args.get("user") or ""))
+        user_id = str(args.get("user") or "").strip()
+        if not user_id:
+            raise SlackError("invalid_arguments", messages=["[ERROR] missing required field: user"])
+        user = self._users.get(user_id)
         if user is None:
             raise SlackError("user_not_found")
         return {"ok": True, "user": user.to_api(include_email="users:read.email" in self.scopes)}

@@ -312,6 +312,26 @@ async def test_users(client: AsyncWebClient, fake: FakeSlack) -> None:
     assert _code(await _error(client.users_info(user="U0NOBODY"))) == "user_not_found"
 
 
+async def test_users_info_is_strict(fake: FakeSlack, client: AsyncWebClient) -> None:
+    alice = (await client.users_info(user="U0ALICE"))["user"]
+    assert (alice["id"], alice["name"], alice["real_name"]) == ("U0ALICE", "alice", "Alice Nguyen")
+    assert (alice["profile"]["display_name"], alice["profile"]["real_name"]) == ("Alice", "Alice Nguyen")
+    bob = (await client.users_info(user="U0BOB"))["user"]
+    assert (bob["profile"]["display_name"], bob["profile"]["real_name"]) == ("", "Bob Martinez")  # none set
+    fake.add_user("U0DAVE", "dave", "dave@example.com", real_name="Dave Okafor", display_name="dave | *ops*")
+    assert (await client.users_info(user="U0DAVE"))["user"]["profile"]["display_name"] == "dave | *ops*"
+    assert _code(await _error(client.users_info(user="U0NOBODY"))) == "user_not_found"
+    assert _code(await _error(client.api_call("users.info", params={}))) == "invalid_arguments"
+    assert _code(await _error(client.api_call("users.info", params={"user": ""}))) == "invalid_arguments"
+    anonymous = AsyncWebClient(base_url=fake.api_url, timeout=5)
+    assert _code(await _error(anonymous.users_info(user="U0ALICE"))) == "not_authed"
+    stranger = AsyncWebClient(token="xoxb-wrong", base_url=fake.api_url, timeout=5)
+    assert _code(await _error(stranger.users_info(user="U0ALICE"))) == "invalid_auth"
+    assert [c.args.get("user") for c in fake.calls_to("users.info")][:2] == ["U0ALICE", "U0BOB"]
+    fake.scopes.discard("users:read")
+    assert _code(await _error(client.users_info(user="U0ALICE"))) == "missing_scope"
+
+
 async def test_bookmarks_and_reactions(fake: FakeSlack, client: AsyncWebClient) -> None:
     cid = await _channel(client)
     resp = await client.bookmarks_add(channel_id=cid, title="Runbook", type="link", link="https://wiki/rb")

@@ -115,8 +115,8 @@ def test_structure_as_a_gfm_parser_sees_it(parser: MarkdownIt) -> None:
     assert {t.content for t in everything if t.type == "html_inline"} == {"<br>"}  # the pinned message's line break
 
     markdown = render_postmortem(data)
-    assert "- [ ] move the orders reindex to the Sunday 03:00 window (bob, 2024-03-05 10:47:00)" in markdown
-    assert "- [ ] alert on replication lag above 60 s (alice, 2024-03-05 10:48:00)" in markdown
+    assert "- [ ] move the orders reindex to the Sunday 03:00 window (Bob Martinez, 2024-03-05 10:47:00)" in markdown
+    assert "- [ ] alert on replication lag above 60 s (Alice Nguyen, 2024-03-05 10:48:00)" in markdown
     assert "| Escalated | 2024-03-05 09:16:00 | 2024-03-05 17:16:00 | 18 min |" in markdown
     assert "- **Time to resolve:** 1 h 47 min" in markdown
 
@@ -317,3 +317,30 @@ def test_write_postmortem_needs_every_linked_graph(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- speed
 
 
+
+
+@pytest.mark.parametrize("parser", _parsers(), ids=lambda p: "linkify" if p.options.get("linkify") else "gfm")
+def test_hostile_names_stay_text(parser: MarkdownIt) -> None:
+    """Names come from Slack profiles anyone can edit: replaced before escaping, they stay text."""
+    name = "Eve | *boss* <script>x</script> [l](http://evil) `c`"
+    data = dataclasses.replace(recorded_incident(), names={"U0ALICE": name, "U0BOB": "Bob\n| --- |"})
+    clean_tokens = parser.parse(render_postmortem(recorded_incident()))
+    markdown = render_postmortem(data)
+    tokens = parser.parse(markdown)
+    assert "U0ALICE" not in markdown and "U0BOB" not in markdown
+    everything = _walk(tokens)
+    forbidden = {"link_open", "html_block", "code_inline", "code_block", "fence", "hr"}
+    assert not [t for t in everything if t.type in forbidden]
+    assert {t.content for t in everything if t.type == "html_inline"} <= {"<br>"}
+
+    def emphasis(toks: list[Token]) -> int:
+        return sum(1 for t in _walk(toks) if t.type in ("em_open", "strong_open"))
+
+    assert emphasis(tokens) == emphasis(clean_tokens)
+    timeline = _table_after(tokens, "Timeline")
+    assert _body_rows(timeline) == len(data.timeline)
+    cells = [_text(t) for t in timeline if t.type == "inline"]
+    assert len(cells) == 5 * (len(data.timeline) + 1)
+    lead_row = cells.index("/incident lead @" + name)  # the mention, as the name, in the What column
+    assert cells[lead_row - 1] == name  # the actor column
+    assert "Bob | --- |" in cells  # a line break in a name is a space, and its pipes stay in the cell

@@ -1,0 +1,115 @@
+"""People in text that leaves Slack: Slack user IDs become the names people know (pure).
+
+Inside Slack a ``<@U123>`` mention renders as the person's name; in an email or an exported postmortem it
+is noise. :func:`humanize` rewrites recorded text for readers outside Slack:
+
+- a mention ``<@U123>`` or ``<@U123|label>`` becomes ``@Name`` (the label when the name is unknown, the ID
+  when there is neither);
+- a bare user ID that is a known person (in ``names``, e.g. "U123 moved the incident to acknowledged")
+  becomes ``Name``; other words that merely look like IDs stay as they are.
+
+The result is plain text: escaping for where it lands (Markdown, HTML) happens afterwards, so a name with
+``|``, ``*`` or ``<`` in it is escaped like any other text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+
+from pagerbot.core.escaping import one_line
+from pagerbot.core.records import IncidentRecord, TimelineEntry
+
+NAME_LIMIT = 80
+
+# A Slack user ID: U or W (Enterprise Grid) then capitals and digits.
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+# One pass for both forms, so a name that looks like an ID is never replaced again.
+_PEOPLE = re.compile(
+    r"<@(?P<mention>[A-Z0-9]+)(?:\|(?P<label>[^>\n]*))?>"
+    r"|(?<![\w@<|./:-])(?P<bare>[UW][A-Z0-9]{2,})(?![\w@]|[.:/-]\w)"
+)
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>\n]*)?>")
+
+
+def is_user_id(value: str | None) -> bool:
+    """Whether ``value`` looks like a Slack user ID (``U0ALICE``, ``W012ABC``), not "pagerbot" or an email."""
+    return bool(value) and _USER_ID.fullmatch(value or "") is not None
+
+
+def mentioned(text: str) -> list[str]:
+    """The user IDs mentioned (``<@U123>``, ``<@U123|label>``) in ``text``, in order, each once."""
+    if "<@" not in text:
+        return []
+    return list(dict.fromkeys(_MENTION.findall(text)))
+
+
+def user_ids(entries: Iterable[TimelineEntry], incident: IncidentRecord | None = None) -> list[str]:
+    """The people a record names: the lead, the participants, the timeline's actors and mentions."""
+    found: dict[str, None] = {}
+    if incident is not None:
+        for value in (incident.lead, *incident.participants):
+            if value and is_user_id(value):
+                found[value] = None
+        for text in (incident.title, incident.summary or "", incident.description or ""):
+            found.update(dict.fromkeys(mentioned(text)))
+    for entry in entries:
+        if entry.actor and is_user_id(entry.actor):
+            found[entry.actor] = None
+        found.update(dict.fromkeys(mentioned(entry.text)))
+    return list(found)
+
+
+def name_of(user_id: str, names: Mapping[str, str]) -> str:
+    """The name of ``user_id`` (one line, at most NAME_LIMIT characters), or the ID when it is unknown."""
+    name = names.get(user_id)
+    if name:
+        name = one_line(name, NAME_LIMIT)
+    return name or user_id
+
+
+def actor_name(actor: str | None, names: Mapping[str, str]) -> str | None:
+    """An actor as readers outside Slack know it: a user ID becomes the name; "pagerbot" stays."""
+    if not actor:
+        return actor
+    return name_of(actor, names)
+
+
+def humanize(text: str, names: Mapping[str, str]) -> str:
+    """``text`` with mentions written ``@Name`` and known bare user IDs written ``Name``."""
+    if not text or ("<@" not in text and not (names and _USER_ID.search(text))):
+        return text
+
+    def replace(m: re.Match[str]) -> str:
+        user = m["mention"]
+        if user is not None:
+            if names.get(user):
+                return "@" + name_of(user, names)
+            label = one_line(m["label"] or "", NAME_LIMIT)
+            return "@" + (label or user)
+        bare = m["bare"]
+        return name_of(bare, names) if names.get(bare) else bare
+
+    return _PEOPLE.sub(replace, text)
+
+
+def humanize_entry(entry: TimelineEntry, names: Mapping[str, str]) -> TimelineEntry:
+    """A timeline entry with its actor and text as readers outside Slack know them."""
+    actor = actor_name(entry.actor, names)
+    text = humanize(entry.text, names)
+    if actor == entry.actor and text == entry.text:
+        return entry
+    return dataclasses.replace(entry, actor=actor, text=text)
+
+
+def humanize_incident(incident: IncidentRecord, names: Mapping[str, str]) -> IncidentRecord:
+    """The incident with its lead and participants as names, and mentions in its texts rewritten."""
+    return dataclasses.replace(
+        incident,
+        title=humanize(incident.title, names),
+        summary=humanize(incident.summary, names) if incident.summary else incident.summary,
+        description=humanize(incident.description, names) if incident.description else incident.description,
+        lead=name_of(incident.lead, names) if incident.lead else incident.lead,
+        participants=tuple(name_of(p, names) for p in incident.participants),
+    )
