@@ -1,6 +1,7 @@
 """Merge the benchmarks' JSON files into one result and print ONE table: figure | pagerbot | peer | ratio.
 
     python bench/report.py --parts DIR --out bench/results/latest.json [--markdown]
+    python bench/report.py --show bench/results/latest.json [--markdown]
 
 DIR holds intake.json, storm.json, graphs.json and postmortem.json (any may be missing: its rows then
 say why). The ratio is always pagerbot ÷ peer: above 1 is better for rates, below 1 for times.
@@ -60,6 +61,11 @@ def rows_for(parts: dict[str, Any]) -> list[list[str]]:
                 peer = " / ".join(f"{_fmt(r[key], 1)} {n}" for r, n in ((floor, "floor"), (alerta, "Alerta")) if r)
                 rows.append([f"  {q} latency ms (lower is better)", _fmt(pg[key], 1) if pg else "-", peer or "-",
                              _ratio(pg[key] if pg else None, floor[key] if floor else None)])
+            if pg and "server_cpu_ms_per_alert" in pg:
+                key = "server_cpu_ms_per_alert"
+                peer = " / ".join(f"{r[key]:.2f} {n}" for r, n in ((floor, "floor"), (alerta, "Alerta")) if r)
+                rows.append(["  server CPU ms per alert (lower is better)", f"{pg[key]:.2f}", peer or "-",
+                             _ratio(pg[key], floor[key] if floor else None)])
             if sqlite:
                 rows.append(["  on SQLite: alerts/s; p99 ms", f"{_fmt(sqlite['alerts_per_s'])}; "
                              f"{_fmt(sqlite['p99_ms'], 1)}", "floor (PostgreSQL)",
@@ -107,20 +113,33 @@ def rows_for(parts: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def describe_machine(info: dict[str, Any]) -> str:
+    return (f"{info['date']}: {info['nproc']} cores ({info['cpu']}), {info['ram_gb']} GB RAM, Python {info['python']}, "
+            f"PostgreSQL {info['postgresql']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", type=Path, required=True, help="folder of the benchmarks' JSON files")
-    parser.add_argument("--out", type=Path, required=True, help="where to write the merged JSON")
+    parser.add_argument("--parts", type=Path, help="folder of the benchmarks' JSON files")
+    parser.add_argument("--out", type=Path, help="where to write the merged JSON")
+    parser.add_argument("--show", type=Path, metavar="JSON", help="print the table of an earlier result instead")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     parser.add_argument("--seconds", type=float, help="how long the whole run took (recorded)")
     parser.add_argument("--load-at-start", help="the load average when the run started (/proc/loadavg)")
     args = parser.parse_args(argv)
+    if args.show:
+        earlier = json.loads(args.show.read_text())
+        print(describe_machine(earlier["machine"]))
+        rows = rows_for({name: earlier.get(name) for name in ("intake", "storm", "graphs", "postmortem")})
+        print_table(["figure", "pagerbot", "peer", "ratio"], rows, markdown=args.markdown)
+        return 0
+    if not args.parts or not args.out:
+        parser.error("--parts and --out are required (or --show JSON)")
     parts = {name: _load(args.parts / f"{name}.json") for name in ("intake", "storm", "graphs", "postmortem")}
     rows = rows_for(parts)
     info = machine()
     print()
-    print(f"pagerbot benchmarks — {info['date']}, {info['nproc']} cores {info['cpu']}, {info['ram_gb']} GB RAM, "
-          f"Python {info['python']}, PostgreSQL {info['postgresql']}")
+    print(f"pagerbot benchmarks — {describe_machine(info)}")
     took = f"; the run took {args.seconds:.0f} s" if args.seconds else ""
     print(f"load average (1, 5, 15 min) at the start: {args.load_at_start or '?'}; at the end: "
           f"{' '.join(str(x) for x in info['loadavg'])}{took}")
