@@ -63,7 +63,7 @@ def test_sigkill_then_restart_loses_and_repeats_nothing(database_url: str, fake_
     try:
         # The header's post is slow: the kill comes while it is in flight. Slack carries it out anyway, so
         # the restarted server finds a header it has no record of posting.
-        fake_slack.hang_next("chat.postMessage", 3.0)
+        fake_slack.hang_next("chat.postMessage", 4.0)
         for index in range(8):
             assert _post(first.url, bodies[index])
             answered.append(index)
@@ -78,6 +78,9 @@ def test_sigkill_then_restart_loses_and_repeats_nothing(database_url: str, fake_
             for index in range(8, NOTIFICATIONS):
                 pool.submit(send, index)
             wait_for(lambda: len(answered) >= KILL_AFTER, 20, interval=0.005, what=f"{KILL_AFTER} answers")
+            # on a loaded machine the answers can come before the worker reaches the header: kill only once
+            # the header's post is in flight
+            wait_for(lambda: fake_slack.faults_pending() == 0, 20, interval=0.005, what="the header post")
             first.kill()
     finally:
         first.stop()

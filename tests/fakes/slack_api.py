@@ -950,6 +950,11 @@ class FakeSlack:
         with self._lock:
             self._faults.append(_Fault("lose_answer", method, count, status=status))
 
+    def faults_pending(self) -> int:
+        """How many armed faults have not been taken by a call yet (0: every hang has begun)."""
+        with self._lock:
+            return len(self._faults)
+
     def outage(self, status: int = 503) -> None:
         with self._lock:
             self._outage_status = status
