@@ -109,6 +109,12 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     plain = body.get_content()
     assert "db1 is disk-bound" in plain and "web4" in plain and "sent no metrics" not in plain
     assert "Please check the disks and storage behind db1" in plain
+    # people by the names the workspace knows them by, never by Slack user ID
+    html_part = message.get_body(("html",))
+    assert html_part is not None
+    assert "Incident lead: Alice Nguyen" in plain and "Alice Nguyen: /incident ack" in plain
+    for part in (plain, html_part.get_content()):
+        assert "U0ALICE" not in part and "U0BOB" not in part and "<@" not in part
     images = [part for part in message.walk() if part.get_content_type() == "image/png"]
     assert images and all(part.get_content().startswith(PNG) for part in images)
 
@@ -119,5 +125,8 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     for section in ("Key times", "Alerts", "Timeline", "Contributing factors", "Action items"):
         assert section in headings, headings
     assert "db1 RAID rebuild" in markdown
+    assert "- **Lead:** Alice Nguyen\n" in markdown and "- **Participants:** Alice Nguyen, Bob Martinez\n" in markdown
+    assert "Responders invited: \\@Alice Nguyen, \\@Bob Martinez" in markdown
+    assert "U0ALICE" not in markdown and "U0BOB" not in markdown
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown):
         assert (out / link).read_bytes().startswith(PNG), link

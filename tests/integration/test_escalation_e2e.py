@@ -325,3 +325,66 @@ def test_no_vendor_and_broken_template_are_clear(sqlite_url: str, fake_slack: Fa
         slack = Slack(server, fake_slack)
         said = slack.command("escalate", channel)
         assert "no vendors are configured" in said and "`vendors`" in said
+
+
+def test_the_vendor_reads_names_not_slack_ids(sqlite_url: str, fake_slack: FakeSlack, smtp: SmtpPeer) -> None:
+    """Names come from Slack's profiles (users.info: display name, else real name); a mention and a bare ID in
+    recorded text become the name; a name is data (escaped in the HTML part); an unknown user stays an ID."""
+    fake_slack.add_user("U0EVE", "eve", "eve@example.com", real_name="Eve", display_name="Eve <b>&</b> | *ops*")
+    settings = make_settings(sqlite_url, slack_api_url=fake_slack.api_url, config=_config(smtp))
+    with _server(settings, smtp) as server:
+        slack = Slack(server, fake_slack)
+        channel = _open_incident(server, fake_slack)
+        slack.command("ack", channel)  # U0ALICE: display name "Alice"
+        slack.command("lead <@U0BOB|bob>", channel)  # U0BOB has no display name: his real name
+        slack.command("note <@U0EVE> is on the load balancer; U0GHOST said so", channel, user="U0EVE")
+        slack.command("note nobody knows me", channel, user="U0GHOST")  # not in the workspace
+        slack.command("escalate", channel, user="U0ALICE")
+        assert server.drain()
+        draft = slack.drafts(channel)[0]
+        slack.click(blocks.EMAIL_SEND, str(_email_rows(server)[0].id), channel, draft.ts)
+        assert server.drain()
+        assert len(smtp.received) == 1
+        parts = _parts(smtp.received[0].message)
+        text, html = parts["text"], parts["html"]
+
+        assert "Incident lead: Bob Martinez; also working on it: Alice, Eve <b>&</b> | *ops*, U0GHOST." in text
+        assert "Alice: Alice moved the incident to acknowledged" in text
+        assert "Alice: Alice made Bob Martinez the incident lead" in text
+        assert "Eve <b>&</b> | *ops*: @Eve <b>&</b> | *ops* is on the load balancer; U0GHOST said so" in text
+        assert "U0GHOST: nobody knows me" in text
+        for raw in ("U0ALICE", "U0BOB", "U0EVE", "<@"):
+            assert raw not in text and raw not in html, raw
+        assert "Eve &lt;b&gt;&amp;&lt;/b&gt; | *ops*" in html and "<b>&</b>" not in html
+        assert "<b>Alice</b>: Alice moved the incident to acknowledged" in html
+        assert "Incident lead: <b>Bob Martinez</b>" in html
+
+        # inside Slack the mentions stay mentions (Slack renders them); the record keeps the IDs
+        assert "Sent by <@U0ALICE>" in _text(slack.message(channel, draft.ts))
+        assert any(e["text"] == "U0ALICE made U0BOB the incident lead" for e in server.get("/incidents/1")["timeline"])
+
+        # names are looked up once per process: a second draft asks Slack for no one it already asked
+        asked = [c.args.get("user") for c in fake_slack.calls_to("users.info")]
+        assert sorted(asked) == ["U0ALICE", "U0BOB", "U0EVE", "U0GHOST"]
+        slack.command("note handing over to <@U0BOB>", channel)
+        slack.command("escalate", channel)
+        assert server.drain()
+        assert len(fake_slack.calls_to("users.info")) == len(asked)
+        assert "Alice: handing over to @Bob Martinez" in _email_rows(server)[-1].text  # the follow-up
+
+
+def test_the_email_is_drafted_when_slack_cannot_name_people(sqlite_url: str, fake_slack: FakeSlack,
+                                                            smtp: SmtpPeer) -> None:
+    """users.info failing (Slack down for it) never stops an email: the IDs stay in it."""
+    settings = make_settings(sqlite_url, slack_api_url=fake_slack.api_url, config=_config(smtp))
+    with _server(settings, smtp) as server:
+        slack = Slack(server, fake_slack)
+        channel = _open_incident(server, fake_slack)
+        slack.command("ack", channel)
+        fake_slack.fail_next("users.info", count=100, status=503)
+        said = slack.command("escalate", channel)
+        assert "drafted" in said, said
+        assert server.drain()
+        row = _email_rows(server)[0]
+        assert row.status == "draft" and "U0ALICE moved the incident to acknowledged" in row.text
+        assert fake_slack.calls_to("users.info")
