@@ -290,7 +290,7 @@ def _draw_markers(ax: Axes, markers: Sequence[Marker], x0: float, x1: float) -> 
         out.append(
             ax.text(
                 xm,
-                0.98 - 0.07 * (i % 4),
+                0.98 - 0.07 * (i % 6),
                 f" {mk.label} ",
                 transform=ax.get_xaxis_transform(),
                 fontsize=8,

@@ -72,6 +72,9 @@ class RenderedGraph:
     summary: dict[str, Any]  # diagnosis.summary_json
 
 
+MAX_ALERT_MARKERS = 4
+
+
 async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None, window: timedelta,
                      alert_times: Sequence[tuple[datetime, str]] = ()) -> RenderedGraph:
     """Fetch, summarise and render. Raises MetricsUnavailable (NoLoadData when nothing is known of target)."""
@@ -88,7 +91,7 @@ async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None
     if not loads:
         raise NoLoadData(f"the metrics source has no load data for {label}")
     markers = [Marker(at=incident.opened_at, label=f"{incident.ref} opened")]
-    markers += [Marker(at=at, label=name) for at, name in alert_times[:6] if now - window <= at <= now]
+    markers += [Marker(at=at, label=name) for at, name in first_firings(alert_times, now - window, now)]
     started = now
     assert ctx.graphs is not None
     if hosts is not None and len(hosts) == 1 and target not in ctx.settings.config.metrics.pools:
@@ -101,6 +104,17 @@ async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None
         png = await ctx.graphs.render(kind, series_by_host=loads, title=title, tz=ctx.settings.tz, markers=markers)
     GRAPH_RENDER.observe((ctx.clock.now() - started).total_seconds())
     return RenderedGraph(png, title, kind, summary_json(summary))
+
+
+def first_firings(alert_times: Sequence[tuple[datetime, str]], start: datetime, end: datetime,
+                  limit: int = MAX_ALERT_MARKERS) -> list[tuple[datetime, str]]:
+    """When each alert name first fired inside [start, end], earliest first, at most ``limit`` names: one
+    line per kind of alert, not one per host, so the labels stay readable."""
+    first: dict[str, datetime] = {}
+    for at, name in sorted(alert_times):
+        if start <= at <= end:
+            first.setdefault(name, at)
+    return sorted(((at, name) for name, at in first.items()))[:limit]
 
 
 def _human(window: timedelta) -> str:
