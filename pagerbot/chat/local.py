@@ -118,13 +118,14 @@ class LocalChat:
     async def lookup_user_by_email(self, email: str) -> str | None:
         return self.directory.get(email.lower())
 
+    def known_names(self) -> dict[str, str]:
+        """Every person this workspace can name (user ID -> name); a user only in the directory is named
+        after their email address."""
+        named = {known: email.partition("@")[0].replace(".", " ").title() for email, known in self.directory.items()}
+        return {**{k: v for k, v in named.items() if v}, **{k: v for k, v in self.names.items() if v}}
+
     async def user_name(self, user_id: str) -> str | None:
-        if self.names.get(user_id):
-            return self.names[user_id]
-        for email, known in self.directory.items():
-            if known == user_id:
-                return email.partition("@")[0].replace(".", " ").title() or None
-        return None
+        return self.known_names().get(user_id)
 
     async def post_message(self, channel: str, text: str, blocks: Sequence[Mapping[str, Any]] | None = None,
                            *, outbox_id: int | None = None, thread_ts: str | None = None,

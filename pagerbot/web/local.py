@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,6 @@ from pagerbot.web.render import message_html, mrkdwn_to_text, page
 if TYPE_CHECKING:
     from pagerbot.bootstrap import Runtime
 
-NAMES = {BOT_USER: "pagerbot", "U0ALICE": "Alice", "U0BOB": "Bob", "U0CAROL": "Carol"}
 
 
 def router(runtime: Runtime) -> APIRouter:
@@ -57,8 +57,8 @@ def router(runtime: Runtime) -> APIRouter:
         incident_channels = [c for c in channels if c.name != announce]
         if channels:
             return RedirectResponse(f"/local/{(incident_channels or channels)[-1].id}", status_code=303)
-        return HTMLResponse(page("pagerbot local workspace", "no Slack connected", _EMPTY + _command_form("-"),
-                                 nav=nav(channels)))
+        form = _command_form("-", local.known_names())
+        return HTMLResponse(page("pagerbot local workspace", "no Slack connected", _EMPTY + form, nav=nav(channels)))
 
     @api.get("/local/files/{file_id}")
     async def file(file_id: str) -> Response:
@@ -89,7 +89,7 @@ def router(runtime: Runtime) -> APIRouter:
                     f'<input type="hidden" name="value" value="{html.escape(str(element.get("value", "")))}">'
                     f'<button class="{style}" type="submit">{label}</button></form>')
 
-        names = {**NAMES, **{v: k.split("@")[0].title() for k, v in local.directory.items()}}
+        names = local.known_names()
         channel_names = {c.id: c.name for c in channels}
         body = "".join(message_html(m, tz=ctx.settings.tz, names=names, channels=channel_names,
                                     file_url=lambda f: f"/local/files/{f}", files=files, button_form=button,
@@ -97,7 +97,7 @@ def router(runtime: Runtime) -> APIRouter:
                        for m in messages)
         if not messages:
             body += _EMPTY
-        body += _command_form(channel_id)
+        body += _command_form(channel_id, names)
         topic = mrkdwn_to_text(current.topic, names, channel_names)
         return HTMLResponse(page(f"#{current.name}", topic, body, nav=nav(channels, channel_id)))
 
@@ -165,10 +165,13 @@ _EMPTY = ('<p class="empty">No incident yet. Post an alert to <code>/alerts/aler
           "<code>/incident declare TITLE</code> below.</p>")
 
 
-def _command_form(channel_id: str) -> str:
+def _command_form(channel_id: str, people: Mapping[str, str]) -> str:
+    """The command box; the person typing is chosen from the workspace's people (not the bot)."""
     target = f"/local/{html.escape(channel_id)}/command"
+    options = "".join(f'<option value="{html.escape(uid)}">{html.escape(name)}</option>'
+                      for uid, name in people.items() if uid != BOT_USER)
     return (f'<form method="post" action="{target}" style="margin-top:16px;display:flex;gap:8px">'
-            '<select name="user"><option value="U0ALICE">Alice</option><option value="U0BOB">Bob</option></select>'
+            f'<select name="user">{options}</select>'
             '<input name="text" placeholder="/incident note …" style="flex:1;padding:6px" aria-label="command">'
             '<button type="submit" class="primary">Send</button></form>')
 
