@@ -26,7 +26,18 @@ def serve(settings: Settings, *, host: str, port: int, migrate: bool = True, ins
     configure(log_format, log_level)
     if settings.api_token is None and not insecure:
         raise ConfigError("PAGERBOT_API_TOKEN: required to accept alerts (or pass --insecure-no-auth to try it out)")
-    return asyncio.run(_serve(settings, host=host, port=port, migrate=migrate, insecure=insecure))
+    # uvloop (and httptools, which uvicorn picks by itself when installed) cut the event loop's and the HTTP
+    # parser's share of the CPU an alert costs; plain asyncio where uvloop is not available.
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(_serve(settings, host=host, port=port, migrate=migrate, insecure=insecure))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 class _Server(uvicorn.Server):
