@@ -10,10 +10,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat import blocks
@@ -55,6 +55,7 @@ async def handle_alerts(ctx: Services, events: Sequence[AlertEvent]) -> IntakeRe
         groups[group_key(event.labels, grouping.labels, fallback=event.name)].append(event)
     result = IntakeResult()
     wake = False
+    retried_connection = False
     for key, group in groups.items():
         for attempt in range(_RETRIES):
             partial = IntakeResult()
@@ -69,6 +70,15 @@ async def handle_alerts(ctx: Services, events: Sequence[AlertEvent]) -> IntakeRe
                 if attempt == _RETRIES - 1:
                     raise
                 continue
+            except DBAPIError as exc:
+                # A pooled connection the database dropped (it restarted, or a proxy cut it): the transaction
+                # rolled back with it (or, lost at its commit, committed: the retry then finds the alerts and
+                # changes nothing) and the pool has been invalidated; once more on a fresh connection (the pool
+                # does not pre-ping). A database that is still down raises again: 503.
+                if exc.connection_invalidated and not retried_connection and attempt < _RETRIES - 1:
+                    retried_connection = True
+                    continue
+                raise
             _merge(result, partial)
             wake = wake or due
             for incident_id in partial.opened:
@@ -238,7 +248,9 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             assert incident is not None
             await _new_wave(ctx, session, incident, key, firing_new, now)
         assert incident is not None
-        await session.execute(ctx.store.insert(Alert), [
+        # A Core INSERT on the table: the ORM's bulk insert re-coerced every key and compiled the statement
+        # anew on every delivery (a cache miss), costing more than the INSERT itself.
+        await session.execute(insert(cast(Table, Alert.__table__)), [
             _row_values(e, incident_id=incident.id, occurrence=occ, wave=incident.wave, now=now)
             for e, occ in new_events])
         result.new += len(new_events)
@@ -259,16 +271,18 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
                   else await ctx.store.incident(session, incident_id))
         if target is None:
             continue
-        firing, total = await ctx.store.alerts_firing_and_count(session, incident_id, storm_threshold + 1)
         mine_new = [e for e, _ in new_events] if incident is not None and target.id == incident.id else []
+        firing, total = await ctx.store.alerts_firing_and_count(
+            session, incident_id, storm_threshold + 1, firing=any(e.state is AlertState.FIRING for e in mine_new))
         mine_resolved = [r for r in resolved_rows if r.incident_id == incident_id]
         if total > storm_threshold:
-            due = await _enqueue_digest(ctx, session, target, now)
-            # In a storm the header's counts move with every delivery: it follows the digest's pace (one
-            # update per digest interval, shown with the state at delivery) instead of being redrawn, from
-            # all the incident's alerts, as fast as Slack answers.
-            await ctx.store.enqueue(session, incident_id, "update_header", {}, now=now, not_before=due,
-                                    coalesce_key=f"header:{incident_id}")
+            # The digest's next update, at most one per digest interval. In a storm the header's counts move
+            # with every delivery: it follows the digest's pace (one update per digest interval, shown with
+            # the state at delivery) instead of being redrawn, from all the incident's alerts, as fast as
+            # Slack answers. Both in one statement.
+            due = _digest_due(ctx, target, now)
+            await ctx.store.enqueue_coalesced(session, incident_id, [
+                ("digest", f"digest:{incident_id}", due), ("update_header", f"header:{incident_id}", due)], now=now)
         else:
             lines = [f":red_circle: *{mrkdwn(one_line(e.name, 100))}*"
                      f"{' on ' + mrkdwn(e.host) if e.host else ''}: {mrkdwn(one_line(e.title, 200))}"
@@ -307,13 +321,10 @@ def _late(event: AlertEvent, known: Sequence[Alert]) -> AlertEvent:
     return replace(event, state=AlertState.RESOLVED, ends_at=min(newer))
 
 
-async def _enqueue_digest(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> datetime:
-    """Queue the digest's next update, at most one per digest interval; returns when it is due."""
+def _digest_due(ctx: Services, incident: Incident, now: datetime) -> datetime:
+    """When the digest's next update may go: at most one per digest interval."""
     interval = timedelta(seconds=ctx.settings.config.intake.digest_seconds)
-    not_before = max(now, incident.digest_at + interval) if incident.digest_at else now
-    await ctx.store.enqueue(session, incident.id, "digest", {}, now=now, not_before=not_before,
-                            coalesce_key=f"digest:{incident.id}")
-    return not_before
+    return max(now, incident.digest_at + interval) if incident.digest_at else now
 
 
 async def _open(ctx: Services, session: AsyncSession, key: str, events: Sequence[AlertEvent],

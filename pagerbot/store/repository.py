@@ -18,6 +18,8 @@ from pagerbot.store.tables import Alert, Email, Incident, OutboxRow, SeenRequest
 
 # Set in a session's ``info`` when it queued an outbox row due now (see Store.enqueue).
 OUTBOX_DUE = "pagerbot.outbox_due"
+# Set in a session's ``info``: (incident, cap) pairs it saw at the cap (see Store.alerts_firing_and_count).
+_PAST_CAP = "pagerbot.past_cap"
 
 
 class DatabaseUnavailable(Exception):
@@ -52,6 +54,9 @@ class Store:
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
         self._statements: dict[tuple[str, bool], Any] = {}
+        self._many: dict[str, Any] = {}
+        # (incident, cap) pairs known to have reached ``cap`` alerts: alerts are never deleted, so it stays so.
+        self._past_cap: set[tuple[int, int]] = set()
 
     @property
     def dialect(self) -> str:
@@ -59,8 +64,12 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
-            yield session
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            reached = session.info.get(_PAST_CAP)
+            if reached:  # committed: counts seen inside a transaction that rolled back are not kept
+                self._past_cap.update(reached)
 
     def insert(self, table: Any) -> Any:
         """An INSERT that knows ON CONFLICT on both engines."""
@@ -101,15 +110,24 @@ class Store:
                 Alert.incident_id == incident_id))).one()
         return int(row[1]), int(row[0])
 
-    async def alerts_firing_and_count(self, session: AsyncSession, incident_id: int, cap: int) -> tuple[bool, int]:
+    async def alerts_firing_and_count(self, session: AsyncSession, incident_id: int, cap: int, *,
+                                      firing: bool = False) -> tuple[bool, int]:
         """(any alert of the incident firing, how many alerts it has, counted up to ``cap``).
 
         Bounded, for the intake path: it runs on every delivery, and a storm incident has 100,000s of alerts
-        (a full count would grow with every post). Both stop at the first rows the index gives.
+        (a full count would grow with every post). Both stop at the first rows the index gives. A caller that
+        knows an alert is firing (it has just stored one) passes ``firing``: once the incident has reached
+        ``cap`` (a count that never goes down) the answer is then known without asking the database, which
+        in a storm saves a round trip on every delivery.
         """
+        if firing and (incident_id, cap) in self._past_cap:
+            return True, cap
         capped = select(Alert.id).where(Alert.incident_id == incident_id).limit(cap).subquery()
-        firing = select(Alert.id).where(Alert.incident_id == incident_id, Alert.state != "resolved").exists()
-        row = (await session.execute(select(firing, select(func.count()).select_from(capped).scalar_subquery()))).one()
+        any_firing = select(Alert.id).where(Alert.incident_id == incident_id, Alert.state != "resolved").exists()
+        count = select(func.count()).select_from(capped).scalar_subquery()
+        row = (await session.execute(select(any_firing, count))).one()
+        if int(row[1]) >= cap:
+            session.info.setdefault(_PAST_CAP, set()).add((incident_id, cap))
         return bool(row[0]), int(row[1])
 
     # --- timeline --------------------------------------------------------------------------------------
@@ -177,6 +195,36 @@ class Store:
             # A new row due now (not one folded into a pending twin: that one woke the worker when it was
             # queued): the caller should wake the outbox worker once this commits.
             session.info[OUTBOX_DUE] = True
+
+    async def enqueue_coalesced(self, session: AsyncSession, incident_id: int,
+                                items: Sequence[tuple[str, str, datetime]], *, now: datetime) -> None:
+        """Several side effects of one incident, each ``(op, coalesce key, not before)`` with an empty payload,
+        queued as :meth:`enqueue` would queue them one by one, in one statement (one round trip): in a storm
+        every delivery queues the digest and the header."""
+        params: dict[str, Any] = {}
+        for i, (op, key, not_before) in enumerate(items):
+            params.update({f"incident_id_{i}": incident_id, f"op_{i}": op, f"payload_{i}": {},
+                           f"next_attempt_at_{i}": not_before, f"created_at_{i}": now, f"coalesce_key_{i}": key})
+        created = dict((await session.execute(self._enqueue_many_statement(len(items)), params)).tuples().all())
+        if any(created.get(key) == now and not_before <= now for _, key, not_before in items):
+            session.info[OUTBOX_DUE] = True  # as in enqueue: a new row due now
+
+    def _enqueue_many_statement(self, count: int) -> Any:
+        key = f"enqueue_many:{count}"
+        statement = self._many.get(key)
+        if statement is None:
+            columns = OutboxRow.__table__.c
+            rows = [{name: bindparam(f"{name}_{i}", type_=columns[name].type)
+                     for name in ("incident_id", "op", "payload", "next_attempt_at", "created_at", "coalesce_key")}
+                    | {"status": "pending", "attempts": 0, "maybe_sent": 0} for i in range(count)]
+            # On the table, not the mapped class: an ORM insert keeps only parameters named after attributes.
+            statement = self.insert(OutboxRow.__table__).values(rows)
+            # As in enqueue: folding into a pending twin is a no-op update that locks it until the caller commits.
+            statement = statement.on_conflict_do_update(
+                index_elements=["coalesce_key"], set_={"coalesce_key": statement.excluded.coalesce_key})
+            statement = statement.returning(columns.coalesce_key, columns.created_at)
+            self._many[key] = statement
+        return statement
 
     def _enqueue_statement(self, coalesce: bool) -> Any:
         """Built once per store: the intake path queues rows for every delivery, and building an INSERT with
