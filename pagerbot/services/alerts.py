@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,19 +154,11 @@ def _changes(row: Alert, event: AlertEvent) -> dict[str, Any]:
     return changes
 
 
-async def _latest_incident(ctx: Services, session: AsyncSession, key: str) -> Incident | None:
-    statement = select(Incident).where(Incident.group_key == key).order_by(Incident.id.desc()).limit(1)
-    if ctx.store.dialect == "postgresql":
-        # Deliveries of one group queue up here instead of interleaving their decisions.
-        statement = statement.with_for_update()
-    return (await session.execute(statement)).scalar_one_or_none()
-
-
 async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: Sequence[AlertEvent],
                        result: IntakeResult) -> None:
     now = ctx.clock.now()
     storm_threshold = ctx.settings.config.intake.storm_threshold
-    latest = await _latest_incident(ctx, session, key)
+    latest = await ctx.store.latest_incident(session, key)
 
     fingerprints = {(e.source, e.fingerprint) for e in events}
     existing: dict[tuple[str, str], list[Alert]] = defaultdict(list)
@@ -174,10 +166,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
     for source in sources:
         names = [f for s, f in fingerprints if s == source]
         for start in range(0, len(names), 500):
-            rows = await session.execute(
-                select(Alert).where(Alert.source == source, Alert.fingerprint.in_(names[start:start + 500]))
-                .order_by(Alert.id))
-            for stored in rows.scalars():
+            for stored in await ctx.store.alerts_by_fingerprint(session, source, names[start:start + 500]):
                 existing[(stored.source, stored.fingerprint)].append(stored)
 
     new_events: list[tuple[AlertEvent, str]] = []

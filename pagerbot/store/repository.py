@@ -87,6 +87,30 @@ class Store:
             statement = statement.with_for_update()
         return (await session.execute(statement)).scalar_one_or_none()
 
+    async def latest_incident(self, session: AsyncSession, group_key: str) -> Incident | None:
+        """The group's newest incident, locked on PostgreSQL: deliveries of one group queue up here instead of
+        interleaving their decisions. Built once per store (it runs on every delivery)."""
+        statement = self._statements.get(("latest_incident", False))
+        if statement is None:
+            statement = (select(Incident).where(Incident.group_key == bindparam("group_key"))
+                         .order_by(Incident.id.desc()).limit(1))
+            if self.dialect == "postgresql":
+                statement = statement.with_for_update()
+            self._statements[("latest_incident", False)] = statement
+        return (await session.execute(statement, {"group_key": group_key})).scalar_one_or_none()
+
+    async def alerts_by_fingerprint(self, session: AsyncSession, source: str,
+                                    fingerprints: Sequence[str]) -> list[Alert]:
+        """The stored occurrences of these alerts of ``source``, oldest first. Built once per store."""
+        statement = self._statements.get(("alerts_by_fingerprint", False))
+        if statement is None:
+            statement = select(Alert).where(
+                Alert.source == bindparam("source"),
+                Alert.fingerprint.in_(bindparam("fingerprints", expanding=True))).order_by(Alert.id)
+            self._statements[("alerts_by_fingerprint", False)] = statement
+        rows = await session.execute(statement, {"source": source, "fingerprints": list(fingerprints)})
+        return list(rows.scalars())
+
     async def incident_by_channel(self, session: AsyncSession, channel_id: str) -> Incident | None:
         statement = select(Incident).where(Incident.channel_id == channel_id).order_by(Incident.id.desc())
         return (await session.execute(statement.limit(1))).scalar_one_or_none()
@@ -205,7 +229,8 @@ class Store:
         for i, (op, key, not_before) in enumerate(items):
             params.update({f"incident_id_{i}": incident_id, f"op_{i}": op, f"payload_{i}": {},
                            f"next_attempt_at_{i}": not_before, f"created_at_{i}": now, f"coalesce_key_{i}": key})
-        created = dict((await session.execute(self._enqueue_many_statement(len(items)), params)).tuples().all())
+        rows = (await session.execute(self._enqueue_many_statement(len(items)), params)).all()
+        created = {row[0]: row[1] for row in rows}
         if any(created.get(key) == now and not_before <= now for _, key, not_before in items):
             session.info[OUTBOX_DUE] = True  # as in enqueue: a new row due now
 
