@@ -50,6 +50,12 @@ def rows_for(parts: dict[str, Any]) -> list[list[str]]:
             rows.append([f"intake, {label}: alerts/s, PostgreSQL (higher is better)", _fmt(mine),
                          f"{_fmt(floor['alerts_per_s'])} floor" if floor else "floor: not run",
                          _ratio(mine, floor["alerts_per_s"] if floor else None)])
+            if pg and "applied_alerts_per_s" in pg:
+                applied = pg["applied_alerts_per_s"]
+                rows.append([f"  applied alerts/s (load time + {pg['apply_lag_s']:.2f} s a slice to apply what "
+                             "waited)", _fmt(applied),
+                             f"{_fmt(floor['alerts_per_s'])} floor" if floor else "-",
+                             _ratio(applied, floor["alerts_per_s"] if floor else None)])
             if alerta:
                 rows.append(["  the same, against Alerta", _fmt(mine), f"{_fmt(alerta['alerts_per_s'])} Alerta",
                              _ratio(mine, alerta["alerts_per_s"])])

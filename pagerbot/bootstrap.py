@@ -16,6 +16,7 @@ from pagerbot.clock import Clock, SystemClock
 from pagerbot.outbox.ops import default_handlers
 from pagerbot.outbox.worker import OutboxWorker
 from pagerbot.services.context import Services
+from pagerbot.services.inbox import InboxWorker
 from pagerbot.settings import ConfigError, Settings
 from pagerbot.store.db import create_engine
 from pagerbot.store.repository import Store
@@ -29,7 +30,9 @@ class Runtime:
     ctx: Services
     engine: AsyncEngine
     worker: OutboxWorker
+    inbox: InboxWorker
     local: LocalChat | None = None
+    inbox_in_background: bool = True  # False: deliveries wait for inbox.drain() (the demo's replay; tests)
     bolt: Any = None
     slack_handler: Any = None
     scheduler: Any = None
@@ -41,6 +44,8 @@ class Runtime:
     async def start_background(self) -> None:
         self._stopping = asyncio.Event()
         self._deadline = None
+        if self.inbox_in_background:
+            self._tasks.append(asyncio.create_task(self.inbox.run(self._stopping), name="inbox"))
         self._tasks.append(asyncio.create_task(self.worker.run(self._stopping), name="outbox"))
         if self.scheduler is not None:
             await self.scheduler.start()
@@ -84,6 +89,13 @@ class Runtime:
                 except Exception as exc:  # the lease runs out instead
                     log.warning("outbox: could not release unfinished rows (%s)", type(exc).__name__)
             self._tasks.clear()
+        if self.inbox_in_background:
+            # Deliveries answered while the worker was stopping (in-flight requests finish after the signal)
+            # are applied now if the budget allows; otherwise they wait in the inbox for the next start.
+            try:
+                await asyncio.wait_for(self.inbox.drain(), timeout=max(0.1, deadline - loop.time()))
+            except Exception as exc:
+                log.warning("inbox: deliveries left for the next start (%s)", type(exc).__name__)
 
     async def close(self) -> None:
         await self.stop_background()
@@ -95,6 +107,7 @@ class Runtime:
         if self.ctx.metrics is not None:
             with contextlib.suppress(Exception):
                 await self.ctx.metrics.close()
+        await self.ctx.store.inbox.close()
         await self.engine.dispose()
 
 
@@ -125,7 +138,8 @@ def build_metrics(settings: Settings) -> Any:
 
 def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | None = None,
           metrics: Any = None, graphs: Any = None, mail_sender: Any = None, engine: AsyncEngine | None = None,
-          worker_id: str | None = None, with_slack: bool | None = None, with_scheduler: bool = True) -> Runtime:
+          worker_id: str | None = None, with_slack: bool | None = None, with_scheduler: bool = True,
+          with_inbox_worker: bool = True) -> Runtime:
     clock = clock or SystemClock()
     engine = engine or create_engine(settings.database_url)
     store = Store(engine)
@@ -156,7 +170,10 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
 
     worker = OutboxWorker(ctx, all_handlers(), worker_id=worker_id)
     ctx.wake_outbox = worker.wake
-    runtime = Runtime(settings=settings, ctx=ctx, engine=engine, worker=worker, local=local)
+    inbox = InboxWorker(ctx)
+    ctx.wake_inbox = inbox.wake
+    runtime = Runtime(settings=settings, ctx=ctx, engine=engine, worker=worker, inbox=inbox, local=local,
+                      inbox_in_background=with_inbox_worker)
     if with_slack if with_slack is not None else settings.slack_enabled:
         from pagerbot.slack.app import build_bolt
 

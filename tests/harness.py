@@ -15,12 +15,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import uvicorn
 
 from pagerbot.bootstrap import Runtime, build
+from pagerbot.services.alerts import IntakeResult
 from pagerbot.settings import FileConfig, Settings, parse_config
 from pagerbot.store.migrate import upgrade
 from pagerbot.web.app import create_app
@@ -159,8 +160,15 @@ class ServerThread:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
-    def drain(self, timeout: float = 30) -> bool:
+    def apply_inbox(self, timeout: float = 30) -> IntakeResult:
+        """Apply the deliveries the webhooks accepted (the inbox worker's job, done now): what that did."""
         assert self.runtime is not None
+        return cast(IntakeResult, self.call(self.runtime.inbox.drain(), timeout))
+
+    def drain(self, timeout: float = 30) -> bool:
+        """Apply the inbox, then deliver everything the outbox holds."""
+        assert self.runtime is not None
+        self.apply_inbox(timeout)
         return bool(self.call(self.runtime.worker.drain(timeout, include_delayed=True), timeout + 5))
 
     def stop(self) -> None:
@@ -177,9 +185,12 @@ class ServerThread:
 
     # --- HTTP helpers ---
 
-    def post_alerts(self, sender: str, body: Any, *, token: str = API_TOKEN, **kwargs: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}/alerts/{sender}", json=body, headers={"Authorization": f"Bearer {token}"},
-                          timeout=30, **kwargs)
+    def post_alerts(self, sender: str, body: Any, *, token: str = API_TOKEN, apply: bool = True,
+                    **kwargs: Any) -> Posted:
+        """POST a webhook; with ``apply``, a 2xx is followed by applying the inbox, so its effects can be read."""
+        response = httpx.post(f"{self.url}/alerts/{sender}", json=body, headers={"Authorization": f"Bearer {token}"},
+                              timeout=30, **kwargs)
+        return Posted(response, self.apply_inbox() if apply and response.is_success else None)
 
     def get(self, path: str) -> Any:
         response = httpx.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30)
@@ -188,6 +199,34 @@ class ServerThread:
 
     def slack(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return httpx.post(f"{self.url}/slack/events", content=body, headers=headers, timeout=30)
+
+
+@dataclass
+class Posted:
+    """A webhook's answer, and what applying the inbox after it did (None when it was not applied)."""
+
+    response: httpx.Response
+    applied: IntakeResult | None
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+    @property
+    def text(self) -> str:
+        return self.response.text
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.response.headers
+
+    def json(self) -> Any:
+        return self.response.json()
+
+    @property
+    def result(self) -> IntakeResult:
+        assert self.applied is not None, f"not applied: {self.response.status_code} {self.response.text}"
+        return self.applied
 
 
 # --- a server in a subprocess (restart, SIGKILL, replicas) ---------------------------------------------------

@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 
 from pagerbot.core.escaping import mrkdwn, one_line, plain
 from pagerbot.core.lifecycle import STATUS_EMOJI, Status
-from pagerbot.core.records import AlertRecord, IncidentRecord
+from pagerbot.core.records import AlertRecord, AlertTally, IncidentRecord
 
 # action_ids: the buttons' contract with slack/actions.py
 ACK = "incident_ack"
@@ -66,19 +66,19 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return ButtonElement(text=PlainTextObject(text=text), action_id=action_id, value=value, style=style)
 
 
-def header(incident: IncidentRecord, alerts: Sequence[AlertRecord], *, tz: ZoneInfo,
+def header(incident: IncidentRecord, alerts: AlertTally, *, tz: ZoneInfo,
            graph_file_id: str | None = None, findings: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The pinned message: the facts, live graph and the four buttons."""
     status = Status(incident.status)
-    hosts = sorted({a.host for a in alerts if a.host})
-    firing = [a for a in alerts if a.state != "resolved"]
-    started = min((a.starts_at for a in alerts if a.starts_at), default=incident.opened_at)
+    hosts = alerts.hosts
+    firing, total = alerts.firing, alerts.total
+    started = alerts.started or incident.opened_at
     fields = [
         MarkdownTextObject(text=f"*Severity*\nSEV{incident.severity}"),
         MarkdownTextObject(text=f"*Status*\n{STATUS_EMOJI[status]} {status.value}"),
         MarkdownTextObject(text=f"*Lead*\n{f'<@{incident.lead}>' if incident.lead else 'nobody yet'}"),
         MarkdownTextObject(text=f"*Started*\n{local_time(started, tz)}"),
-        MarkdownTextObject(text=f"*Alerts*\n{len(firing)} firing, {len(alerts) - len(firing)} resolved"),
+        MarkdownTextObject(text=f"*Alerts*\n{firing} firing, {total - firing} resolved"),
         MarkdownTextObject(text=f"*Hosts*\n{mrkdwn(one_line(', '.join(hosts), 300)) if hosts else '—'}"),
     ]
     blocks: list[Block] = [
@@ -87,9 +87,9 @@ def header(incident: IncidentRecord, alerts: Sequence[AlertRecord], *, tz: ZoneI
     ]
     if incident.description:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=mrkdwn(one_line(incident.description, 2900)))))
-    lines = [_alert_line(a) for a in sorted(alerts, key=lambda a: a.first_received_at)[:MAX_ALERT_LINES]]
+    lines = [_alert_line(a) for a in alerts.first[:MAX_ALERT_LINES]]
     if lines:
-        more = len(alerts) - len(lines)
+        more = total - len(lines)
         text = "\n".join(lines) + (f"\n…and {more} more" if more > 0 else "")
         blocks.append(SectionBlock(text=MarkdownTextObject(text=text[:3000])))
     if findings:
@@ -133,17 +133,21 @@ def announcement(incident: IncidentRecord, channel_id: str) -> str:
     return f":rotating_light: SEV{incident.severity} {incident.ref} opened: {title} → <#{channel_id}>"
 
 
-def digest(alerts: Sequence[AlertRecord]) -> tuple[str, list[dict[str, Any]]]:
+def digest(alerts: AlertTally) -> tuple[str, list[dict[str, Any]]]:
     """One message for a storm, updated in place: counts by alert name and by host."""
-    firing = [a for a in alerts if a.state != "resolved"]
-    by_name = Counter(a.name for a in firing)
-    by_host = Counter(a.host or "(no host)" for a in firing)
-    resolved = len(alerts) - len(firing)
-    text = f"Alert digest: {len(firing)} firing, {resolved} resolved"
+    by_name: Counter[str] = Counter()
+    by_host: Counter[str] = Counter()
+    for count in alerts.counts:
+        if not count.resolved:
+            by_name[count.name] += count.count
+            by_host[count.host or "(no host)"] += count.count
+    firing, total = alerts.firing, alerts.total
+    resolved = total - firing
+    text = f"Alert digest: {firing} firing, {resolved} resolved"
     name_lines = "\n".join(f"• *{mrkdwn(one_line(n, 80))}* × {c}" for n, c in by_name.most_common(10))
     host_lines = ", ".join(f"{mrkdwn(one_line(h, 60))} ({c})" for h, c in by_host.most_common(15))
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(
-        text=f":bell: *Alert digest*: {len(firing)} firing, {resolved} resolved, {len(alerts)} in all")),
+        text=f":bell: *Alert digest*: {firing} firing, {resolved} resolved, {total} in all")),
     ]
     if name_lines:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*By alert*\n{name_lines}"[:3000])))

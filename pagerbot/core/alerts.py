@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class AlertState(enum.StrEnum):
@@ -87,3 +88,22 @@ class AlertEvent:
     host: str | None = None
     description: str = ""
     url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: how a delivery waits in the intake queue between its 2xx and its processing."""
+        return {"source": self.source, "fingerprint": self.fingerprint, "state": self.state.value, "name": self.name,
+                "title": self.title, "severity": int(self.severity), "labels": dict(self.labels),
+                "annotations": dict(self.annotations), "host": self.host, "description": self.description,
+                "url": self.url, "starts_at": self.starts_at.isoformat() if self.starts_at else None,
+                "ends_at": self.ends_at.isoformat() if self.ends_at else None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AlertEvent:
+        """The inverse of :meth:`to_json`."""
+        starts_at, ends_at = data.get("starts_at"), data.get("ends_at")
+        return cls(source=data["source"], fingerprint=data["fingerprint"], state=AlertState(data["state"]),
+                   name=data["name"], title=data["title"], severity=Severity(data["severity"]),
+                   labels=data.get("labels") or {}, annotations=data.get("annotations") or {},
+                   starts_at=datetime.fromisoformat(starts_at) if starts_at else None,
+                   ends_at=datetime.fromisoformat(ends_at) if ends_at else None, host=data.get("host"),
+                   description=data.get("description") or "", url=data.get("url"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,38 @@ class AlertRecord:
     received_count: int
     first_received_at: datetime
     last_received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCount:
+    """How many of an incident's alerts share a name, a host and a state."""
+
+    name: str
+    host: str | None
+    resolved: bool
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTally:
+    """An incident's alerts summed up for the messages that show them (the header, the storm digest),
+    read with a GROUP BY instead of every row: a storm's incident holds tens of thousands."""
+
+    counts: Sequence[AlertCount]
+    started: datetime | None  # the earliest startsAt
+    first: Sequence[AlertRecord]  # the first alerts received, oldest first (a few)
+
+    @property
+    def total(self) -> int:
+        return sum(c.count for c in self.counts)
+
+    @property
+    def firing(self) -> int:
+        return sum(c.count for c in self.counts if not c.resolved)
+
+    @property
+    def hosts(self) -> list[str]:
+        return sorted({c.host for c in self.counts if c.host})
 
 
 @dataclass(frozen=True, slots=True)

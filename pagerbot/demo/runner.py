@@ -124,9 +124,10 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
                 response = await client.post("/alerts/alertmanager", content=body,
                                              headers={"Content-Type": "application/json"})
                 response.raise_for_status()
-                result = response.json()
-                line = (f"alert {step['file']}: {result['new']} new, {result['resolved']} resolved, "
-                        f"{result['duplicates']} repeats" + (" → incident opened" if result["opened"] else ""))
+                result = await runtime.inbox.drain()  # the worker's job, done here in step with the clock
+                line = (f"alert {step['file']}: {result.new} new, {result.updated} updated, "
+                        f"{result.resolved} resolved, {result.duplicates} repeats"
+                        + (" → incident opened" if result.opened else ""))
             elif kind == "command":
                 channel_id = await channel()
                 reply = await run_command(ctx, CommandRequest(text=step["text"], user_id=step["user"],

@@ -163,7 +163,7 @@ async def invite(ctx: Services, job: Job) -> Persist | None:
 
 async def _header_blocks(ctx: Services, row: Incident, record: IncidentRecord) -> tuple[str, list[dict[str, Any]]]:
     async with ctx.store.sessions() as session:
-        alerts = await ctx.store.alerts_of(session, row.id)
+        alerts = await ctx.store.alert_tally(session, row.id, first=blocks.MAX_ALERT_LINES)
         findings: list[str] = []
         if row.graph_file_id:
             from pagerbot.store.tables import Graph
@@ -235,7 +235,7 @@ async def digest(ctx: Services, job: Job) -> Persist | None:
     row, _ = await _load(ctx, job)
     channel = _channel(row)
     async with ctx.store.sessions() as session:
-        alerts = await ctx.store.alerts_of(session, row.id)
+        alerts = await ctx.store.alert_tally(session, row.id, first=0)
     text, digest_blocks = blocks.digest(alerts)
     now = ctx.clock.now()
     if row.digest_ts:

@@ -116,7 +116,7 @@ class OutboxWorker:
                     task.add_done_callback(finished(job.id))
                 if claimed and len(claimed) == room:
                     continue  # the batch was full: more may be due
-                await _first(self._wake.wait(), stopping.wait(), timeout=self.poll_seconds)
+                await wait_first(self._wake.wait(), stopping.wait(), timeout=self.poll_seconds)
             if in_flight:
                 await asyncio.gather(*in_flight.values(), return_exceptions=True)
         finally:
@@ -299,7 +299,7 @@ class OutboxWorker:
         return False
 
 
-async def _first(*waits: Awaitable[Any], timeout: float) -> None:
+async def wait_first(*waits: Awaitable[Any], timeout: float) -> None:
     """Return when the first of ``waits`` completes or ``timeout`` passes; the others are cancelled."""
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:

@@ -1,10 +1,12 @@
-"""handle_alerts: store what a sender reported, decide the incident, queue what Slack must show.
+"""Alerts in: accept a delivery into the inbox, then apply it: decide the incident, queue what Slack must show.
 
-Persist first: the caller answers 2xx only after this commits. Duplicate deliveries change nothing.
+Persist first: a webhook answers 2xx only after ``accept_alerts`` committed the delivery. Applying it is the
+inbox worker's job; duplicate deliveries change nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat import blocks
@@ -24,7 +25,7 @@ from pagerbot.core.lifecycle import Status
 from pagerbot.observability import INCIDENTS_OPENED
 from pagerbot.services.context import Services
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
-from pagerbot.store.repository import OUTBOX_DUE, incident_record
+from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Alert, Incident
 
 log = logging.getLogger("pagerbot.alerts")
@@ -33,71 +34,78 @@ _RETRIES = 6
 
 @dataclass
 class IntakeResult:
+    """What applying a batch of deliveries did."""
+
     incidents: list[int] = field(default_factory=list)
-    opened: list[int] = field(default_factory=list)
+    opened: list[tuple[int, str]] = field(default_factory=list)  # (incident, group key)
     new: int = 0
     updated: int = 0
     resolved: int = 0
     duplicates: int = 0
     ignored: int = 0
 
-    def as_json(self) -> dict[str, Any]:
-        return {"incidents": sorted(set(self.incidents)), "opened": self.opened, "new": self.new,
-                "updated": self.updated, "resolved": self.resolved, "duplicates": self.duplicates,
-                "ignored": self.ignored}
+
+async def accept_alerts(ctx: Services, source: str, events: Sequence[AlertEvent]) -> None:
+    """Store a delivery in the inbox (committed when this returns) and wake the inbox worker, which applies it.
+
+    This is all a webhook waits for before its 2xx: the grouping, de-duplication and Slack side effects
+    happen in the worker, in batches (services/inbox.py).
+    """
+    if not events:
+        return
+    await ctx.store.inbox.put(source, json.dumps([e.to_json() for e in events], separators=(",", ":")),
+                              ctx.clock.now())
+    ctx.wake_inbox()
 
 
-async def handle_alerts(ctx: Services, events: Sequence[AlertEvent]) -> IntakeResult:
-    """Group the events by the configured labels and apply each group in its own transaction."""
+async def apply_alerts(ctx: Services, session: AsyncSession,
+                       deliveries: Sequence[Sequence[AlertEvent]]) -> IntakeResult:
+    """Apply deliveries, in the order they were received, in the caller's transaction.
+
+    Each delivery's alerts join the group of the configured labels. Within a delivery the last word on an
+    alert occurrence wins; across deliveries every word counts: an occurrence that several deliveries of
+    the batch carry (a resend, a fire then its resolve) is applied once per delivery, in order, so a batch
+    changes nothing that applying the deliveries one by one would not.
+    """
     grouping = ctx.settings.config.grouping
-    groups: dict[str, list[AlertEvent]] = defaultdict(list)
-    for event in events:
-        groups[group_key(event.labels, grouping.labels, fallback=event.name)].append(event)
+    rounds: dict[str, list[list[AlertEvent]]] = defaultdict(list)
+    times_seen: dict[tuple[str, str, str], int] = defaultdict(int)
+    for delivery in deliveries:
+        for event in _latest_per_occurrence(delivery):
+            key = group_key(event.labels, grouping.labels, fallback=event.name)
+            occurrence = _occurrence_key(event)
+            turn = times_seen[occurrence]
+            times_seen[occurrence] += 1
+            group_rounds = rounds[key]
+            while len(group_rounds) <= turn:
+                group_rounds.append([])
+            group_rounds[turn].append(event)
     result = IntakeResult()
-    wake = False
-    retried_connection = False
-    for key, group in groups.items():
-        for attempt in range(_RETRIES):
+    for key, group_rounds in rounds.items():
+        for events in group_rounds:
             partial = IntakeResult()
-            due = False
-            try:
-                async with ctx.store.transaction() as session:
-                    await _apply_group(ctx, session, key, _latest_per_occurrence(group), partial)
-                    due = session.info.get(OUTBOX_DUE, False)
-            except IntegrityError:
-                # Another request (or replica) inserted the same alert or opened the group's incident
-                # first; run again and see its rows.
-                if attempt == _RETRIES - 1:
-                    raise
-                continue
-            except DBAPIError as exc:
-                # A pooled connection the database dropped (it restarted, or a proxy cut it): the transaction
-                # rolled back with it (or, lost at its commit, committed: the retry then finds the alerts and
-                # changes nothing) and the pool has been invalidated; once more on a fresh connection (the pool
-                # does not pre-ping). A database that is still down raises again: 503.
-                if exc.connection_invalidated and not retried_connection and attempt < _RETRIES - 1:
-                    retried_connection = True
-                    continue
-                raise
+            await _apply_group(ctx, session, key, events, partial)
             _merge(result, partial)
-            wake = wake or due
-            for incident_id in partial.opened:
-                log.info("INC-%d opened by %d alert(s) from %s (group %s)", incident_id, len(group),
-                         group[0].source, key, extra={"incident_id": incident_id})
-            changed = partial.new + partial.updated + partial.resolved  # Alertmanager resends are not news
-            for incident_id in partial.incidents if changed else ():
-                if incident_id not in partial.opened:
-                    log.info("INC-%d: alerts from %s: %d new, %d updated, %d resolved", incident_id,
-                             group[0].source, partial.new, partial.updated, partial.resolved,
-                             extra={"incident_id": incident_id})
-            break
-    for _ in result.opened:
-        INCIDENTS_OPENED.inc()
-    if wake:
-        # Only for new rows due now: in a storm most deliveries fold into pending rows, and waking the
-        # worker for each would cost a claim transaction per delivery that finds nothing new.
-        ctx.wake_outbox()
     return result
+
+
+def report(result: IntakeResult) -> None:
+    """Log and count what an applied batch did (after its commit)."""
+    for incident_id, key in result.opened:
+        INCIDENTS_OPENED.inc()
+        log.info("INC-%d opened by alerts of group %s", incident_id, key, extra={"incident_id": incident_id})
+    if result.new + result.updated + result.resolved:  # Alertmanager resends are not news
+        opened = {incident_id for incident_id, _ in result.opened}
+        for incident_id in sorted(set(result.incidents) - opened):
+            log.info("INC-%d: alerts applied (batch: %d new, %d updated, %d resolved)", incident_id, result.new,
+                     result.updated, result.resolved, extra={"incident_id": incident_id})
+
+
+def merged(results: Sequence[IntakeResult]) -> IntakeResult:
+    total = IntakeResult()
+    for result in results:
+        _merge(total, result)
+    return total
 
 
 def _merge(into: IntakeResult, part: IntakeResult) -> None:
@@ -110,12 +118,13 @@ def _merge(into: IntakeResult, part: IntakeResult) -> None:
     into.ignored += part.ignored
 
 
+def _occurrence_key(event: AlertEvent) -> tuple[str, str, str]:
+    return event.source, event.fingerprint, event.starts_at.isoformat() if event.starts_at else ""
+
+
 def _latest_per_occurrence(events: Sequence[AlertEvent]) -> list[AlertEvent]:
     """Within one delivery the last word on an alert occurrence wins."""
-    seen: dict[tuple[str, str, str], AlertEvent] = {}
-    for event in events:
-        seen[(event.source, event.fingerprint, event.starts_at.isoformat() if event.starts_at else "")] = event
-    return list(seen.values())
+    return list({_occurrence_key(event): event for event in events}.values())
 
 
 def _row_values(event: AlertEvent, *, incident_id: int, occurrence: str, wave: int, now: datetime) -> dict[str, Any]:
@@ -232,7 +241,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
         if decision is Decision.OPEN:
             incident = await _open(ctx, session, key, firing_new, now)
             opened = True
-            result.opened.append(incident.id)
+            result.opened.append((incident.id, key))
         elif decision is Decision.REOPEN:
             assert incident is not None
             await _new_wave(ctx, session, incident, key, firing_new, now)

@@ -30,4 +30,5 @@ class Services:
     graphs: Any = None  # pagerbot.graphs.worker.GraphRenderer
     mail_sender: Any = None  # async callable(EmailMessage) -> None
     wake_outbox: Callable[[], None] = field(default=_nothing)
+    wake_inbox: Callable[[], None] = field(default=_nothing)
     names: NameCache = field(default_factory=NameCache)  # user ID -> name, for text that leaves Slack

@@ -331,7 +331,7 @@ async def evaluate_watches(ctx: Services) -> int:
         return 0
     from pagerbot.core.alerts import AlertEvent, AlertState, Severity
     from pagerbot.core.watches import evaluate
-    from pagerbot.services.alerts import handle_alerts
+    from pagerbot.services.alerts import accept_alerts
 
     now = ctx.clock.now()
     longest = max(w.for_minutes for w in watches)
@@ -356,5 +356,5 @@ async def evaluate_watches(ctx: Services) -> int:
         ends_at=now if not r.firing else None)
         for r in results if r.firing or f"{r.watch}:{r.host}" in firing]
     if events:
-        await handle_alerts(ctx, events)
+        await accept_alerts(ctx, "watch", events)
     return len(events)

@@ -7,41 +7,27 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
+from pagerbot.core.records import (
+    AlertCount,
+    AlertRecord,
+    AlertTally,
+    EscalationRecord,
+    IncidentRecord,
+    TimelineEntry,
+)
+from pagerbot.store.errors import DatabaseUnavailable as DatabaseUnavailable
+from pagerbot.store.errors import is_unavailable as is_unavailable
+from pagerbot.store.inbox import Inbox
 from pagerbot.store.tables import Alert, Email, Incident, OutboxRow, SeenRequest, TimelineRow
 
 # Set in a session's ``info`` when it queued an outbox row due now (see Store.enqueue).
 OUTBOX_DUE = "pagerbot.outbox_due"
 # Set in a session's ``info``: (incident, cap) pairs it saw at the cap (see Store.alerts_firing_and_count).
 _PAST_CAP = "pagerbot.past_cap"
-
-
-class DatabaseUnavailable(Exception):
-    """The database did not answer: webhooks answer 503 so senders retry."""
-
-
-# PostgreSQL SQLSTATEs of a database that cannot be used right now (prefixes): connection exceptions,
-# the database does not exist (dropped, not yet created), authentication, too many connections or out of
-# resources, shut down by an administrator or starting up.
-_UNAVAILABLE_SQLSTATES = ("08", "3D000", "28", "53", "57P")
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """Errors that mean "the database is not answering" (as opposed to a bug in a statement)."""
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
-            return True
-    return isinstance(exc, DatabaseUnavailable | OperationalError | SAInterfaceError | ConnectionError
-                      | OSError | TimeoutError)
 
 
 def rowcount(result: object) -> int:
@@ -57,6 +43,7 @@ class Store:
         self._many: dict[str, Any] = {}
         # (incident, cap) pairs known to have reached ``cap`` alerts: alerts are never deleted, so it stays so.
         self._past_cap: set[tuple[int, int]] = set()
+        self.inbox = Inbox(engine)
 
     @property
     def dialect(self) -> str:
@@ -104,9 +91,14 @@ class Store:
         """The stored occurrences of these alerts of ``source``, oldest first. Built once per store."""
         statement = self._statements.get(("alerts_by_fingerprint", False))
         if statement is None:
-            statement = select(Alert).where(
-                Alert.source == bindparam("source"),
-                Alert.fingerprint.in_(bindparam("fingerprints", expanding=True))).order_by(Alert.id)
+            if self.dialect == "postgresql":
+                # One array parameter: one prepared statement whatever the count, and its generic plan (which
+                # PostgreSQL settles on after a few runs) is the index lookup. An IN list made a statement per
+                # length, planned while the table was small: sequential scans once it held a storm.
+                matches = Alert.fingerprint == func.any(bindparam("fingerprints", type_=postgresql.ARRAY(String)))
+            else:
+                matches = Alert.fingerprint.in_(bindparam("fingerprints", expanding=True))
+            statement = select(Alert).where(Alert.source == bindparam("source"), matches).order_by(Alert.id)
             self._statements[("alerts_by_fingerprint", False)] = statement
         rows = await session.execute(statement, {"source": source, "fingerprints": list(fingerprints)})
         return list(rows.scalars())
@@ -126,6 +118,22 @@ class Store:
     async def alerts_of(self, session: AsyncSession, incident_id: int) -> list[AlertRecord]:
         rows = await session.execute(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
         return [alert_record(a) for a in rows.scalars()]
+
+    async def alert_tally(self, session: AsyncSession, incident_id: int, *, first: int) -> AlertTally:
+        """The incident's alerts counted by name, host and state (in the order each first appeared), their
+        earliest start, and the ``first`` alerts received."""
+        rows = await session.execute(
+            select(Alert.name, Alert.host, Alert.state, func.count()).where(Alert.incident_id == incident_id)
+            .group_by(Alert.name, Alert.host, Alert.state).order_by(func.min(Alert.id)))
+        tally: dict[tuple[str, str | None, bool], int] = {}
+        for name, host, state, n in rows:
+            key = (name, host, state == "resolved")
+            tally[key] = tally.get(key, 0) + int(n)
+        started = await session.scalar(select(func.min(Alert.starts_at)).where(Alert.incident_id == incident_id))
+        oldest = await session.execute(select(Alert).where(Alert.incident_id == incident_id)
+                                       .order_by(Alert.first_received_at, Alert.id).limit(first))
+        return AlertTally(counts=[AlertCount(name, host, done, n) for (name, host, done), n in tally.items()],
+                          started=started, first=[alert_record(a) for a in oldest.scalars()])
 
     async def alert_counts(self, session: AsyncSession, incident_id: int) -> tuple[int, int]:
         """(firing, total) alerts of an incident."""
@@ -239,15 +247,19 @@ class Store:
         statement = self._many.get(key)
         if statement is None:
             columns = OutboxRow.__table__.c
-            rows = [{name: bindparam(f"{name}_{i}", type_=columns[name].type)
-                     for name in ("incident_id", "op", "payload", "next_attempt_at", "created_at", "coalesce_key")}
-                    | {"status": "pending", "attempts": 0, "maybe_sent": 0} for i in range(count)]
-            # On the table, not the mapped class: an ORM insert keeps only parameters named after attributes.
-            statement = self.insert(OutboxRow.__table__).values(rows)
+            names = ("incident_id", "op", "payload", "next_attempt_at", "created_at", "coalesce_key")
+            # Text, not insert().values([...]): SQLAlchemy compiles a multi-row VALUES anew on every execution
+            # (it has no cache key), which cost more than the round trip. The same SQL on both engines.
+            values = ", ".join("(" + ", ".join(f":{name}_{i}" for name in names) + ", 'pending', 0, 0)"
+                               for i in range(count))
             # As in enqueue: folding into a pending twin is a no-op update that locks it until the caller commits.
-            statement = statement.on_conflict_do_update(
-                index_elements=["coalesce_key"], set_={"coalesce_key": statement.excluded.coalesce_key})
-            statement = statement.returning(columns.coalesce_key, columns.created_at)
+            statement = text(
+                f"INSERT INTO outbox ({', '.join(names)}, status, attempts, maybe_sent) VALUES {values} "
+                "ON CONFLICT (coalesce_key) DO UPDATE SET coalesce_key = excluded.coalesce_key "
+                "RETURNING coalesce_key, created_at"
+            ).bindparams(*(bindparam(f"{name}_{i}", type_=columns[name].type)
+                           for i in range(count) for name in names)
+                         ).columns(columns.coalesce_key, columns.created_at)
             self._many[key] = statement
         return statement
 

@@ -164,6 +164,23 @@ class OutboxRow(Base):
     done_at: Mapped[datetime | None]
 
 
+class InboxRow(Base):
+    """A delivery answered 2xx and not yet processed: its alerts, parsed, as a JSON list (see services/inbox.py).
+
+    Deleted in the transaction that applies it; a delivery that cannot be applied (a bug, not an outage)
+    is kept with ``failed_at`` and its error, for an operator to look at.
+    """
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    events: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    failed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class SeenRequest(Base):
     """Slack event_ids and command trigger_ids already handled: Slack retries, we do not repeat."""
 

@@ -1,4 +1,4 @@
-"""POST /alerts/{sender}: read at most the size limit, authenticate, parse, store, then answer."""
+"""POST /alerts/{sender}: read at most the size limit, authenticate, parse, store in the inbox, then answer 202."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pagerbot.intake.generic import parse_generic
 from pagerbot.intake.grafana import parse_grafana
 from pagerbot.intake.pagerduty import parse_pagerduty, success_body
 from pagerbot.observability import ALERTS_RECEIVED, WEBHOOK_LATENCY
-from pagerbot.services.alerts import handle_alerts
+from pagerbot.services.alerts import accept_alerts
 from pagerbot.services.context import Services
 from pagerbot.store.repository import is_unavailable
 from pagerbot.web.errors import ApiError
@@ -129,7 +129,7 @@ def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
             except PayloadError as exc:
                 raise ApiError(422, f"not a valid {sender} body: {exc}", exc.to_dict()) from None
             try:
-                result = await handle_alerts(ctx, events)
+                await accept_alerts(ctx, sender, events)
             except Exception as exc:
                 if is_unavailable(exc):
                     raise ApiError(503, "database unavailable", "the alert was not stored; retry",
@@ -146,7 +146,8 @@ def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
                 "status": "success", "message": "Events processed",
                 "dedup_keys": [e.fingerprint for e in events]}
             return JSONResponse(answer, status_code=202)
-        return JSONResponse({"status": "ok", **result.as_json()}, status_code=200)
+        # Stored, not yet applied: the inbox worker groups the alerts and opens or updates the incident.
+        return JSONResponse({"status": "accepted", "alerts": len(events)}, status_code=202)
 
     def endpoint_for(sender: str) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> JSONResponse:
@@ -156,5 +157,5 @@ def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
     for sender in PARSERS:
         api.add_api_route(f"/alerts/{sender}", endpoint_for(sender), methods=["POST"], name=f"alerts_{sender}",
                           summary=f"Receive {sender} alerts", openapi_extra=ALERT_BODY_SCHEMA,
-                          status_code=202 if sender == "pagerduty" else 200)
+                          status_code=202)
     return api

@@ -87,10 +87,12 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        # The outbox gauges are read from the database at scrape time (all replicas see the same outbox);
+        # The outbox and inbox gauges are read from the database at scrape time (all replicas see the same outbox);
         # without the database the last values are served, and /readyz says why.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(runtime.worker.observe(), timeout=2)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runtime.inbox.observe(), timeout=2)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(alerts.router(ctx, insecure=insecure))

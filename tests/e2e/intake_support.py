@@ -4,6 +4,7 @@ directly (the tests count rows rather than trust the API), and Slack-side checks
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import text
 
 from pagerbot.store.db import create_engine
 from tests.fakes.slack_api import FakeSlack, Message
-from tests.harness import API_TOKEN, ServerThread
+from tests.harness import API_TOKEN, Posted, ServerThread
 from tests.payloads import am_alert, am_notification
 
 ALERT_NAMES = ("HostDown", "HighLoad", "DiskFull", "NTPDrift", "OOMKills")
@@ -48,23 +49,29 @@ def storm_notifications(alerts: list[dict[str, Any]], *, per_notification: int =
 
 
 class Sender:
-    """An alert sender keeping one connection open (as Alertmanager does): ``post`` returns the answer."""
+    """An alert sender keeping one connection open (as Alertmanager does): ``post`` returns the answer and,
+    when the sender knows the server, what applying the inbox after it did."""
 
-    def __init__(self, url: str, token: str = API_TOKEN) -> None:
+    def __init__(self, url: str, token: str = API_TOKEN, *, server: ServerThread | None = None) -> None:
         self.url = url
+        self.server = server
         self.client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
-    def post(self, sender: str, body: Any) -> httpx.Response:
-        return self.client.post(f"{self.url}/alerts/{sender}", json=body)
+    def post(self, sender: str, body: Any) -> Posted:
+        response = self.client.post(f"{self.url}/alerts/{sender}", json=body)
+        applied = self.server.apply_inbox() if self.server is not None and response.is_success else None
+        return Posted(response, applied)
 
     def post_all(self, sender: str, bodies: list[Any]) -> dict[str, int]:
-        """Post each body, expect 200, and add up the answers' counts."""
-        totals = {"new": 0, "duplicates": 0, "updated": 0, "resolved": 0}
+        """Post each body, expect 202, and add up what applying each did (with a server) or the alerts accepted."""
+        totals = {"new": 0, "duplicates": 0, "updated": 0, "resolved": 0, "accepted": 0}
         for body in bodies:
-            response = self.post(sender, body)
-            assert response.status_code == 200, response.text
-            for key in totals:
-                totals[key] += response.json()[key]
+            answer = self.post(sender, body)
+            assert answer.status_code == 202, answer.text
+            totals["accepted"] += answer.json()["alerts"]
+            if answer.applied is not None:
+                for key in ("new", "duplicates", "updated", "resolved"):
+                    totals[key] += getattr(answer.applied, key)
         return totals
 
     def close(self) -> None:
@@ -100,6 +107,14 @@ def sql(database_url: str, statement: str, **params: Any) -> list[tuple[Any, ...
 
 def scalar(database_url: str, statement: str, **params: Any) -> Any:
     return sql(database_url, statement, **params)[0][0]
+
+
+def stored_fingerprints(database_url: str) -> set[str]:
+    """Fingerprints of the alerts stored: applied (the alerts table) or answered and waiting in the inbox."""
+    applied = {row[0] for row in sql(database_url, "SELECT fingerprint FROM alerts")}
+    waiting = {event["fingerprint"] for (events,) in sql(database_url, "SELECT events FROM inbox")
+               for event in json.loads(events)}
+    return applied | waiting
 
 
 @dataclass

@@ -23,10 +23,10 @@ def _incident_channel(slack: FakeSlack):
 def test_alertmanager_notification_opens_a_channel(database_url: str, fake_slack: FakeSlack) -> None:
     settings = make_settings(database_url, slack_api_url=fake_slack.api_url, config=CONFIG)
     alert = am_alert("DBHighIOWait", instance="db1:9100", summary="db1 is starved for disk I/O")
-    with ServerThread(settings) as server:
+    with ServerThread(settings, overrides={"with_inbox_worker": False}) as server:
         response = server.post_alerts("alertmanager", am_notification([alert]))
-        assert response.status_code == 200, response.text
-        assert response.json()["opened"] == [1]
+        assert response.status_code == 202, response.text
+        assert [i for i, _ in response.result.opened] == [1]
         assert server.drain()
 
         channel = _incident_channel(fake_slack)
@@ -59,13 +59,13 @@ def test_alertmanager_notification_opens_a_channel(database_url: str, fake_slack
 
         # the same notification again changes nothing
         again = server.post_alerts("alertmanager", am_notification([alert]))
-        assert again.json()["duplicates"] == 1 and again.json()["new"] == 0
+        assert again.result.duplicates == 1 and again.result.new == 0
         server.drain()
         assert len([c for c in fake_slack.channels.values() if c.name.startswith("inc-")]) == 1
 
         # a resolved notification marks the alert resolved and says so in the channel
         done = server.post_alerts("alertmanager", am_notification([resolved(alert)]))
-        assert done.json()["resolved"] == 1
+        assert done.result.resolved == 1
         server.drain()
         texts = [m.text for m in fake_slack.messages(channel.id)]
         assert any("Resolved" in t and "DBHighIOWait" in t for t in texts)
@@ -91,7 +91,7 @@ def test_slack_down_while_opening_delivers_once_when_back(sqlite_url: str, fake_
     with ServerThread(settings) as server:
         fake_slack.outage(503)
         response = server.post_alerts("alertmanager", am_notification([am_alert("HostDown")]))
-        assert response.status_code == 200
+        assert response.status_code == 202
         server.call(server.runtime.worker.drain(1.0))
         assert not [c for c in fake_slack.channels.values() if c.name.startswith("inc-")]
         fake_slack.end_outage()

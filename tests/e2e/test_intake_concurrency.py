@@ -41,7 +41,7 @@ def test_simultaneous_alerts_of_one_group_open_one_incident(database_url: str, f
 
                 with ThreadPoolExecutor(SENDERS) as pool:
                     statuses = list(pool.map(send, range(SENDERS)))
-                assert statuses == [200] * SENDERS, statuses
+                assert statuses == [202] * SENDERS, statuses
         finally:
             for sender in senders:
                 sender.close()

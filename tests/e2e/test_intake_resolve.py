@@ -29,7 +29,7 @@ def _resolve_button(message: Message) -> dict[str, Any]:
 def _run(database_url: str, slack: FakeSlack, clock: ShiftedClock, config: dict[str, Any]) -> ServerThread:
     settings = make_settings(database_url, slack_api_url=slack.api_url,
                              config={"slack": {"announce_channel": "incidents"}, **config})
-    return ServerThread(settings, overrides={"clock": clock})
+    return ServerThread(settings, overrides={"clock": clock, "with_inbox_worker": False})
 
 
 def _tick(server: ServerThread) -> None:
@@ -41,7 +41,7 @@ def _tick(server: ServerThread) -> None:
 
 def test_all_resolved_offers_to_resolve_and_waits(database_url: str, fake_slack: FakeSlack) -> None:
     clock = ShiftedClock(datetime.now(UTC))
-    with _run(database_url, fake_slack, clock, {}) as server, Sender(server.url) as sender:
+    with _run(database_url, fake_slack, clock, {}) as server, Sender(server.url, server=server) as sender:
         sender.post_all("alertmanager", [am_notification(ALERTS)])
         sender.post_all("alertmanager", [am_notification([resolved(ALERTS[0])])])
         assert server.drain()
@@ -66,7 +66,7 @@ def test_all_resolved_offers_to_resolve_and_waits(database_url: str, fake_slack:
 def test_auto_resolve_after_the_configured_minutes(database_url: str, fake_slack: FakeSlack) -> None:
     clock = ShiftedClock(datetime.now(UTC))
     config = {"grouping": {"auto_resolve_minutes": 10}}
-    with _run(database_url, fake_slack, clock, config) as server, Sender(server.url) as sender:
+    with _run(database_url, fake_slack, clock, config) as server, Sender(server.url, server=server) as sender:
         sender.post_all("alertmanager", [am_notification(ALERTS)])
         sender.post_all("alertmanager", [am_notification([resolved(a) for a in ALERTS])])
         assert server.drain()

@@ -29,8 +29,8 @@ def test_storm_makes_one_incident_and_few_slack_calls(database_url: str, fake_sl
     assert len(bodies) == 220
     settings = make_settings(database_url, slack_api_url=fake_slack.api_url, config=CONFIG)
     with ServerThread(settings) as server, Sender(server.url) as sender:
-        totals = sender.post_all("alertmanager", bodies)
-        assert totals == {"new": 2000, "duplicates": 200, "updated": 0, "resolved": 0}
+        # applied by the server's own inbox worker as they come (the counts are checked in the database)
+        assert sender.post_all("alertmanager", bodies)["accepted"] == 2200
         assert server.drain(30)
         incidents = server.get("/incidents")
         assert [i["id"] for i in incidents] == [1]

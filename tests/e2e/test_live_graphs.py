@@ -75,7 +75,7 @@ class Live:
     def open_incident(self) -> str:
         alert = am_alert("DBHighIOWait", instance="db1:9100", summary="iowait above 40 % on db1",
                          starts_at=self.clock.now() - timedelta(minutes=8))
-        assert self.server.post_alerts("alertmanager", am_notification([alert])).status_code == 200
+        assert self.server.post_alerts("alertmanager", am_notification([alert])).status_code == 202
         channel = self.bot.channel()
         assert self.server.drain()
         return channel

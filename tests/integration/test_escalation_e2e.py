@@ -127,7 +127,7 @@ def _server(settings: Settings, peer: SmtpPeer) -> ServerThread:
 
 def _open_incident(server: ServerThread, fake: FakeSlack) -> str:
     alert = am_alert("HTTPLatencyHigh", instance="web1:9100", summary="checkout is slow on web1")
-    assert server.post_alerts("alertmanager", am_notification([alert])).status_code == 200
+    assert server.post_alerts("alertmanager", am_notification([alert])).status_code == 202
     assert server.drain()
     return str(wait_for(lambda: server.get("/incidents/1")["channel_id"], what="the incident channel"))
 

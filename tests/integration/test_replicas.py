@@ -51,7 +51,7 @@ def _send(urls: Callable[[int], list[str]], n: int) -> tuple[int, str | None]:
             response = post_alerts(url, "alertmanager", _alert(n), timeout=10)
         except httpx.HTTPError:
             continue
-        if response.status_code == 200:
+        if response.status_code == 202:
             return n, url
     return n, None
 

@@ -1,0 +1,167 @@
+"""The inbox worker: applies the deliveries webhooks accepted, in the order they were answered, in batches.
+
+A webhook's 2xx waits only for its delivery's INSERT into the inbox (services/alerts.accept_alerts). This
+worker takes the waiting deliveries oldest first and applies them (grouping, de-duplication, the incident,
+the outbox rows for Slack) in one transaction that also deletes them: a delivery is applied exactly once,
+or, if the process dies first, stays for the next worker. On PostgreSQL one replica's worker at a time holds
+the inbox (an advisory lock held for the transaction), so deliveries of a group are never applied out of
+order or twice at once; the others poll and take over when it dies.
+
+Under load, batches gather: once a batch finds that more arrived while it ran, the worker lets the next batch
+gather for ``linger_seconds`` before taking it. A storm's thousands of deliveries then cost a few
+transactions per second instead of one each; a lone alert is applied at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import IntegrityError
+
+from pagerbot.core.alerts import AlertEvent
+from pagerbot.observability import INBOX_FAILED, INBOX_OLDEST, INBOX_PENDING
+from pagerbot.outbox.worker import wait_first
+from pagerbot.services.alerts import IntakeResult, apply_alerts, merged, report
+from pagerbot.store.repository import OUTBOX_DUE, is_unavailable
+
+if TYPE_CHECKING:
+    from pagerbot.services.context import Services
+
+log = logging.getLogger("pagerbot.inbox")
+
+_CONFLICT_RETRIES = 5
+
+
+class InboxWorker:
+    def __init__(self, ctx: Services, *, batch_size: int = 500, batch_alerts: int = 5000,
+                 linger_seconds: float = 0.2, poll_seconds: float = 1.0, busy_retry_seconds: float = 0.1) -> None:
+        self.ctx = ctx
+        self.batch_size = batch_size  # deliveries at most in one transaction
+        self.batch_alerts = batch_alerts  # ... and about this many alerts (100-alert deliveries: 50 of them)
+        self._alerts_per_delivery = 1.0  # as seen in the last batch
+        self.linger_seconds = linger_seconds
+        self.poll_seconds = poll_seconds  # deliveries another replica accepted, or left by a crash
+        self.busy_retry_seconds = busy_retry_seconds
+        self._wake = asyncio.Event()
+        # One applier per process (the running worker, or drain() beside it): on SQLite the database does not
+        # lock the inbox for us.
+        self._applying = asyncio.Lock()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Apply deliveries until ``stopping`` is set (the batch in hand is finished first)."""
+        failures = 0
+        while not stopping.is_set():
+            self._wake.clear()
+            try:
+                applied = await self.apply_once()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                if is_unavailable(exc):
+                    log.warning("inbox: database unavailable (%s); retrying", type(exc).__name__)
+                else:
+                    log.exception("inbox: unexpected error")
+                await _sleep(stopping, min(5.0, 0.25 * 2 ** min(failures, 5)))  # the database may be back any time
+                continue
+            if applied is None:  # another replica's worker holds the inbox
+                await _sleep(stopping, self.busy_retry_seconds)
+            elif applied >= self.batch_size or applied * self._alerts_per_delivery >= self.batch_alerts:
+                continue  # a full batch: more is waiting
+            elif applied and self._wake.is_set():
+                await _sleep(stopping, self.linger_seconds)  # more arrived meanwhile: let them gather
+            elif not applied:
+                await wait_first(self._wake.wait(), stopping.wait(), timeout=self.poll_seconds)
+
+    async def observe(self) -> None:
+        """Set the inbox gauges (waiting deliveries, the oldest one's age, failed ones) from the database."""
+        async with self.ctx.store.sessions() as session:
+            pending, oldest, failed = await self.ctx.store.inbox.stats(session)
+        INBOX_PENDING.set(pending)
+        INBOX_OLDEST.set((self.ctx.clock.now() - oldest).total_seconds() if oldest else 0)
+        INBOX_FAILED.set(failed)
+
+    async def drain(self) -> IntakeResult:
+        """Apply every waiting delivery now, and say what that did (the demo replays through this)."""
+        results: list[IntakeResult] = []
+        while True:
+            applied = await self.apply_once(results)
+            if applied is None:
+                await asyncio.sleep(self.busy_retry_seconds)
+            elif applied == 0:
+                return merged(results)
+
+    async def apply_once(self, results: list[IntakeResult] | None = None) -> int | None:
+        """Apply the oldest waiting deliveries (up to ``batch_size``): how many, or None when the inbox is taken.
+
+        A batch that fails for a reason other than the database (a delivery that trips a bug) is applied
+        again one delivery at a time, and the deliveries that still fail are kept aside as failed.
+        """
+        async with self._applying:
+            return await self._apply_batch(results)
+
+    async def _apply_batch(self, results: list[IntakeResult] | None) -> int | None:
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                return await self._apply(None, results)
+            except IntegrityError:
+                # An incident opened by hand or by a metric watch took the group first: its rows are visible now.
+                if attempt == _CONFLICT_RETRIES - 1:
+                    break
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise
+                log.exception("inbox: a batch failed; applying its deliveries one by one")
+                break
+        return await self._apply_one_by_one(results)
+
+    async def _apply(self, only: int | None, results: list[IntakeResult] | None) -> int | None:
+        ctx = self.ctx
+        inbox = ctx.store.inbox
+        async with ctx.store.transaction() as session:
+            if not await inbox.lock(session):
+                return None
+            limit = 1 if only is not None else max(1, min(self.batch_size, round(
+                self.batch_alerts / self._alerts_per_delivery)))
+            rows = await inbox.claim(session, limit)
+            if not rows or (only is not None and rows[0][0] != only):
+                return 0
+            deliveries = [[AlertEvent.from_json(item) for item in json.loads(events)] for _, events in rows]
+            self._alerts_per_delivery = max(1.0, sum(map(len, deliveries)) / len(deliveries))
+            result = await apply_alerts(ctx, session, deliveries)
+            await inbox.remove(session, [row_id for row_id, _ in rows])
+            due = session.info.get(OUTBOX_DUE, False)
+        report(result)
+        if results is not None:
+            results.append(result)
+        if due:
+            ctx.wake_outbox()
+        return len(rows)
+
+    async def _apply_one_by_one(self, results: list[IntakeResult] | None) -> int | None:
+        ctx = self.ctx
+        async with ctx.store.transaction() as session:
+            if not await ctx.store.inbox.lock(session):
+                return None
+            ids = [row_id for row_id, _ in await ctx.store.inbox.claim(session, self.batch_size)]
+        applied = 0
+        for row_id in ids:
+            try:
+                applied += await self._apply(row_id, results) or 0
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise
+                log.exception("inbox: delivery %d cannot be applied; kept as failed", row_id)
+                async with ctx.store.transaction() as session:
+                    await ctx.store.inbox.fail(session, row_id, f"{type(exc).__name__}: {exc}", ctx.clock.now())
+                applied += 1
+        return applied
+
+
+async def _sleep(stopping: asyncio.Event, seconds: float) -> None:
+    await wait_first(stopping.wait(), timeout=seconds)

@@ -1,0 +1,135 @@
+"""The inbox: a webhook's 2xx waits only for its delivery's INSERT; the inbox worker applies deliveries after,
+in the order they were answered, each exactly once, on SQLite and on PostgreSQL.
+
+Deliveries go in through accept_alerts (what the route calls after parsing) and come out through the worker;
+the end-to-end tests over HTTP (test_intake_*) cover the routes, storms, crashes and replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select, text
+
+from pagerbot.bootstrap import Runtime, build
+from pagerbot.clock import ManualClock
+from pagerbot.core.alerts import AlertEvent, AlertState, Severity
+from pagerbot.intake.alertmanager import parse_alertmanager
+from pagerbot.services.alerts import accept_alerts
+from pagerbot.store.migrate import upgrade
+from pagerbot.store.tables import Alert, InboxRow, Incident
+from tests.harness import make_settings
+from tests.payloads import am_alert, am_notification, resolved
+
+NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+
+
+async def _runtime(database_url: str) -> Runtime:
+    await upgrade(database_url)
+    return build(make_settings(database_url, slack=False), clock=ManualClock(NOW), with_scheduler=False,
+                 with_slack=False)
+
+
+def _events(*alerts: dict[str, object]) -> list[AlertEvent]:
+    return parse_alertmanager(am_notification(list(alerts))).alerts
+
+
+async def _count(runtime: Runtime, model: type) -> int:
+    async with runtime.ctx.store.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_an_event_survives_the_inbox_unchanged() -> None:
+    event = _events(am_alert("HostDown", instance="db1:9100", extra={"note": "<b>&'\"\u00e9"}))[0]
+    assert AlertEvent.from_json(json.loads(json.dumps(event.to_json()))) == event
+    bare = AlertEvent(source="generic", fingerprint="k", state=AlertState.RESOLVED, name="n", title="t",
+                      severity=Severity.SEV2)
+    assert AlertEvent.from_json(json.loads(json.dumps(bare.to_json()))) == bare
+
+
+async def test_accepted_deliveries_wait_until_applied_then_apply_in_order(database_url: str) -> None:
+    runtime = await _runtime(database_url)
+    try:
+        down = am_alert("HostDown")
+        await accept_alerts(runtime.ctx, "alertmanager", _events(down))
+        await accept_alerts(runtime.ctx, "alertmanager", _events(down))  # Alertmanager's resend
+        await accept_alerts(runtime.ctx, "alertmanager", _events(resolved(down)))
+        # stored, nothing applied yet
+        assert (await _count(runtime, InboxRow), await _count(runtime, Alert)) == (3, 0)
+        result = await runtime.inbox.drain()
+        # as if applied one by one: opened by the first, the resend a duplicate, then resolved
+        assert (result.new, result.duplicates, result.resolved) == (1, 1, 1)
+        assert len(result.opened) == 1
+        assert await _count(runtime, InboxRow) == 0
+        async with runtime.ctx.store.sessions() as session:
+            [alert] = (await session.execute(select(Alert))).scalars().all()
+        assert alert.state == "resolved"  # the resolve came last and won
+        assert (await runtime.inbox.drain()).new == 0  # nothing left
+    finally:
+        await runtime.close()
+
+
+async def test_a_delivery_that_cannot_be_applied_is_kept_aside_and_the_rest_go_through(database_url: str) -> None:
+    runtime = await _runtime(database_url)
+    try:
+        await accept_alerts(runtime.ctx, "alertmanager", _events(am_alert("HostDown")))
+        async with runtime.ctx.store.transaction() as session:  # a row this version cannot read
+            session.add(InboxRow(source="alertmanager", events='[{"fingerprint": "x"}]', received_at=NOW))
+        await accept_alerts(runtime.ctx, "alertmanager", _events(am_alert("DiskFull", instance="db2:9100")))
+        result = await runtime.inbox.drain()
+        assert result.new == 2
+        async with runtime.ctx.store.sessions() as session:
+            rows = (await session.execute(select(InboxRow))).scalars().all()
+            names = set((await session.execute(select(Alert.name))).scalars())
+        assert names == {"HostDown", "DiskFull"}
+        [kept] = rows
+        assert kept.failed_at == NOW and kept.error is not None and "KeyError" in kept.error
+        await runtime.inbox.observe()
+        assert REGISTRY.get_sample_value("pagerbot_inbox_pending") == 0
+        assert REGISTRY.get_sample_value("pagerbot_inbox_failed") == 1
+        assert (await runtime.inbox.drain()).new == 0  # the failed row is not retried forever
+    finally:
+        await runtime.close()
+
+
+async def test_the_running_worker_applies_what_arrives(database_url: str) -> None:
+    runtime = await _runtime(database_url)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(runtime.inbox.run(stopping))
+    try:
+        for n in range(30):
+            await accept_alerts(runtime.ctx, "alertmanager", _events(am_alert("HighLoad", instance=f"web{n}:9100")))
+        for _ in range(200):
+            if await _count(runtime, Alert) == 30 and await _count(runtime, InboxRow) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert (await _count(runtime, Alert), await _count(runtime, InboxRow), await _count(runtime, Incident)) == (
+            30, 0, 1)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 10)
+        await runtime.close()
+
+
+async def test_two_workers_on_one_postgresql_apply_each_delivery_once(postgres_url: str) -> None:
+    """Replicas' workers take the inbox in turns (an advisory lock), so none applies a delivery twice or two
+    deliveries of a group at once, even when both drain the same backlog at the same moment."""
+    first, second = await _runtime(postgres_url), await _runtime(postgres_url)
+    try:
+        for n in range(120):
+            await accept_alerts(first.ctx, "alertmanager", _events(
+                am_alert("HighLoad", instance=f"web{n}:9100"), am_alert("HighLoad", instance=f"web{n - 1}:9100")))
+        one, two = await asyncio.gather(first.inbox.drain(), second.inbox.drain())
+        assert one.new + two.new == 121
+        assert await _count(first, Alert) == 121 and await _count(first, InboxRow) == 0
+        assert await _count(first, Incident) == 1
+        async with first.ctx.store.sessions() as session:
+            twice = await session.scalar(text("SELECT count(*) FROM (SELECT fingerprint FROM alerts "
+                                              "GROUP BY fingerprint, occurrence HAVING count(*) > 1) AS d"))
+        assert twice == 0
+    finally:
+        await first.close()
+        await second.close()
