@@ -135,12 +135,8 @@ def announcement(incident: IncidentRecord, channel_id: str) -> str:
 
 def digest(alerts: AlertTally) -> tuple[str, list[dict[str, Any]]]:
     """One message for a storm, updated in place: counts by alert name and by host."""
-    by_name: Counter[str] = Counter()
-    by_host: Counter[str] = Counter()
-    for count in alerts.counts:
-        if not count.resolved:
-            by_name[count.name] += count.count
-            by_host[count.host or "(no host)"] += count.count
+    by_name = Counter({name: firing for name, firing, _ in alerts.by_name if firing})
+    by_host = Counter(dict(alerts.busiest_hosts))
     firing, total = alerts.firing, alerts.total
     resolved = total - firing
     text = f"Alert digest: {firing} firing, {resolved} resolved"

@@ -39,35 +39,23 @@ class AlertRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertCount:
-    """How many of an incident's alerts share a name, a host and a state."""
-
-    name: str
-    host: str | None
-    resolved: bool
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
 class AlertTally:
-    """An incident's alerts summed up for the messages that show them (the header, the storm digest),
-    read with a GROUP BY instead of every row: a storm's incident holds tens of thousands."""
+    """An incident's alerts summed up for the messages that show them (the header, the storm digest), read
+    with GROUP BYs instead of every row: a storm's incident holds tens of thousands, often one host each."""
 
-    counts: Sequence[AlertCount]
+    by_name: Sequence[tuple[str, int, int]]  # (name, firing, resolved), in the order each name first appeared
+    busiest_hosts: Sequence[tuple[str, int]]  # (host, firing alerts), most first, a few
+    hosts: Sequence[str]  # the hosts, sorted (the first few dozen)
     started: datetime | None  # the earliest startsAt
     first: Sequence[AlertRecord]  # the first alerts received, oldest first (a few)
 
     @property
-    def total(self) -> int:
-        return sum(c.count for c in self.counts)
-
-    @property
     def firing(self) -> int:
-        return sum(c.count for c in self.counts if not c.resolved)
+        return sum(firing for _, firing, _ in self.by_name)
 
     @property
-    def hosts(self) -> list[str]:
-        return sorted({c.host for c in self.counts if c.host})
+    def total(self) -> int:
+        return sum(firing + resolved for _, firing, resolved in self.by_name)
 
 
 @dataclass(frozen=True, slots=True)

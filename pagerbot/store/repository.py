@@ -12,7 +12,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pagerbot.core.records import (
-    AlertCount,
     AlertRecord,
     AlertTally,
     EscalationRecord,
@@ -119,21 +118,28 @@ class Store:
         rows = await session.execute(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
         return [alert_record(a) for a in rows.scalars()]
 
-    async def alert_tally(self, session: AsyncSession, incident_id: int, *, first: int) -> AlertTally:
-        """The incident's alerts counted by name, host and state (in the order each first appeared), their
-        earliest start, and the ``first`` alerts received."""
-        rows = await session.execute(
-            select(Alert.name, Alert.host, Alert.state, func.count()).where(Alert.incident_id == incident_id)
-            .group_by(Alert.name, Alert.host, Alert.state).order_by(func.min(Alert.id)))
-        tally: dict[tuple[str, str | None, bool], int] = {}
-        for name, host, state, n in rows:
-            key = (name, host, state == "resolved")
-            tally[key] = tally.get(key, 0) + int(n)
-        started = await session.scalar(select(func.min(Alert.starts_at)).where(Alert.incident_id == incident_id))
-        oldest = await session.execute(select(Alert).where(Alert.incident_id == incident_id)
-                                       .order_by(Alert.first_received_at, Alert.id).limit(first))
-        return AlertTally(counts=[AlertCount(name, host, done, n) for (name, host, done), n in tally.items()],
-                          started=started, first=[alert_record(a) for a in oldest.scalars()])
+    async def alert_tally(self, session: AsyncSession, incident_id: int, *, first: int, hosts: int = 15,
+                          host_names: int = 40) -> AlertTally:
+        """The incident's alerts counted by name and state (names in the order they first appeared), the
+        ``hosts`` hosts with the most firing alerts, the first ``host_names`` host names, the earliest start,
+        and the ``first`` alerts received."""
+        mine = Alert.incident_id == incident_id
+        firing = Alert.state != "resolved"
+        names = await session.execute(
+            select(Alert.name, func.count().filter(firing), func.count().filter(~firing)).where(mine)
+            .group_by(Alert.name).order_by(func.min(Alert.id)))
+        busiest = await session.execute(
+            select(Alert.host, func.count()).where(mine, firing).group_by(Alert.host)
+            .order_by(func.count().desc(), func.min(Alert.id)).limit(hosts))
+        named = await session.execute(select(Alert.host).where(mine, Alert.host.is_not(None)).distinct()
+                                      .order_by(Alert.host).limit(host_names))
+        started = await session.scalar(select(func.min(Alert.starts_at)).where(mine))
+        oldest = await session.execute(select(Alert).where(mine).order_by(Alert.first_received_at, Alert.id)
+                                       .limit(first)) if first else None
+        return AlertTally(by_name=[(name, int(f), int(r)) for name, f, r in names],
+                          busiest_hosts=[(host or "(no host)", int(n)) for host, n in busiest],
+                          hosts=[str(host) for (host,) in named], started=started,
+                          first=[alert_record(a) for a in oldest.scalars()] if oldest is not None else [])
 
     async def alert_counts(self, session: AsyncSession, incident_id: int) -> tuple[int, int]:
         """(firing, total) alerts of an incident."""
