@@ -40,6 +40,8 @@ HEADER_BUTTONS = (ACK, ESCALATE, GRAPHS, RESOLVE)
 ALL_ACTIONS = (*HEADER_BUTTONS, POSTMORTEM, EMAIL_SEND, EMAIL_EDIT, EMAIL_DISCARD, EMAIL_RETRY, EMAIL_ALL_CLEAR)
 
 MAX_ALERT_LINES = 8
+DIGEST_HOSTS = 15  # the busiest hosts a storm digest names
+HEADER_HOST_NAMES = 40  # the header lists hosts in 300 characters: more names never show
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> str:
@@ -141,7 +143,7 @@ def digest(alerts: AlertTally) -> tuple[str, list[dict[str, Any]]]:
     resolved = total - firing
     text = f"Alert digest: {firing} firing, {resolved} resolved"
     name_lines = "\n".join(f"• *{mrkdwn(one_line(n, 80))}* × {c}" for n, c in by_name.most_common(10))
-    host_lines = ", ".join(f"{mrkdwn(one_line(h, 60))} ({c})" for h, c in by_host.most_common(15))
+    host_lines = ", ".join(f"{mrkdwn(one_line(h, 60))} ({c})" for h, c in by_host.most_common(DIGEST_HOSTS))
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(
         text=f":bell: *Alert digest*: {firing} firing, {resolved} resolved, {total} in all")),
     ]

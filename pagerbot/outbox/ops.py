@@ -163,7 +163,8 @@ async def invite(ctx: Services, job: Job) -> Persist | None:
 
 async def _header_blocks(ctx: Services, row: Incident, record: IncidentRecord) -> tuple[str, list[dict[str, Any]]]:
     async with ctx.store.sessions() as session:
-        alerts = await ctx.store.alert_tally(session, row.id, first=blocks.MAX_ALERT_LINES)
+        alerts = await ctx.store.alert_tally(session, row.id, first=blocks.MAX_ALERT_LINES,
+                                             host_names=blocks.HEADER_HOST_NAMES)
         findings: list[str] = []
         if row.graph_file_id:
             from pagerbot.store.tables import Graph
@@ -235,7 +236,7 @@ async def digest(ctx: Services, job: Job) -> Persist | None:
     row, _ = await _load(ctx, job)
     channel = _channel(row)
     async with ctx.store.sessions() as session:
-        alerts = await ctx.store.alert_tally(session, row.id, first=0)
+        alerts = await ctx.store.alert_tally(session, row.id, hosts=blocks.DIGEST_HOSTS)
     text, digest_blocks = blocks.digest(alerts)
     now = ctx.clock.now()
     if row.digest_ts:

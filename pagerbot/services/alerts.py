@@ -29,7 +29,6 @@ from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Alert, Incident
 
 log = logging.getLogger("pagerbot.alerts")
-_RETRIES = 6
 
 
 @dataclass
@@ -74,18 +73,16 @@ async def apply_alerts(ctx: Services, session: AsyncSession,
         for event in _latest_per_occurrence(delivery):
             key = group_key(event.labels, grouping.labels, fallback=event.name)
             occurrence = _occurrence_key(event)
-            turn = times_seen[occurrence]
+            turn = times_seen[occurrence]  # rounds 0..turn-1 of the group exist: they hold its earlier words
             times_seen[occurrence] += 1
             group_rounds = rounds[key]
-            while len(group_rounds) <= turn:
+            if turn == len(group_rounds):
                 group_rounds.append([])
             group_rounds[turn].append(event)
     result = IntakeResult()
     for key, group_rounds in rounds.items():
         for events in group_rounds:
-            partial = IntakeResult()
-            await _apply_group(ctx, session, key, events, partial)
-            _merge(result, partial)
+            await _apply_group(ctx, session, key, events, result)
     return result
 
 

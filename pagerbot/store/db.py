@@ -50,7 +50,8 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     # No pre-ping: it cost a round trip on every checkout (a tenth of an alert's cost at intake). A connection
     # the server dropped fails its first statement instead; SQLAlchemy then invalidates every pooled connection
-    # older than the failure, so one error (which the intake retries) reconnects the whole pool.
+    # older than the failure, so one error reconnects the whole pool (the inbox worker and the outbox retry on
+    # their next turn; the webhook's own INSERT goes through asyncpg's pool and retries once, store/inbox.py).
     kwargs.setdefault("pool_pre_ping", False)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)

@@ -18,7 +18,6 @@ from pagerbot.core.records import (
     IncidentRecord,
     TimelineEntry,
 )
-from pagerbot.store.errors import DatabaseUnavailable as DatabaseUnavailable
 from pagerbot.store.errors import is_unavailable as is_unavailable
 from pagerbot.store.inbox import Inbox
 from pagerbot.store.tables import Alert, Email, Incident, OutboxRow, SeenRequest, TimelineRow
@@ -118,28 +117,30 @@ class Store:
         rows = await session.execute(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
         return [alert_record(a) for a in rows.scalars()]
 
-    async def alert_tally(self, session: AsyncSession, incident_id: int, *, first: int, hosts: int = 15,
-                          host_names: int = 40) -> AlertTally:
-        """The incident's alerts counted by name and state (names in the order they first appeared), the
-        ``hosts`` hosts with the most firing alerts, the first ``host_names`` host names, the earliest start,
-        and the ``first`` alerts received."""
+    async def alert_tally(self, session: AsyncSession, incident_id: int, *, first: int = 0, hosts: int = 0,
+                          host_names: int = 0) -> AlertTally:
+        """The incident's alerts counted by name and state (names in the order they first appeared) with their
+        earliest start, and as the caller asks: the ``hosts`` hosts with the most firing alerts, the first
+        ``host_names`` host names, the ``first`` alerts received (each a query of its own, skipped at 0)."""
         mine = Alert.incident_id == incident_id
         firing = Alert.state != "resolved"
-        names = await session.execute(
-            select(Alert.name, func.count().filter(firing), func.count().filter(~firing)).where(mine)
-            .group_by(Alert.name).order_by(func.min(Alert.id)))
-        busiest = await session.execute(
+        names = (await session.execute(
+            select(Alert.name, func.count().filter(firing), func.count().filter(~firing), func.min(Alert.starts_at))
+            .where(mine).group_by(Alert.name).order_by(func.min(Alert.id)))).all()
+        busiest = (await session.execute(
             select(Alert.host, func.count()).where(mine, firing).group_by(Alert.host)
-            .order_by(func.count().desc(), func.min(Alert.id)).limit(hosts))
-        named = await session.execute(select(Alert.host).where(mine, Alert.host.is_not(None)).distinct()
-                                      .order_by(Alert.host).limit(host_names))
-        started = await session.scalar(select(func.min(Alert.starts_at)).where(mine))
-        oldest = await session.execute(select(Alert).where(mine).order_by(Alert.first_received_at, Alert.id)
-                                       .limit(first)) if first else None
-        return AlertTally(by_name=[(name, int(f), int(r)) for name, f, r in names],
+            .order_by(func.count().desc(), func.min(Alert.id)).limit(hosts))).all() if hosts else []
+        named = (await session.execute(
+            select(Alert.host).where(mine, Alert.host.is_not(None)).distinct().order_by(Alert.host)
+            .limit(host_names))).scalars().all() if host_names else []
+        oldest = (await session.execute(
+            select(Alert).where(mine).order_by(Alert.first_received_at, Alert.id).limit(first))).scalars().all() \
+            if first else []
+        return AlertTally(by_name=[(name, int(f), int(r)) for name, f, r, _ in names],
                           busiest_hosts=[(host or "(no host)", int(n)) for host, n in busiest],
-                          hosts=[str(host) for (host,) in named], started=started,
-                          first=[alert_record(a) for a in oldest.scalars()] if oldest is not None else [])
+                          hosts=[str(host) for host in named],
+                          started=min((at for *_, at in names if at is not None), default=None),
+                          first=[alert_record(a) for a in oldest])
 
     async def alert_counts(self, session: AsyncSession, incident_id: int) -> tuple[int, int]:
         """(firing, total) alerts of an incident."""
