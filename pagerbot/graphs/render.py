@@ -2,15 +2,16 @@
 
 The stacked load graph is drawn often (every refresh of every open incident), so it is built for speed:
 one figure per size and process, reused; the stack is a single ``PolyCollection`` without outlines,
-its vertices computed with numpy in one go; the legend is rebuilt only when the hosts change; and the
-PNG is encoded by Pillow straight from the Agg buffer with light compression.
+its vertices computed with numpy in one go; every text (tick labels, titles, the legend) is drawn once
+per process as a sprite and blended into each frame; and the PNG is written unfiltered with light
+compression (pagerbot.graphs.png).
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -23,9 +24,9 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, NullLocator
-from PIL import Image
 
 from pagerbot.graphs.markers import Marker
+from pagerbot.graphs.png import encode_rgb
 from pagerbot.metrics import series as m
 from pagerbot.metrics.series import Series
 
@@ -94,37 +95,98 @@ def _aligned(series_by_host: Mapping[str, Series]) -> tuple[list[str], np.ndarra
 
 
 def _encode(canvas: FigureCanvasAgg) -> bytes:
-    buf = canvas.buffer_rgba()
-    w, h = canvas.get_width_height()
-    img = Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", 0, 1).convert("RGB")
-    out = io.BytesIO()
-    img.save(out, format="PNG", compress_level=1)
-    return out.getvalue()
+    return encode_rgb(np.asarray(canvas.buffer_rgba()))
 
 
-def _text_pixels(text: str, *, fontsize: float, rotation: float = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``text`` drawn once on its own small canvas: its RGBA pixels and the mask of its ink."""
-    fig = Figure(figsize=(1, 1), dpi=DPI, facecolor="white")
+class Sprite:
+    """Pixels drawn once and composited into frames: straight RGBA, kept ready for alpha blending."""
+
+    def __init__(self, rgba: np.ndarray) -> None:
+        alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+        self.color = rgba[:, :, :3].astype(np.float32) * alpha  # premultiplied
+        self.keep = 1.0 - alpha  # how much of the frame shows through
+        self.height, self.width = rgba.shape[:2]
+
+    @classmethod
+    def of(cls, canvas: FigureCanvasAgg) -> Sprite:
+        canvas.draw()
+        return cls(np.asarray(canvas.buffer_rgba()))
+
+    def paste(self, frame: np.ndarray, top: float, left: float) -> None:
+        """Blend into ``frame`` (an RGBA array, written in place) with the top left corner at (top, left)."""
+        top_i, left_i = round(float(top)), round(float(left))
+        y0, x0 = max(0, top_i), max(0, left_i)
+        y1, x1 = min(frame.shape[0], top_i + self.height), min(frame.shape[1], left_i + self.width)
+        if y0 >= y1 or x0 >= x1:
+            return
+        sy, sx = slice(y0 - top_i, y1 - top_i), slice(x0 - left_i, x1 - left_i)
+        region = frame[y0:y1, x0:x1, :3]
+        region[:] = region * self.keep[sy, sx] + self.color[sy, sx]
+
+
+_PAD = 2  # transparent pixels around a text sprite, so antialiased edges are not cut off
+
+
+@lru_cache(maxsize=256)  # a few MB at most; labels repeat from one refresh to the next
+def text_sprite(text: str, fontsize: float, color: str = "#000000", rotation: float = 0, backdrop: float = 0) -> Sprite:
+    """``text`` drawn alone on a transparent canvas, cut to its extent (plus a small margin).
+
+    Agg draws text glyph by glyph, in Python since matplotlib 3.11: a graph's thirty-odd labels took
+    more time than its fifty filled bands. Tick labels, titles and marker labels repeat from one render
+    to the next, so each is drawn once per process and blended in afterwards. ``backdrop`` puts the text
+    on a white box of that opacity (marker labels, which sit over the graph).
+    """
+    fig = Figure(figsize=(1, 1), dpi=DPI, facecolor="none")
     canvas = FigureCanvasAgg(fig)
-    t = fig.text(0, 0, text, fontsize=fontsize, rotation=rotation, ha="left", va="bottom")
+    t = fig.text(0, 0, text, fontsize=fontsize, color=color, rotation=rotation, ha="left", va="bottom")
     box = t.get_window_extent(renderer=canvas.get_renderer())
-    fig.set_size_inches((box.width + 4) / DPI, (box.height + 4) / DPI)
-    t.set_position((2 / (box.width + 4), 2 / (box.height + 4)))
+    width, height = math.ceil(box.width) + 2 * _PAD, math.ceil(box.height) + 2 * _PAD
+    fig.set_size_inches(width / DPI, height / DPI)
+    t.set_position((_PAD / width, _PAD / height))
     canvas.draw()
-    px = np.asarray(canvas.buffer_rgba()).copy()
-    return px, (px[:, :, :3] != 255).any(axis=2)
+    rgba = np.asarray(canvas.buffer_rgba()).copy()
+    if backdrop:
+        ink = rgba[:, :, 3:4].astype(np.float32) / 255.0
+        rgba[:, :, :3] = (rgba[:, :, :3] * ink + 255.0 * (1.0 - ink)).astype(np.uint8)
+        rgba[:, :, 3:4] = (255.0 * (ink + backdrop * (1.0 - ink))).astype(np.uint8)
+    return Sprite(rgba)
 
 
-def _paste(frame: np.ndarray, px: np.ndarray, mask: np.ndarray, top: int, left: int) -> None:
-    h = min(px.shape[0], frame.shape[0] - top)
-    w = min(px.shape[1], frame.shape[1] - left)
-    if h > 0 and w > 0:
-        m_ = mask[:h, :w]
-        frame[top : top + h, left : left + w][m_] = px[:h, :w][m_]
+@dataclass(frozen=True)
+class Label:
+    """A text placed on a frame in pixels from its top left corner; ``ha``/``va`` say which point of the
+    text lies at (x, y)."""
+
+    text: str
+    x: float
+    y: float
+    fontsize: float
+    ha: str = "left"  # left, center, right
+    va: str = "top"  # top, center, bottom
+    color: str = "#000000"
+    rotation: float = 0
+    backdrop: float = 0
+
+    def paste(self, frame: np.ndarray) -> None:
+        if not self.text:
+            return
+        sprite = text_sprite(self.text, self.fontsize, self.color, self.rotation, self.backdrop)
+        left = self.x - {"left": _PAD, "center": sprite.width / 2, "right": sprite.width - _PAD}[self.ha]
+        top = self.y - {"top": _PAD, "center": sprite.height / 2, "bottom": sprite.height - _PAD}[self.va]
+        sprite.paste(frame, top, left)
+
+
+TICK_GAP_PX = 7 * DPI / 72  # tick length plus padding, as matplotlib's defaults (3.5 + 3.5 points)
+TITLE_GAP_PX = 6 * DPI / 72
 
 
 class _StackCanvas:
-    """A reusable figure for the stacked load graph of one size."""
+    """A reusable figure for the stacked load graph of one size.
+
+    matplotlib draws the filled stack, the grid and the lines; every text is a :class:`Label`, blended
+    into the frame from pixels drawn once (see :func:`text_sprite`), and the legend is one sprite that is
+    redrawn only when the hosts change.
+    """
 
     def __init__(self, width_px: int, height_px: int) -> None:
         self.fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, facecolor="white")
@@ -133,32 +195,28 @@ class _StackCanvas:
         ax = self.fig.add_axes((0.07, 0.11, 0.75, 0.80))
         ax.grid(True, color="#e0e0e0", linewidth=0.6)
         ax.set_axisbelow(True)
-        # The y label is rotated text, which Agg draws slowly: drawn once as pixels (see _finish).
-        self.ylabel = _text_pixels("load (1 min), stacked", fontsize=9, rotation=90)
-        ax.tick_params(labelsize=8)
+        ax.tick_params(labelbottom=False, labelleft=False)
+        ax.xaxis.offsetText.set_visible(False)
+        ax.yaxis.offsetText.set_visible(False)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         self.ax: Axes = ax
         self.stack = PolyCollection([], edgecolors="none", linewidths=0, antialiaseds=False, zorder=2)
         ax.add_collection(self.stack)
-        self.legend_pixels: np.ndarray | None = None
-        self.legend_mask: np.ndarray = np.zeros((0, 0), dtype=bool)
+        self.legend: Sprite | None = None
         self.legend_at = (0, 0)
         self.legend_key: tuple[str, ...] = ()
         self.dynamic: list[Any] = []
-        self.title = ax.set_title("", fontsize=11, loc="left")
-        self.empty = ax.text(
-            0.5, 0.5, "", transform=ax.transAxes, ha="center", va="center", fontsize=12, color="#666666"
-        )
+        self.labels: list[Label] = []
 
     def _set_legend(self, hosts: Sequence[str], colors: Sequence[str]) -> None:
-        """Lay out the axes for the legend of ``hosts`` and render the legend once, as pixels.
+        """Lay out the axes for the legend of ``hosts`` and render the legend once, as a sprite.
 
         A 50-entry legend costs more to draw than the rest of the graph, and it only changes when the
-        hosts do; so it is drawn on its own small canvas and pasted into each new frame.
+        hosts do.
         """
         key = tuple(hosts)
-        if key == self.legend_key and self.legend_pixels is not None:
+        if key == self.legend_key and self.legend is not None:
             return
         self.legend_key = key
         rows = max(1, int((self.height_px * 0.84) / 13))
@@ -169,15 +227,12 @@ class _StackCanvas:
         axes_right = max(0.45, 1.0 - legend_w / self.width_px)
         self.ax.set_position((0.07, 0.11, axes_right - 0.08, 0.80))
         if not hosts:
-            self.legend_pixels = np.zeros((0, 0, 4), dtype=np.uint8)
+            self.legend = None
             return
         legend_h = int(self.height_px * 0.92)
-        fig = Figure(figsize=(legend_w / DPI, legend_h / DPI), dpi=DPI, facecolor="white")
-        canvas = FigureCanvasAgg(fig)
+        fig = Figure(figsize=(legend_w / DPI, legend_h / DPI), dpi=DPI, facecolor="none")
         # Top of the stack first, as the colours appear on the graph.
-        handles = [Patch(facecolor=c, edgecolor="none", label=h) for h, c in zip(hosts, colors, strict=True)][
-            ::-1
-        ]
+        handles = [Patch(facecolor=c, edgecolor="none", label=h) for h, c in zip(hosts, colors, strict=True)][::-1]
         fig.legend(
             handles=handles,
             loc="upper left",
@@ -193,20 +248,48 @@ class _StackCanvas:
             title=f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}",
             title_fontsize=8,
         )
-        canvas.draw()
-        self.legend_pixels = np.asarray(canvas.buffer_rgba()).copy()
-        # Only the legend's own (non-white) pixels are pasted: tick labels may reach under its area.
-        self.legend_mask = (self.legend_pixels[:, :, :3] != 255).any(axis=2)
+        self.legend = Sprite.of(FigureCanvasAgg(fig))
         self.legend_at = (int(self.height_px * 0.08), int(axes_right * self.width_px))
 
-    def _finish(self) -> bytes:
+    def _axes_px(self) -> tuple[float, float, float, float]:
+        """The axes' left, top, right and bottom edges in frame pixels (rows count from the top)."""
+        box = self.ax.get_position()
+        h = self.height_px
+        return box.x0 * self.width_px, h - box.y1 * h, box.x1 * self.width_px, h - box.y0 * h
+
+    def _axis_labels(self, x_formatter: Any | None) -> list[Label]:
+        """Tick labels, the date offset and the titles, where matplotlib would put them."""
+        ax, h = self.ax, self.height_px
+        left, top, right, bottom = self._axes_px()
+        to_px = ax.transData.transform
+        out = [Label(self.title, left, top - TITLE_GAP_PX, 11, va="bottom")]
+        out.append(Label("load (1 min), stacked", 4, (top + bottom) / 2, 9, ha="left", va="center", rotation=90))
+        y_lo, y_hi = ax.get_ylim()
+        y_locs = [v for v in ax.yaxis.get_major_locator()() if y_lo <= v <= y_hi]
+        for v, text in zip(y_locs, ax.yaxis.get_major_formatter().format_ticks(y_locs), strict=True):
+            out.append(Label(text, left - TICK_GAP_PX, h - to_px((0, v))[1], 8, ha="right", va="center"))
+        if x_formatter is None:
+            return out
+        x_lo, x_hi = ax.get_xlim()
+        x_all = list(ax.xaxis.get_major_locator()())
+        x_texts = x_formatter.format_ticks(x_all)
+        row = bottom + TICK_GAP_PX
+        for v, text in zip(x_all, x_texts, strict=True):
+            if x_lo <= v <= x_hi:
+                out.append(Label(text, to_px((v, 0))[0], row, 8, ha="center"))
+        out.append(Label(x_formatter.get_offset(), right, row + 14, 8, ha="right"))
+        out.append(Label(self.xlabel, (left + right) / 2, row + 14, 8, ha="center", color="#555555"))
+        return out
+
+    def _finish(self, labels: list[Label]) -> bytes:
+        self.labels = labels
         self.canvas.draw()
         frame = np.asarray(self.canvas.buffer_rgba())
-        if self.legend_pixels is not None and self.legend_pixels.size:
-            _paste(frame, self.legend_pixels, self.legend_mask, *self.legend_at)
-        ypx, ymask = self.ylabel
-        _paste(frame, ypx, ymask, (self.height_px - ypx.shape[0]) // 2, 4)
-        return _encode(self.canvas)
+        if self.legend is not None:
+            self.legend.paste(frame, *self.legend_at)
+        for label in labels:
+            label.paste(frame)
+        return encode_rgb(frame)
 
     def draw(
         self,
@@ -223,18 +306,18 @@ class _StackCanvas:
         self.dynamic = []
         hosts, t, y = _aligned(series_by_host)
         colors = [PALETTE[i % len(PALETTE)] for i in range(len(hosts))]
-        self.title.set_text(title)
+        self.title = title
         self._set_legend(hosts, colors)
         if not hosts or len(t) == 0:
             self.stack.set_verts([])
-            self.empty.set_text("no data")
+            self.xlabel = ""
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1)
             ax.xaxis.set_major_locator(NullLocator())
             ax.xaxis.set_major_formatter(NullFormatter())
-            ax.set_xlabel("")
-            return self._finish()
-        self.empty.set_text("")
+            left, top, right, bottom = self._axes_px()
+            empty = Label("no data", (left + right) / 2, (top + bottom) / 2, 12, "center", "center", "#666666")
+            return self._finish([*self._axis_labels(None), empty])
         x = _to_num(t)
         cum = np.cumsum(y, axis=0)
         lower = np.vstack([np.zeros((1, len(x))), cum[:-1]])
@@ -248,27 +331,22 @@ class _StackCanvas:
         self.stack.set_facecolor(colors)
         top = float(cum[-1].max()) if cum.size else 1.0
         if capacity is not None and capacity > 0:
-            line = ax.axhline(capacity, color="#333333", linewidth=1.0, linestyle="--", zorder=3)
-            label = ax.text(
-                x[0],
-                capacity,
-                f" {capacity:g} cores",
-                fontsize=7.5,
-                va="bottom",
-                ha="left",
-                color="#333333",
-                zorder=4,
-            )
-            self.dynamic += [line, label]
+            self.dynamic.append(ax.axhline(capacity, color="#333333", linewidth=1.0, linestyle="--", zorder=3))
             top = max(top, capacity)
         ax.set_xlim(x[0], x[-1] if x[-1] > x[0] else x[0] + 1 / 1440)
         ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)  # room for marker labels
         locator = mdates.AutoDateLocator(tz=tz, minticks=4, maxticks=9)
+        formatter = mdates.ConciseDateFormatter(locator, tz=tz)
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
-        ax.set_xlabel(_tz_name(tz, t[-1]), fontsize=8, color="#555555")
-        self.dynamic += _draw_markers(ax, markers, x[0], x[-1])
-        return self._finish()
+        ax.xaxis.set_major_formatter(formatter)
+        self.xlabel = _tz_name(tz, t[-1])
+        labels = self._axis_labels(formatter)
+        if capacity is not None and capacity > 0:
+            at_x, at_y = ax.transData.transform((x[0], capacity))
+            labels.append(Label(f" {capacity:g} cores", at_x, self.height_px - at_y, 7.5, va="bottom", color="#333333"))
+        marker_lines, marker_labels = _markers(ax, markers, x[0], x[-1], self.height_px)
+        self.dynamic += marker_lines
+        return self._finish(labels + marker_labels)
 
 
 def _tz_name(tz: tzinfo, at: float) -> str:
@@ -278,30 +356,43 @@ def _tz_name(tz: tzinfo, at: float) -> str:
     return f"time ({datetime.fromtimestamp(at, tz).tzname() or 'UTC'})"
 
 
-def _draw_markers(ax: Axes, markers: Sequence[Marker], x0: float, x1: float) -> list[Any]:
-    out: list[Any] = []
+@dataclass(frozen=True)
+class _Shown:
+    """A marker inside the time range: where, in which colour, and where its label goes."""
+
+    x: float  # matplotlib date number
+    label: str
+    color: str
+    right_half: bool  # the label goes to the left of the line, so it stays inside the plot
+    height: float  # of the label's top, as a fraction of the axes (labels stagger downwards)
+
+
+def _shown(markers: Sequence[Marker], x0: float, x1: float) -> list[_Shown]:
     shown = sorted((mk for mk in markers if x0 <= mk.at.timestamp() / 86400 <= x1), key=lambda mk: mk.at)
+    out = []
     for i, mk in enumerate(shown):
         xm = mk.at.timestamp() / 86400
         color = mk.color or MARKER_COLORS[i % len(MARKER_COLORS)]
-        out.append(ax.axvline(xm, color=color, linewidth=1.4, linestyle=(0, (4, 2)), zorder=5))
-        # Labels stagger downwards so close markers do not overwrite each other.
-        right_half = (xm - x0) > 0.6 * (x1 - x0)
-        out.append(
-            ax.text(
-                xm,
-                0.98 - 0.07 * (i % 6),
-                f" {mk.label} ",
-                transform=ax.get_xaxis_transform(),
-                fontsize=8,
-                color=color,
-                ha="right" if right_half else "left",
-                va="top",
-                zorder=6,
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
-            )
-        )
+        out.append(_Shown(xm, f" {mk.label} ", color, (xm - x0) > 0.6 * (x1 - x0), 0.98 - 0.07 * (i % 6)))
     return out
+
+
+def _marker_line(ax: Axes, mk: _Shown, linewidth: float) -> Any:
+    return ax.axvline(mk.x, color=mk.color, linewidth=linewidth, linestyle=(0, (4, 2)), zorder=5)
+
+
+def _markers(
+    ax: Axes, markers: Sequence[Marker], x0: float, x1: float, height_px: int
+) -> tuple[list[Any], list[Label]]:
+    """The stacked graph's markers: matplotlib lines, and labels to blend in."""
+    lines, labels = [], []
+    to_px = ax.transAxes.transform
+    for mk in _shown(markers, x0, x1):
+        lines.append(_marker_line(ax, mk, 1.4))
+        at_x = ax.transData.transform((mk.x, 0))[0]
+        at_y = height_px - to_px((0, mk.height))[1]
+        labels.append(Label(mk.label, at_x, at_y, 8, "right" if mk.right_half else "left", "top", mk.color, 0, 0.8))
+    return lines, labels
 
 
 @lru_cache(maxsize=4)
@@ -441,26 +532,27 @@ def host_panels(
             ax.set_xlim(x_lo, x_hi)
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
+        shown = _shown(markers, x_lo, x_hi)
         for row in axes:
             for ax in row:
-                _draw_markers_lines_only(ax, markers, x_lo, x_hi)
-        _draw_markers(axes[0][0], markers, x_lo, x_hi)
-        fig.text(
-            0.98, 0.005, _tz_name(tz, x_hi * 86400), ha="right", va="bottom", fontsize=7, color="#555555"
-        )
+                for mk in shown:
+                    _marker_line(ax, mk, 1.0)
+        for mk in shown:
+            axes[0][0].text(
+                mk.x,
+                mk.height,
+                mk.label,
+                transform=axes[0][0].get_xaxis_transform(),
+                fontsize=8,
+                color=mk.color,
+                ha="right" if mk.right_half else "left",
+                va="top",
+                zorder=6,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
+            )
+        fig.text(0.98, 0.005, _tz_name(tz, x_hi * 86400), ha="right", va="bottom", fontsize=7, color="#555555")
     canvas.draw()
     return _encode(canvas)
-
-
-def _draw_markers_lines_only(ax: Axes, markers: Sequence[Marker], x0: float, x1: float) -> None:
-    shown = sorted((mk for mk in markers if x0 <= mk.at.timestamp() / 86400 <= x1), key=lambda mk: mk.at)
-    for i, mk in enumerate(shown):
-        ax.axvline(
-            mk.at.timestamp() / 86400,
-            color=mk.color or MARKER_COLORS[i % len(MARKER_COLORS)],
-            linewidth=1.0,
-            linestyle=(0, (4, 2)),
-        )
 
 
 KINDS = ("stacked_load", "host_panels")

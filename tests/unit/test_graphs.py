@@ -58,9 +58,43 @@ def test_stacked_load_png_size_markers_legend() -> None:
     right = px[:, int(x1) + 5:, :]
     first_host = tuple(int(c[i:i + 2], 16) for c in [r.PALETTE[0][1:]] for i in (0, 2, 4))
     assert (right == first_host).all(axis=2).sum() > 20
-    assert canvas.ax.get_xlabel() == "time (America/Los_Angeles)"
-    labels = [t.get_text() for t in canvas.ax.get_xticklabels()]
+    labels = [label.text for label in canvas.labels]
+    assert "time (America/Los_Angeles)" in labels
     assert "09:00" in labels and "12:00" in labels and "20:00" not in labels  # Los Angeles time, not UTC
+    assert " incident start " in labels and "web: stacked load" in labels
+
+
+def test_labels_are_drawn_where_they_belong() -> None:
+    """Texts are blended in from sprites: their ink lands next to the axes, in their colour."""
+    png = stacked_load(load_series(5), title="web: stacked load", tz=LA,
+                       markers=[Marker(END - timedelta(hours=2), "incident start", color="#ff00ff")])
+    px = image(png).astype(int)
+    canvas = r._stack_canvas(1000, 500)
+    left, top, right, bottom = (int(v) for v in canvas._axes_px())
+    dark = (px.sum(axis=2) < 200)
+    assert dark[:top, left:left + 200].sum() > 100  # the title, above the plot
+    assert dark[bottom + 5:bottom + 25, left:right].sum() > 100  # the time tick labels, below it
+    assert dark[top:bottom, left - 40:left - 5].sum() > 50  # the load tick labels, left of it
+    assert dark[top:bottom, :20].sum() > 50  # the rotated y label
+    # The marker label: magenta ink over a white box near the top of the plot, beside its line.
+    near_top = magenta_columns(image(png)[top:top + 25])
+    assert near_top.sum() > near_top.max() + 30
+    first = {label.text: label for label in canvas.labels}["09:00"]
+    row = int(first.y) + 6
+    assert dark[row - 6:row + 8, int(first.x) - 15:int(first.x) + 15].sum() > 20
+
+
+def test_text_sprite_blends_over_any_background() -> None:
+    sprite = r.text_sprite("Hg", 12, "#ff0000")
+    assert r.text_sprite("Hg", 12, "#ff0000") is sprite  # drawn once
+    frame = np.zeros((40, 60, 4), dtype=np.uint8)
+    frame[:, :, 1] = 200  # green background
+    sprite.paste(frame, 5, 5)
+    reds = (frame[:, :, 0] > 200) & (frame[:, :, 1] < 60)
+    assert reds.sum() > 20
+    assert (frame[:5, :, 1] == 200).all() and (frame[:, :5, 1] == 200).all()  # nothing outside the sprite
+    sprite.paste(frame, -100, 200)  # entirely outside: ignored
+    sprite.paste(frame, 30, 50)  # partly outside: clipped
 
 
 def test_stack_is_cumulative() -> None:
@@ -89,13 +123,15 @@ def test_figure_is_reused_and_markers_do_not_pile_up() -> None:
     mk = [Marker(END - timedelta(hours=1), "alert"), Marker(END - timedelta(minutes=30), "ack")]
     stacked_load(series, title="1", tz=LA, markers=mk)
     canvas = r._stack_canvas(1000, 500)
-    n = len(canvas.ax.lines) + len(canvas.ax.texts)
+    n = len(canvas.ax.lines)
+    assert n == 2 and len(canvas.labels) > 10
+    labels = len(canvas.labels)
     for _ in range(3):
         stacked_load(series, title="again", tz=LA, markers=mk)
     assert r._stack_canvas(1000, 500) is canvas
-    assert len(canvas.ax.lines) + len(canvas.ax.texts) == n
+    assert len(canvas.ax.lines) == n and len(canvas.ax.texts) == 0 and len(canvas.labels) == labels
     stacked_load(series, title="fewer", tz=LA, markers=mk[:1])
-    assert len(canvas.ax.lines) == 1
+    assert len(canvas.ax.lines) == 1 and len(canvas.labels) == labels - 1
 
 
 def test_host_panels() -> None:
