@@ -128,7 +128,7 @@ def parse_alert(value: object, path: str, *, source: str = SOURCE) -> AlertEvent
         state = parse_status(status, child(path, "status"))
     if "labels" not in alert:
         raise PayloadError(child(path, "labels"), "required: an object of strings")
-    labels = require_string_map(alert["labels"], child(path, "labels"))
+    labels = require_string_map(alert["labels"], path, key="labels")
     annotations = _optional_annotations(alert, "annotations", path)
     fingerprint = optional_str(alert, "fingerprint", path, max_length=MAX_KEY_LENGTH, allow_empty=False)
     if fingerprint is None:
@@ -197,7 +197,7 @@ def _optional_labels(obj: Mapping[str, object], key: str, path: str) -> dict[str
     value = obj.get(key)
     if value is None:
         return {}
-    return require_string_map(value, child(path, key))
+    return require_string_map(value, path, key=key)
 
 
 def _optional_annotations(obj: Mapping[str, object], key: str, path: str) -> dict[str, str]:
@@ -206,7 +206,8 @@ def _optional_annotations(obj: Mapping[str, object], key: str, path: str) -> dic
         return {}
     return require_string_map(
         value,
-        child(path, key),
+        path,
+        key=key,
         max_items=MAX_ANNOTATIONS,
         max_value_length=MAX_ANNOTATION_LENGTH,
         what="annotations",

@@ -1,8 +1,8 @@
-"""The one error every intake parser raises for a body it cannot accept."""
+"""The errors intake raises for a body it cannot accept: not JSON (400) or not a body of its format (422)."""
 
 from __future__ import annotations
 
-__all__ = ["PayloadError"]
+__all__ = ["MalformedBody", "PayloadError"]
 
 
 class PayloadError(ValueError):
@@ -27,3 +27,18 @@ class PayloadError(ValueError):
     def to_dict(self) -> dict[str, str]:
         """The ``detail`` of a 422 answer: ``{"field": ..., "message": ...}``."""
         return {"field": self.field or "body", "message": self.message}
+
+
+class MalformedBody(ValueError):
+    """A body that is not a JSON document at all (a 400, where a PayloadError is a 422).
+
+    ``problem`` is the short error ("malformed JSON"), ``detail`` where and why.
+    """
+
+    def __init__(self, problem: str, detail: str) -> None:
+        super().__init__(problem, detail)
+        self.problem = problem
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.problem}: {self.detail}"

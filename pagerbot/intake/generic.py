@@ -89,7 +89,7 @@ def _parse_alert(value: object, path: str) -> AlertEvent:
     host = (host.strip() or None) if host is not None else None
     key = optional_str(alert, "key", path, max_length=MAX_KEY_LENGTH, allow_empty=False)
     labels = (
-        require_string_map(alert["labels"], child(path, "labels")) if alert.get("labels") is not None else {}
+        require_string_map(alert["labels"], path, key="labels") if alert.get("labels") is not None else {}
     )
     return AlertEvent(
         source=SOURCE,

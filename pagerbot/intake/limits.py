@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 from pagerbot.intake.errors import PayloadError
 
@@ -176,6 +177,7 @@ def require_string_map(
     value: object,
     path: str,
     *,
+    key: str | None = None,
     max_items: int = MAX_LABELS,
     max_name_length: int = MAX_LABEL_NAME_LENGTH,
     max_value_length: int = MAX_LABEL_VALUE_LENGTH,
@@ -183,9 +185,26 @@ def require_string_map(
 ) -> dict[str, str]:
     """A label (or annotation) map: an object of at most ``max_items`` non-empty names to strings.
 
-    Absurd maps (thousands of labels, megabyte values, empty names, nested values) are rejected
-    rather than clipped: clipping labels would change an alert's identity.
+    The map is at ``path``, or at ``child(path, key)`` when ``key`` is given (built only for an error
+    message: a storm's notifications carry thousands of label maps). Absurd maps (thousands of labels,
+    megabyte values, empty names, nested values) are rejected rather than clipped: clipping labels would
+    change an alert's identity.
     """
+    if type(value) is dict and len(value) <= max_items:  # what json.loads gives: one pass, no paths
+        for name, item in value.items():
+            if (type(name) is not str or type(item) is not str or not name or len(name) > max_name_length
+                    or len(item) > max_value_length):
+                break
+        else:
+            return dict(value)
+    return _checked_string_map(value, child(path, key) if key is not None else path, max_items=max_items,
+                               max_name_length=max_name_length, max_value_length=max_value_length, what=what)
+
+
+def _checked_string_map(
+    value: object, path: str, *, max_items: int, max_name_length: int, max_value_length: int, what: str
+) -> dict[str, str]:
+    """:func:`require_string_map` item by item, raising PayloadError at the first fault."""
     obj = require_obj(value, path)
     if len(obj) > max_items:
         raise PayloadError(path, f"too many {what}: {len(obj)}, at most {max_items} are accepted")
@@ -224,10 +243,21 @@ def parse_time(value: object, path: str) -> datetime | None:
     microseconds are truncated (Alertmanager sends nanoseconds); a leap second is read as :59.
     The ISO 8601 offset without a colon (``+0000``, as in PagerDuty's own examples) is accepted.
     """
-    text = require_str(value, path, max_length=64)
+    parsed = _time_of(require_str(value, path, max_length=64))
+    if isinstance(parsed, str):
+        raise PayloadError(path, parsed)
+    return parsed
+
+
+@lru_cache(maxsize=4096)
+def _time_of(text: str) -> datetime | str | None:
+    """:func:`parse_time` of a string: the datetime, None for "unset", or what is wrong with it.
+
+    Cached: the alerts of a notification or a storm mostly share their timestamps.
+    """
     match = _RFC3339.fullmatch(text.strip())
     if match is None:
-        raise PayloadError(path, "expected an RFC 3339 timestamp like 2024-05-01T12:00:00Z")
+        return "expected an RFC 3339 timestamp like 2024-05-01T12:00:00Z"
     year, month, day = int(match["year"]), int(match["month"]), int(match["day"])
     if year == 1 and month == 1 and day == 1:
         return None
@@ -237,7 +267,7 @@ def parse_time(value: object, path: str) -> datetime | None:
     else:
         hours, minutes = int(zone[1:3]), int(zone[-2:])
         if hours > 23 or minutes > 59:
-            raise PayloadError(path, "invalid UTC offset")
+            return "invalid UTC offset"
         offset = timedelta(hours=hours, minutes=minutes)
         tz = timezone(-offset if zone[0] == "-" else offset)
     fraction = (match["fraction"] or "").ljust(6, "0")[:6]
@@ -254,7 +284,7 @@ def parse_time(value: object, path: str) -> datetime | None:
         )
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise PayloadError(path, "not a valid date and time") from None
+        return "not a valid date and time"
 
 
 def optional_time(obj: Mapping[str, object], key: str, path: str) -> datetime | None:
@@ -262,6 +292,10 @@ def optional_time(obj: Mapping[str, object], key: str, path: str) -> datetime | 
     value = obj.get(key)
     if value is None or value == "" or value == _GO_ZERO_TIME:
         return None
+    if type(value) is str and len(value) <= 64:
+        parsed = _time_of(value)
+        if not isinstance(parsed, str):
+            return parsed
     return parse_time(value, child(path, key))
 
 

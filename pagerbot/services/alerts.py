@@ -25,6 +25,7 @@ from pagerbot.core.lifecycle import Status
 from pagerbot.observability import INCIDENTS_OPENED
 from pagerbot.services.context import Services
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
+from pagerbot.store.inbox import BODY, EVENTS
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Alert, Incident
 
@@ -44,16 +45,20 @@ class IntakeResult:
     ignored: int = 0
 
 
-async def accept_alerts(ctx: Services, source: str, events: Sequence[AlertEvent]) -> None:
+async def accept_alerts(ctx: Services, source: str, events: Sequence[AlertEvent], *, body: str | None = None) -> None:
     """Store a delivery in the inbox (committed when this returns) and wake the inbox worker, which applies it.
 
     This is all a webhook waits for before its 2xx: the grouping, de-duplication and Slack side effects
-    happen in the worker, in batches (services/inbox.py).
+    happen in the worker, in batches (services/inbox.py). ``body``, the text a webhook's ``events`` were
+    parsed from, is stored instead of them: the worker parses it again (intake/bodies.py).
     """
     if not events:
         return
-    await ctx.store.inbox.put(source, json.dumps([e.to_json() for e in events], separators=(",", ":")),
-                              ctx.clock.now())
+    if body is not None:
+        await ctx.store.inbox.put(source, BODY, body, ctx.clock.now())
+    else:
+        await ctx.store.inbox.put(source, EVENTS, json.dumps([e.to_json() for e in events], separators=(",", ":")),
+                                  ctx.clock.now())
     ctx.wake_inbox()
 
 

@@ -1,6 +1,7 @@
 """The inbox worker: applies the deliveries webhooks accepted, in the order they were answered, in batches.
 
-A webhook's 2xx waits only for its delivery's INSERT into the inbox (services/alerts.accept_alerts). This
+A webhook's 2xx waits only for its delivery's INSERT into the inbox (services/alerts.accept_alerts: the body
+as received, after the route parsed it once to answer a bad one with a 4xx). This
 worker takes the waiting deliveries oldest first and applies them (grouping, de-duplication, the incident,
 the outbox rows for Slack) in one transaction that also deletes them: a delivery is applied exactly once,
 or, if the process dies first, stays for the next worker. On PostgreSQL one replica's worker at a time holds
@@ -22,9 +23,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 
 from pagerbot.core.alerts import AlertEvent
+from pagerbot.intake.bodies import parse_body
 from pagerbot.observability import INBOX_FAILED, INBOX_OLDEST, INBOX_PENDING
 from pagerbot.outbox.worker import wait_first
 from pagerbot.services.alerts import IntakeResult, apply_alerts, merged, report
+from pagerbot.store.inbox import BODY, EVENTS, Delivery
 from pagerbot.store.repository import OUTBOX_DUE, is_unavailable
 
 if TYPE_CHECKING:
@@ -129,12 +132,12 @@ class InboxWorker:
             limit = 1 if only is not None else max(1, min(self.batch_size, round(
                 self.batch_alerts / self._alerts_per_delivery)))
             rows = await inbox.claim(session, limit)
-            if not rows or (only is not None and rows[0][0] != only):
+            if not rows or (only is not None and rows[0].id != only):
                 return 0
-            deliveries = [[AlertEvent.from_json(item) for item in json.loads(events)] for _, events in rows]
+            deliveries = [alerts_of(row) for row in rows]
             self._alerts_per_delivery = max(1.0, sum(map(len, deliveries)) / len(deliveries))
             result = await apply_alerts(ctx, session, deliveries)
-            await inbox.remove(session, [row_id for row_id, _ in rows])
+            await inbox.remove(session, [row.id for row in rows])
             due = session.info.get(OUTBOX_DUE, False)
         report(result)
         if results is not None:
@@ -148,7 +151,7 @@ class InboxWorker:
         async with ctx.store.transaction() as session:
             if not await ctx.store.inbox.lock(session):
                 return None
-            ids = [row_id for row_id, _ in await ctx.store.inbox.claim(session, self.batch_size)]
+            ids = [row.id for row in await ctx.store.inbox.claim(session, self.batch_size)]
         applied = 0
         for row_id in ids:
             try:
@@ -161,6 +164,15 @@ class InboxWorker:
                     await ctx.store.inbox.fail(session, row_id, f"{type(exc).__name__}: {exc}", ctx.clock.now())
                 applied += 1
         return applied
+
+
+def alerts_of(delivery: Delivery) -> list[AlertEvent]:
+    """A waiting delivery's alerts: its body parsed again as when it was accepted, or the alerts stored."""
+    if delivery.kind == BODY:
+        return parse_body(delivery.source, delivery.payload)
+    if delivery.kind == EVENTS:
+        return [AlertEvent.from_json(item) for item in json.loads(delivery.payload)]
+    raise ValueError(f"inbox row {delivery.id}: unknown kind {delivery.kind!r}")
 
 
 async def _sleep(stopping: asyncio.Event, seconds: float) -> None:

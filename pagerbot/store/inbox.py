@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,34 +24,50 @@ from pagerbot.store.tables import InboxRow
 # the inbox worker holding it is the only one applying deliveries, so they are applied in order.
 INBOX_LOCK = 0x7061676572_1B0C
 
-_PG_PUT = "INSERT INTO inbox (source, events, received_at) VALUES ($1, $2, $3)"
+_PG_PUT = "INSERT INTO inbox (source, kind, payload, received_at) VALUES ($1, $2, $3, $4)"
+
+# What an inbox row's payload holds (InboxRow.kind).
+BODY = "body"  # the sender's body as received, for the parser of the route named in ``source``
+EVENTS = "events"  # a JSON list of AlertEvent dicts (alerts pagerbot made, from metric watches)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A waiting delivery as the worker claims it."""
+
+    id: int
+    source: str
+    kind: str
+    payload: str
+
 class Inbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.postgresql = engine.dialect.name == "postgresql"
         table = cast(Table, InboxRow.__table__)
         self._insert = insert(table)
-        self._claim = (select(table.c.id, table.c.events).where(table.c.failed_at.is_(None))
-                       .order_by(table.c.id).limit(bindparam("limit")))
+        self._claim = (select(table.c.id, table.c.source, table.c.kind, table.c.payload)
+                       .where(table.c.failed_at.is_(None)).order_by(table.c.id).limit(bindparam("limit")))
         self._remove = delete(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
 
-    async def put(self, source: str, events: str, now: datetime) -> None:
-        """Store one delivery (``events``: its alerts as a JSON list), committed when this returns.
+    async def put(self, source: str, kind: str, payload: str, now: datetime) -> None:
+        """Store one delivery (``kind``: BODY or EVENTS), committed when this returns.
 
         A connection the server dropped (it restarted; a proxy cut it) is discarded and the INSERT tried
         once more on a fresh one; a database still down raises again.
         """
         if not self.postgresql:
             async with self.engine.begin() as connection:
-                await connection.execute(self._insert, {"source": source, "events": events, "received_at": now})
+                await connection.execute(
+                    self._insert, {"source": source, "kind": kind, "payload": payload, "received_at": now})
             return
         for attempt in (1, 2):
             try:
                 pool = self._pool or await self._asyncpg_pool()
                 async with pool.acquire() as connection:
-                    await connection.execute(_PG_PUT, source, events, now)
+                    await connection.execute(_PG_PUT, source, kind, payload, now)
                 return
             except Exception as exc:
                 if attempt == 2 or not connection_lost(exc):
@@ -77,10 +94,10 @@ class Inbox:
             return True  # SQLite serves one process, and writers take turns anyway
         return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(INBOX_LOCK))))
 
-    async def claim(self, session: AsyncSession, limit: int) -> list[tuple[int, str]]:
-        """The oldest waiting deliveries, in the order they were answered: (id, events) pairs."""
+    async def claim(self, session: AsyncSession, limit: int) -> list[Delivery]:
+        """The oldest waiting deliveries, in the order they were answered."""
         rows = await session.execute(self._claim, {"limit": limit})
-        return [(int(row_id), str(events)) for row_id, events in rows]
+        return [Delivery(int(row_id), source, kind, payload) for row_id, source, kind, payload in rows]
 
     async def remove(self, session: AsyncSession, ids: Sequence[int]) -> None:
         # On the table, not through the ORM: an ORM delete first matches every loaded object against the ids.

@@ -165,7 +165,11 @@ class OutboxRow(Base):
 
 
 class InboxRow(Base):
-    """A delivery answered 2xx and not yet processed: its alerts, parsed, as a JSON list (see services/inbox.py).
+    """A delivery answered 2xx and not yet processed (see services/inbox.py).
+
+    ``payload`` is, by ``kind``, the sender's body as received (``body``: parsed again by the parser of the
+    route named in ``source``) or alerts pagerbot made itself (``events``: a JSON list of AlertEvent dicts,
+    from metric watches).
 
     Deleted in the transaction that applies it; a delivery that cannot be applied (a bug, not an outage)
     is kept with ``failed_at`` and its error, for an operator to look at.
@@ -175,7 +179,8 @@ class InboxRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(32))
-    events: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8), server_default="events")
+    payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime]
     failed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)

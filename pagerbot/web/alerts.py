@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,30 +9,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from pagerbot.core.alerts import AlertEvent
-from pagerbot.intake.alertmanager import parse_alertmanager
 from pagerbot.intake.auth import check_grafana_signature, check_token
-from pagerbot.intake.errors import PayloadError
-from pagerbot.intake.generic import parse_generic
-from pagerbot.intake.grafana import parse_grafana
-from pagerbot.intake.pagerduty import parse_pagerduty, success_body
+from pagerbot.intake.bodies import PARSERS, body_text, parse_body
+from pagerbot.intake.errors import MalformedBody, PayloadError
+from pagerbot.intake.pagerduty import success_body
 from pagerbot.observability import ALERTS_RECEIVED, WEBHOOK_LATENCY
 from pagerbot.services.alerts import accept_alerts
 from pagerbot.services.context import Services
 from pagerbot.store.repository import is_unavailable
 from pagerbot.web.errors import ApiError
-
-
-def _alertmanager(body: object) -> list[AlertEvent]:
-    return parse_alertmanager(body).alerts
-
-
-PARSERS: dict[str, Callable[[object], list[AlertEvent]]] = {
-    "alertmanager": _alertmanager,
-    "grafana": parse_grafana,
-    "pagerduty": parse_pagerduty,
-    "generic": parse_generic,
-}
 
 ALERT_BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -65,39 +48,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-# JSON escapes can spell characters that no database column takes: NUL (PostgreSQL text refuses it) and
-# lone UTF-16 surrogates (not encodable as UTF-8). Raw JSON cannot hold them unescaped.
-_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _storable(value: object) -> object:
-    """``value`` with every unstorable character replaced by U+FFFD: the alert is kept, not refused."""
-    if isinstance(value, str):
-        return _UNSTORABLE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_storable(item) for item in value]
-    if isinstance(value, dict):
-        return {_storable(key): _storable(item) for key, item in value.items()}
-    return value
-
-
-def decode_json(body: bytes) -> object:
-    if not body.strip():
-        raise ApiError(400, "empty body", "expected a JSON document")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "body is not UTF-8", f"invalid byte at offset {exc.start}") from None
-    try:
-        decoded = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "malformed JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise ApiError(400, "malformed JSON", "nested too deeply") from None
-    return _storable(decoded) if _UNSTORABLE_ESCAPE.search(text) else decoded
-
-
 def authenticate(ctx: Services, request: Request, body: bytes, sender: str, insecure: bool) -> None:
     secret = ctx.settings.config.intake.grafana_secret
     if sender == "grafana" and secret:
@@ -125,11 +75,14 @@ def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
             body = await read_limited(request, limit)
             authenticate(ctx, request, body, sender, insecure)
             try:
-                events = PARSERS[sender](decode_json(body))
+                text = body_text(body)
+                events = parse_body(sender, text)
+            except MalformedBody as exc:
+                raise ApiError(400, exc.problem, exc.detail) from None
             except PayloadError as exc:
                 raise ApiError(422, f"not a valid {sender} body: {exc}", exc.to_dict()) from None
             try:
-                await accept_alerts(ctx, sender, events)
+                await accept_alerts(ctx, sender, events, body=text)
             except Exception as exc:
                 if is_unavailable(exc):
                     raise ApiError(503, "database unavailable", "the alert was not stored; retry",

@@ -4,7 +4,6 @@ directly (the tests count rows rather than trust the API), and Slack-side checks
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,9 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from pagerbot.services.inbox import alerts_of
 from pagerbot.store.db import create_engine
+from pagerbot.store.inbox import Delivery
 from tests.fakes.slack_api import FakeSlack, Message
 from tests.harness import API_TOKEN, Posted, ServerThread
 from tests.payloads import am_alert, am_notification
@@ -112,8 +113,9 @@ def scalar(database_url: str, statement: str, **params: Any) -> Any:
 def stored_fingerprints(database_url: str) -> set[str]:
     """Fingerprints of the alerts stored: applied (the alerts table) or answered and waiting in the inbox."""
     applied = {row[0] for row in sql(database_url, "SELECT fingerprint FROM alerts")}
-    waiting = {event["fingerprint"] for (events,) in sql(database_url, "SELECT events FROM inbox")
-               for event in json.loads(events)}
+    waiting = {event.fingerprint
+               for row in sql(database_url, "SELECT id, source, kind, payload FROM inbox")
+               for event in alerts_of(Delivery(*row))}
     return applied | waiting
 
 

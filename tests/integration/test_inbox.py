@@ -1,7 +1,8 @@
 """The inbox: a webhook's 2xx waits only for its delivery's INSERT; the inbox worker applies deliveries after,
 in the order they were answered, each exactly once, on SQLite and on PostgreSQL.
 
-Deliveries go in through accept_alerts (what the route calls after parsing) and come out through the worker;
+Deliveries go in through accept_alerts (what the route calls after parsing, with the body as received; metric
+watches without one) and come out through the worker;
 the end-to-end tests over HTTP (test_intake_*) cover the routes, storms, crashes and replicas.
 """
 
@@ -37,6 +38,12 @@ def _events(*alerts: dict[str, object]) -> list[AlertEvent]:
     return parse_alertmanager(am_notification(list(alerts))).alerts
 
 
+async def _accept_body(runtime: Runtime, *alerts: dict[str, object]) -> None:
+    """As the Alertmanager route does: the body parsed once (to answer 4xx), then stored as received."""
+    body = json.dumps(am_notification(list(alerts)))
+    await accept_alerts(runtime.ctx, "alertmanager", _events(*alerts), body=body)
+
+
 async def _count(runtime: Runtime, model: type) -> int:
     async with runtime.ctx.store.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
@@ -54,11 +61,16 @@ async def test_accepted_deliveries_wait_until_applied_then_apply_in_order(databa
     runtime = await _runtime(database_url)
     try:
         down = am_alert("HostDown")
-        await accept_alerts(runtime.ctx, "alertmanager", _events(down))
-        await accept_alerts(runtime.ctx, "alertmanager", _events(down))  # Alertmanager's resend
-        await accept_alerts(runtime.ctx, "alertmanager", _events(resolved(down)))
-        # stored, nothing applied yet
-        assert (await _count(runtime, InboxRow), await _count(runtime, Alert)) == (3, 0)
+        await _accept_body(runtime, down)
+        await _accept_body(runtime, down)  # Alertmanager's resend
+        await accept_alerts(runtime.ctx, "alertmanager", _events(resolved(down)))  # as alerts: both kinds mix
+        # stored, nothing applied yet: webhook bodies as received, alerts pagerbot made as a JSON list
+        async with runtime.ctx.store.sessions() as session:
+            kinds = [kind for kind, in await session.execute(select(InboxRow.kind).order_by(InboxRow.id))]
+            first_payload = await session.scalar(select(InboxRow.payload).order_by(InboxRow.id).limit(1))
+        assert kinds == ["body", "body", "events"]
+        assert first_payload == json.dumps(am_notification([down]))
+        assert await _count(runtime, Alert) == 0
         result = await runtime.inbox.drain()
         # as if applied one by one: opened by the first, the resend a duplicate, then resolved
         assert (result.new, result.duplicates, result.resolved) == (1, 1, 1)
@@ -75,21 +87,26 @@ async def test_accepted_deliveries_wait_until_applied_then_apply_in_order(databa
 async def test_a_delivery_that_cannot_be_applied_is_kept_aside_and_the_rest_go_through(database_url: str) -> None:
     runtime = await _runtime(database_url)
     try:
-        await accept_alerts(runtime.ctx, "alertmanager", _events(am_alert("HostDown")))
-        async with runtime.ctx.store.transaction() as session:  # a row this version cannot read
-            session.add(InboxRow(source="alertmanager", events='[{"fingerprint": "x"}]', received_at=NOW))
-        await accept_alerts(runtime.ctx, "alertmanager", _events(am_alert("DiskFull", instance="db2:9100")))
+        await _accept_body(runtime, am_alert("HostDown"))
+        async with runtime.ctx.store.transaction() as session:  # rows this version cannot read
+            session.add(InboxRow(source="alertmanager", kind="events", payload='[{"fingerprint": "x"}]',
+                                 received_at=NOW))
+            # a body an older version accepted and this one's parser refuses
+            session.add(InboxRow(source="alertmanager", kind="body", payload='{"alerts": 5}', received_at=NOW))
+        await _accept_body(runtime, am_alert("DiskFull", instance="db2:9100"))
         result = await runtime.inbox.drain()
         assert result.new == 2
         async with runtime.ctx.store.sessions() as session:
-            rows = (await session.execute(select(InboxRow))).scalars().all()
+            rows = (await session.execute(select(InboxRow).order_by(InboxRow.id))).scalars().all()
             names = set((await session.execute(select(Alert.name))).scalars())
         assert names == {"HostDown", "DiskFull"}
-        [kept] = rows
-        assert kept.failed_at == NOW and kept.error is not None and "KeyError" in kept.error
+        assert [row.kind for row in rows] == ["events", "body"]
+        assert all(row.failed_at == NOW for row in rows)
+        assert "KeyError" in (rows[0].error or "")
+        assert "PayloadError: alerts: expected an array" in (rows[1].error or "")
         await runtime.inbox.observe()
         assert REGISTRY.get_sample_value("pagerbot_inbox_pending") == 0
-        assert REGISTRY.get_sample_value("pagerbot_inbox_failed") == 1
+        assert REGISTRY.get_sample_value("pagerbot_inbox_failed") == 2
         assert (await runtime.inbox.drain()).new == 0  # the failed row is not retried forever
     finally:
         await runtime.close()
@@ -101,7 +118,7 @@ async def test_the_running_worker_applies_what_arrives(database_url: str) -> Non
     task = asyncio.create_task(runtime.inbox.run(stopping))
     try:
         for n in range(30):
-            await accept_alerts(runtime.ctx, "alertmanager", _events(am_alert("HighLoad", instance=f"web{n}:9100")))
+            await _accept_body(runtime, am_alert("HighLoad", instance=f"web{n}:9100"))
         for _ in range(200):
             if await _count(runtime, Alert) == 30 and await _count(runtime, InboxRow) == 0:
                 break
@@ -120,8 +137,8 @@ async def test_two_workers_on_one_postgresql_apply_each_delivery_once(postgres_u
     first, second = await _runtime(postgres_url), await _runtime(postgres_url)
     try:
         for n in range(120):
-            await accept_alerts(first.ctx, "alertmanager", _events(
-                am_alert("HighLoad", instance=f"web{n}:9100"), am_alert("HighLoad", instance=f"web{n - 1}:9100")))
+            await _accept_body(first, am_alert("HighLoad", instance=f"web{n}:9100"),
+                               am_alert("HighLoad", instance=f"web{n - 1}:9100"))
         one, two = await asyncio.gather(first.inbox.drain(), second.inbox.drain())
         assert one.new + two.new == 121
         assert await _count(first, Alert) == 121 and await _count(first, InboxRow) == 0
