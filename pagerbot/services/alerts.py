@@ -12,9 +12,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat import blocks
@@ -248,9 +248,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             assert incident is not None
             await _new_wave(ctx, session, incident, key, firing_new, now)
         assert incident is not None
-        # A Core INSERT on the table: the ORM's bulk insert re-coerced every key and compiled the statement
-        # anew on every delivery (a cache miss), costing more than the INSERT itself.
-        await session.execute(insert(cast(Table, Alert.__table__)), [
+        await ctx.store.insert_alerts(session, [
             _row_values(e, incident_id=incident.id, occurrence=occ, wave=incident.wave, now=now)
             for e, occ in new_events])
         result.new += len(new_events)

@@ -52,6 +52,7 @@ class InboxWorker:
         # One applier per process (the running worker, or drain() beside it): on SQLite the database does not
         # lock the inbox for us.
         self._applying = asyncio.Lock()
+        self._added_since_analyze = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -144,7 +145,19 @@ class InboxWorker:
             results.append(result)
         if due:
             ctx.wake_outbox()
+        await self._keep_statistics_fresh(result.new)
         return len(rows)
+
+    async def _keep_statistics_fresh(self, new_alerts: int) -> None:
+        """Have the alerts table analyzed as a storm grows it (Store.refresh_alert_statistics says why)."""
+        self._added_since_analyze += new_alerts
+        if self._added_since_analyze < 1000:
+            return
+        try:
+            if await self.ctx.store.refresh_alert_statistics(self._added_since_analyze):
+                self._added_since_analyze = 0
+        except Exception as exc:  # the batch is committed: this is an optimisation, never a failure
+            log.warning("inbox: could not analyze the alerts table (%s: %s)", type(exc).__name__, exc)
 
     async def _apply_one_by_one(self, results: list[IntakeResult] | None) -> int | None:
         ctx = self.ctx

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import String, bindparam, func, select, text, update
+from sqlalchemy import String, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -33,6 +34,20 @@ def rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+# The alerts table's columns but id, with the PostgreSQL type of the array each arrives in (insert_alerts).
+_ALERT_COLUMNS = (
+    ("incident_id", "bigint"), ("source", "varchar"), ("fingerprint", "varchar"), ("occurrence", "varchar"),
+    ("name", "varchar"), ("title", "varchar"), ("description", "text"), ("severity", "integer"),
+    ("state", "varchar"), ("host", "varchar"), ("labels", "json"), ("annotations", "json"), ("url", "text"),
+    ("starts_at", "timestamptz"), ("ends_at", "timestamptz"), ("wave", "integer"), ("received_count", "integer"),
+    ("first_received_at", "timestamptz"), ("last_received_at", "timestamptz"),
+)
+_INSERT_ALERTS = text(
+    f"INSERT INTO alerts ({', '.join(name for name, _ in _ALERT_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{name} AS {kind}[])' for name, kind in _ALERT_COLUMNS)})"
+)
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -55,6 +70,43 @@ class Store:
             reached = session.info.get(_PAST_CAP)
             if reached:  # committed: counts seen inside a transaction that rolled back are not kept
                 self._past_cap.update(reached)
+
+    async def insert_alerts(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert new alert rows (the columns of :class:`Alert` but ``id``), in one statement on PostgreSQL.
+
+        A storm's batch inserts thousands of alerts. asyncpg's executemany runs the INSERT once per row (95 µs
+        a row in the server); one INSERT ... SELECT FROM unnest() of an array per column takes a fraction
+        of that. SQLite gets the Core executemany.
+        """
+        if not rows:
+            return
+        if self.dialect != "postgresql":
+            # A Core INSERT on the table: the ORM's bulk insert re-coerced every key and compiled the statement
+            # anew on every delivery (a cache miss), costing more than the INSERT itself.
+            await session.execute(insert(cast(Table, Alert.__table__)), list(rows))
+            return
+        arrays = {name: [row[name] for row in rows] for name, _ in _ALERT_COLUMNS}
+        for name in ("labels", "annotations"):
+            arrays[name] = [json.dumps(value, separators=(",", ":")) for value in arrays[name]]
+        await session.execute(_INSERT_ALERTS, arrays)
+
+    async def refresh_alert_statistics(self, added: int) -> bool:
+        """ANALYZE the alerts table if ``added`` new rows are a fifth of what the planner believes it holds.
+
+        Autovacuum analyzes a table at most once a minute, after a tenth of it changed; a storm grows the
+        alerts table a hundredfold in that time, and planned with the statistics of the small table the
+        de-duplication lookup scanned every alert (90 ms, where the index takes 1). Returns whether it ran.
+        PostgreSQL only: SQLite's planner takes the unique index without statistics.
+        """
+        if self.dialect != "postgresql":
+            return False
+        async with self.engine.connect() as connection:
+            believed = await connection.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'alerts'::regclass"))
+            if added < max(1000.0, 0.2 * float(believed or 0)):
+                return False
+            await connection.execute(text("ANALYZE alerts"))
+            await connection.commit()
+        return True
 
     def insert(self, table: Any) -> Any:
         """An INSERT that knows ON CONFLICT on both engines."""

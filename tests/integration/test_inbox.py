@@ -150,3 +150,30 @@ async def test_two_workers_on_one_postgresql_apply_each_delivery_once(postgres_u
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_storm_has_the_alerts_table_analyzed(postgres_url: str) -> None:
+    """Autovacuum analyzes at most once a minute; the worker has PostgreSQL analyze the alerts table as a storm
+    grows it, so the de-duplication lookup keeps its index plan. Counted by analyze_count, which counts manual
+    ANALYZEs only (autovacuum's are autoanalyze_count)."""
+    runtime = await _runtime(postgres_url)
+    try:
+        for post in range(12):
+            await _accept_body(runtime, *(am_alert("HighLoad", instance=f"web{post}-{n}:9100") for n in range(100)))
+        await runtime.inbox.drain()
+        for _ in range(50):  # a backend reports its statistics when it goes idle, within a second
+            async with runtime.ctx.store.sessions() as session:
+                analyzed, believed = (await session.execute(text(
+                    "SELECT s.analyze_count, c.reltuples FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+                    "WHERE s.relname = 'alerts'"))).one()
+            if analyzed:
+                break
+            await asyncio.sleep(0.1)
+        async with runtime.ctx.store.sessions() as session:
+            plan = "\n".join(row[0] for row in await session.execute(text(
+                "EXPLAIN SELECT id FROM alerts WHERE source = 'alertmanager' AND fingerprint = ANY(:fingerprints)"),
+                {"fingerprints": ["a", "b"]}))
+        assert analyzed >= 1 and believed >= 1000
+        assert "fingerprint" in plan.split("Index Cond:", 1)[-1].splitlines()[0]  # looked up, not filtered
+    finally:
+        await runtime.close()
