@@ -1,22 +1,29 @@
 """The floor for bench/intake.py: a bare alert receiver that does nothing but parse and insert.
 
-FastAPI on uvicorn (the same uvicorn settings as ``pagerbot serve``), asyncpg straight to PostgreSQL:
-check the bearer token, parse the JSON body, one INSERT per alert (``executemany`` in one transaction),
-commit, answer 200. No validation beyond what the INSERT needs, no grouping, no outbox. A unique key
-on (source, fingerprint, occurrence) with ON CONFLICT DO NOTHING keeps Alertmanager's repeats from
-being stored twice, so its rows can be checked like pagerbot's.
+FastAPI on uvicorn (the same uvicorn settings as ``pagerbot serve``): check the bearer token, parse the
+JSON body, one INSERT per alert (``executemany`` in one transaction), commit, answer 200. No validation
+beyond what the INSERT needs, no grouping, no outbox. A unique key on (source, fingerprint, occurrence)
+with ON CONFLICT DO NOTHING keeps Alertmanager's repeats from being stored twice, so its rows can be
+checked like pagerbot's.
+
+On PostgreSQL through asyncpg's pool (default settings); on SQLite through one aiosqlite connection with
+pagerbot's pragmas (WAL, synchronous=NORMAL), which the requests share in turn, as a bare async receiver
+on SQLite would.
 
     python bench/floor.py --database-url postgresql://postgres@127.0.0.1:5432/DB --port 8099 [--token T]
+    python bench/floor.py --database-url sqlite:///path/floor.db --port 8099 [--token T]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiosqlite
 import asyncpg
 import uvicorn
 from fastapi import FastAPI, Request
@@ -37,14 +44,31 @@ CREATE TABLE IF NOT EXISTS alerts (
 """
 INSERT = ("INSERT INTO alerts (source, fingerprint, occurrence, title, status, labels) "
           "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
+SQLITE_SCHEMA = SCHEMA.replace("BIGSERIAL", "INTEGER").replace("JSONB", "TEXT").replace(
+    "TIMESTAMPTZ NOT NULL DEFAULT now()", "TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP")
+SQLITE_INSERT = ("INSERT INTO alerts (source, fingerprint, occurrence, title, status, labels) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 
 
 def create_app(database_url: str, token: str | None) -> FastAPI:
     pool: asyncpg.Pool | None = None
+    sqlite: aiosqlite.Connection | None = None
+    sqlite_path = database_url.removeprefix("sqlite:///") if database_url.startswith("sqlite:") else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        nonlocal pool
+        nonlocal pool, sqlite
+        if sqlite_path is not None:
+            sqlite = await aiosqlite.connect(sqlite_path)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+                await sqlite.execute(f"PRAGMA {pragma}")
+            await sqlite.execute(SQLITE_SCHEMA)
+            await sqlite.commit()
+            try:
+                yield
+            finally:
+                await sqlite.close()
+            return
         pool = await asyncpg.create_pool(database_url, min_size=2, max_size=10)
         async with pool.acquire() as connection:
             await connection.execute(SCHEMA)
@@ -54,8 +78,14 @@ def create_app(database_url: str, token: str | None) -> FastAPI:
             await pool.close()
 
     app = FastAPI(lifespan=lifespan)
+    sqlite_turn = asyncio.Lock()  # one transaction at a time on the shared connection
 
     async def store(rows: list[tuple[Any, ...]]) -> None:
+        if sqlite is not None:
+            async with sqlite_turn:
+                await sqlite.executemany(SQLITE_INSERT, rows)
+                await sqlite.commit()
+            return
         assert pool is not None
         async with pool.acquire() as connection, connection.transaction():
             await connection.executemany(INSERT, rows)
@@ -93,7 +123,7 @@ def create_app(database_url: str, token: str | None) -> FastAPI:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", required=True, help="postgresql://user@host:port/db")
+    parser.add_argument("--database-url", required=True, help="postgresql://user@host:port/db or sqlite:///path")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--token", help="require Authorization: Bearer TOKEN")

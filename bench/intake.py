@@ -14,7 +14,8 @@ load goes to one at a time, in slices of ``--slice`` seconds taken in turn: the 
 
 - ``pagerbot-sqlite``, ``pagerbot-pg``: ``pagerbot serve`` (a real subprocess, one uvicorn process as
   shipped), with Slack pointed at the fake Slack Web API of the tests (running in this process);
-- ``floor``: bench/floor.py, FastAPI on uvicorn, parse + one INSERT per alert + commit, asyncpg;
+- ``floor``, ``floor-sqlite``: bench/floor.py, FastAPI on uvicorn, parse + one INSERT per alert + commit,
+  asyncpg on PostgreSQL, aiosqlite on SQLite (pagerbot on each database is compared with the floor on it);
 - ``alerta``: alerta-server from PyPI in its own virtualenv (``--alerta-venv``), under gunicorn with
   2 x cores + 1 sync workers (gunicorn's advice), on PostgreSQL, plugins off, no authentication.
 
@@ -29,7 +30,7 @@ The generator shares the 2 cores with the server and the database: it is the sam
 the ratios compare like with like, and its CPU use is reported with each run (wrk spends a few
 microseconds per request, well under a tenth of a core here).
 
-    python bench/intake.py [--duration 30] [--targets pagerbot-sqlite,pagerbot-pg,floor,alerta]
+    python bench/intake.py [--duration 30] [--targets pagerbot-sqlite,floor-sqlite,pagerbot-pg,floor,alerta]
                            [--modes single,am] [--alerta-venv DIR] [--json PATH]
 """
 
@@ -71,7 +72,7 @@ LUA = Path(__file__).resolve().parent / "wrk" / "alerts.lua"
 CLIENTS = 8
 PER_POST = 100
 REPEATS = 10
-TARGETS = ("pagerbot-sqlite", "pagerbot-pg", "floor", "alerta")
+TARGETS = ("pagerbot-sqlite", "floor-sqlite", "pagerbot-pg", "floor", "alerta")
 MODES = ("single", "am")
 DEFAULT_ALERTA_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pagerbot-bench" / "alerta-venv"
 
@@ -245,15 +246,16 @@ def pagerbot(kind: str, tmp: Path, slack: FakeSlack) -> Iterator[Running]:
 
 
 @contextmanager
-def floor(tmp: Path) -> Iterator[Running]:
-    with database("postgresql", tmp) as url:
+def floor(tmp: Path, kind: str) -> Iterator[Running]:
+    with database(kind, tmp) as url:
         port = free_port()
         args = [sys.executable, str(ROOT / "bench" / "floor.py"), "--database-url", url, "--port", str(port),
                 "--token", API_TOKEN]
         with Proc(args, log=tmp / "floor.log") as proc:
             wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc.popen)
+            read = _sqlite_keys if kind == "sqlite" else _pg_keys
             yield Running(f"http://127.0.0.1:{port}", proc.pid, API_TOKEN, "generic",
-                          lambda: _pg_keys(url, "SELECT fingerprint FROM alerts"))
+                          lambda: read(url, "SELECT fingerprint FROM alerts"))
 
 
 def alerta_missing(venv: Path) -> str | None:
@@ -295,8 +297,8 @@ def alerta(tmp: Path, venv: Path) -> Iterator[Running]:
 def start(target: str, tmp: Path, slack: FakeSlack, alerta_venv: Path) -> AbstractContextManager[Running]:
     if target.startswith("pagerbot"):
         return pagerbot("sqlite" if target.endswith("sqlite") else "postgresql", tmp, slack)
-    if target == "floor":
-        return floor(tmp)
+    if target.startswith("floor"):
+        return floor(tmp, "sqlite" if target.endswith("sqlite") else "postgresql")
     return alerta(tmp, alerta_venv)
 
 
@@ -436,10 +438,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         slack.stop()
 
-    floor_rate = {r["mode"]: r["alerts_per_s"] for r in results if r["target"] == "floor"}
+    floor_rate = {(r["target"], r["mode"]): r["alerts_per_s"] for r in results if r["target"].startswith("floor")}
     rows = []
     for r in results:
-        base = floor_rate.get(r["mode"])
+        # Each database has its own floor; Alerta runs on PostgreSQL.
+        base = floor_rate.get(("floor-sqlite" if r["target"].endswith("sqlite") else "floor", r["mode"]))
         r["ratio_to_floor"] = round(r["alerts_per_s"] / base, 2) if base else None
         r["applied_ratio_to_floor"] = round(r["applied_alerts_per_s"] / base, 2) if base else None
         rows.append([r["target"], "single posts" if r["mode"] == "single" else "100-alert AM posts",

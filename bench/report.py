@@ -73,9 +73,15 @@ def rows_for(parts: dict[str, Any]) -> list[list[str]]:
                 rows.append(["  server CPU ms per alert (lower is better)", f"{pg[key]:.2f}", peer or "-",
                              _ratio(pg[key], floor[key] if floor else None)])
             if sqlite:
-                rows.append(["  on SQLite: alerts/s; p99 ms", f"{_fmt(sqlite['alerts_per_s'])}; "
-                             f"{_fmt(sqlite['p99_ms'], 1)}", "floor (PostgreSQL)",
-                             _ratio(sqlite["alerts_per_s"], floor["alerts_per_s"] if floor else None)])
+                floor_sqlite = runs.get(("floor-sqlite", mode))
+                base = floor_sqlite["alerts_per_s"] if floor_sqlite else None
+                rows.append([f"{label} on SQLite: alerts/s", _fmt(sqlite["alerts_per_s"]),
+                             f"{_fmt(base)} floor (SQLite)" if base else "floor (SQLite): not run",
+                             _ratio(sqlite["alerts_per_s"], base)])
+                rows.append(["  applied alerts/s; p50 / p99 ms", f"{_fmt(sqlite['applied_alerts_per_s'])}; "
+                             f"{_fmt(sqlite['p50_ms'], 1)} / {_fmt(sqlite['p99_ms'], 1)}",
+                             f"{_fmt(floor_sqlite['p50_ms'], 1)} / {_fmt(floor_sqlite['p99_ms'], 1)} floor"
+                             if floor_sqlite else "-", ""])
         stored = all(r["all_stored"] for r in intake["runs"])
         rows.append(["  every answered alert stored (all targets)", "yes" if stored else "NO", "", ""])
     else:

@@ -36,15 +36,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("pagerbot.inbox")
 
 _CONFLICT_RETRIES = 5
+SQLITE_BATCH_SECONDS = 0.025
+SQLITE_LOCK_SHARE = 1 / 3
 
 
 class InboxWorker:
     def __init__(self, ctx: Services, *, batch_size: int = 500, batch_alerts: int = 5000,
-                 linger_seconds: float = 0.2, poll_seconds: float = 1.0, busy_retry_seconds: float = 0.1) -> None:
+                 linger_seconds: float = 0.2, poll_seconds: float = 1.0, busy_retry_seconds: float = 0.1,
+                 batch_seconds: float | None = None) -> None:
         self.ctx = ctx
         self.batch_size = batch_size  # deliveries at most in one transaction
         self.batch_alerts = batch_alerts  # ... and about this many alerts (100-alert deliveries: 50 of them)
         self._alerts_per_delivery = 1.0  # as seen in the last batch
+        # On SQLite a batch's transaction holds the database's one write lock, and webhooks wait for it: batches
+        # are sized to last about this long, and while a backlog lasts the worker holds the lock for at most
+        # SQLITE_LOCK_SHARE of the time. On PostgreSQL webhooks never wait for the worker, and bigger batches
+        # cost less an alert.
+        if batch_seconds is None and ctx.store.dialect == "sqlite":
+            batch_seconds = SQLITE_BATCH_SECONDS
+        self.batch_seconds = batch_seconds
+        self._last_batch_seconds = 0.0
+        self._contended = False  # webhooks were storing deliveries while the last batch ran
+        self._seconds_per_alert = 0.0  # the last batches' transaction time per alert (a moving average)
+        self._limit = batch_size  # deliveries the last batch could take
         self.linger_seconds = linger_seconds
         self.poll_seconds = poll_seconds  # deliveries another replica accepted, or left by a crash
         self.busy_retry_seconds = busy_retry_seconds
@@ -73,10 +87,12 @@ class InboxWorker:
                     log.exception("inbox: unexpected error")
                 await _sleep(stopping, min(5.0, 0.25 * 2 ** min(failures, 5)))  # the database may be back any time
                 continue
+            self._contended = self._wake.is_set()  # deliveries kept arriving while the batch ran
             if applied is None:  # another replica's worker holds the inbox
                 await _sleep(stopping, self.busy_retry_seconds)
-            elif applied >= self.batch_size or applied * self._alerts_per_delivery >= self.batch_alerts:
-                continue  # a full batch: more is waiting
+            elif applied >= self._limit:  # a full batch: more is waiting
+                if self.batch_seconds and self._contended:  # SQLite: leave the webhooks the write lock a while
+                    await _sleep(stopping, self._last_batch_seconds * (1 / SQLITE_LOCK_SHARE - 1))
             elif applied and self._wake.is_set():
                 await _sleep(stopping, self.linger_seconds)  # more arrived meanwhile: let them gather
             elif not applied:
@@ -127,19 +143,24 @@ class InboxWorker:
     async def _apply(self, only: int | None, results: list[IntakeResult] | None) -> int | None:
         ctx = self.ctx
         inbox = ctx.store.inbox
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         async with ctx.store.transaction() as session:
             if not await inbox.lock(session):
                 return None
-            limit = 1 if only is not None else max(1, min(self.batch_size, round(
-                self.batch_alerts / self._alerts_per_delivery)))
+            self._limit = limit = 1 if only is not None else self._batch_limit()
             rows = await inbox.claim(session, limit)
             if not rows or (only is not None and rows[0].id != only):
                 return 0
             deliveries = [alerts_of(row) for row in rows]
-            self._alerts_per_delivery = max(1.0, sum(map(len, deliveries)) / len(deliveries))
+            alerts = sum(map(len, deliveries))
+            self._alerts_per_delivery = max(1.0, alerts / len(deliveries))
             result = await apply_alerts(ctx, session, deliveries)
             await inbox.remove(session, [row.id for row in rows])
             due = session.info.get(OUTBOX_DUE, False)
+        self._last_batch_seconds = loop.time() - started
+        pace = self._last_batch_seconds / max(1, alerts)
+        self._seconds_per_alert = (self._seconds_per_alert + pace) / 2 if self._seconds_per_alert else pace
         report(result)
         if results is not None:
             results.append(result)
@@ -158,6 +179,15 @@ class InboxWorker:
                 self._added_since_analyze = 0
         except Exception as exc:  # the batch is committed: this is an optimisation, never a failure
             log.warning("inbox: could not analyze the alerts table (%s: %s)", type(exc).__name__, exc)
+
+    def _batch_limit(self) -> int:
+        """How many deliveries the next batch takes: ``batch_size``, about ``batch_alerts`` alerts, and on SQLite
+        while webhooks are storing deliveries about ``batch_seconds`` of work at the pace of the last batches."""
+        per_delivery = self._alerts_per_delivery
+        limit = min(self.batch_size, round(self.batch_alerts / per_delivery))
+        if self.batch_seconds and self._contended and self._seconds_per_alert:
+            limit = min(limit, int(self.batch_seconds / (self._seconds_per_alert * per_delivery)))
+        return max(1, limit)
 
     async def _apply_one_by_one(self, results: list[IntakeResult] | None) -> int | None:
         ctx = self.ctx

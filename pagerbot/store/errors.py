@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import asyncpg
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
@@ -30,4 +32,6 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated or (exc.orig is not None and connection_lost(exc.orig)):
             return True
-    return isinstance(exc, DatabaseUnavailable | OperationalError | SAInterfaceError) or connection_lost(exc)
+    # sqlite3's own OperationalError comes from the inbox's direct INSERT (locked, unwritable, disk full).
+    return (isinstance(exc, DatabaseUnavailable | OperationalError | SAInterfaceError | sqlite3.OperationalError)
+            or connection_lost(exc))

@@ -8,7 +8,9 @@ three round trips and several times the CPU.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -19,12 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pagerbot.store.errors import connection_lost
 from pagerbot.store.tables import InboxRow
+from pagerbot.store.turns import WriterTurns
 
 # Any 64-bit number unique to this lock among pagerbot's advisory locks (the scheduler's is another):
 # the inbox worker holding it is the only one applying deliveries, so they are applied in order.
 INBOX_LOCK = 0x7061676572_1B0C
 
 _PG_PUT = "INSERT INTO inbox (source, kind, payload, received_at) VALUES ($1, $2, $3, $4)"
+_SQLITE_PUT = "INSERT INTO inbox (source, kind, payload, received_at) VALUES (?, ?, ?, ?)"
 
 # What an inbox row's payload holds (InboxRow.kind).
 BODY = "body"  # the sender's body as received, for the parser of the route named in ``source``
@@ -47,9 +51,46 @@ async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     a transaction left open)."""
 
 
+class SQLitePut:
+    """The inbox INSERT on SQLite: one call on a connection of its own, in a thread of its own.
+
+    Through SQLAlchemy and aiosqlite the INSERT took five hops between the event loop and aiosqlite's thread
+    (checkout, BEGIN, INSERT, COMMIT, return), 1 ms a delivery; here one hop does the autocommitted INSERT.
+    Callers take their writer turn first (WriterTurns), so this connection never waits for SQLite's lock held
+    by the process's other connections.
+    """
+
+    def __init__(self, database: str, received_at: Callable[[Any], Any] | None) -> None:
+        self.database = database
+        self._received_at = received_at or (lambda value: value)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagerbot-inbox")
+        self._connection: sqlite3.Connection | None = None
+
+    def _put(self, row: tuple[str, str, str, Any]) -> None:
+        if self._connection is None:  # opened in the thread that uses it
+            self._connection = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
+            self._connection.execute("PRAGMA synchronous=NORMAL")  # as the engine's connections (store/db.py)
+            self._connection.execute("PRAGMA busy_timeout=10000")  # other processes on the file
+        self._connection.execute(_SQLITE_PUT, row)
+
+    async def put(self, source: str, kind: str, payload: str, now: datetime) -> None:
+        row = (source, kind, payload, self._received_at(now))
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._put, row)
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=False)
+
+
 class Inbox:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writers: WriterTurns) -> None:
         self.engine = engine
+        self.writers = writers
         self.postgresql = engine.dialect.name == "postgresql"
         table = cast(Table, InboxRow.__table__)
         self._insert = insert(table)
@@ -58,6 +99,9 @@ class Inbox:
         self._remove = delete(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
+        database = engine.url.database or ""
+        self._sqlite = (SQLitePut(database, table.c.received_at.type.bind_processor(engine.dialect))
+                        if not self.postgresql and database not in ("", ":memory:") else None)
 
     async def put(self, source: str, kind: str, payload: str, now: datetime) -> None:
         """Store one delivery (``kind``: BODY or EVENTS), committed when this returns.
@@ -66,9 +110,13 @@ class Inbox:
         once more on a fresh one; a database still down raises again.
         """
         if not self.postgresql:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    self._insert, {"source": source, "kind": kind, "payload": payload, "received_at": now})
+            async with self.writers.turn():
+                if self._sqlite is not None:
+                    await self._sqlite.put(source, kind, payload, now)
+                    return
+                async with self.engine.begin() as connection:
+                    await connection.execute(
+                        self._insert, {"source": source, "kind": kind, "payload": payload, "received_at": now})
             return
         for attempt in (1, 2):
             try:
@@ -92,6 +140,8 @@ class Inbox:
             return self._pool
 
     async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

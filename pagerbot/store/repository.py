@@ -22,6 +22,7 @@ from pagerbot.core.records import (
 from pagerbot.store.errors import is_unavailable as is_unavailable
 from pagerbot.store.inbox import Inbox
 from pagerbot.store.tables import Alert, Email, Incident, OutboxRow, SeenRequest, TimelineRow
+from pagerbot.store.turns import WriterTurns
 
 # Set in a session's ``info`` when it queued an outbox row due now (see Store.enqueue).
 OUTBOX_DUE = "pagerbot.outbox_due"
@@ -56,7 +57,8 @@ class Store:
         self._many: dict[str, Any] = {}
         # (incident, cap) pairs known to have reached ``cap`` alerts: alerts are never deleted, so it stays so.
         self._past_cap: set[tuple[int, int]] = set()
-        self.inbox = Inbox(engine)
+        self.writers = WriterTurns(enabled=engine.dialect.name == "sqlite")
+        self.inbox = Inbox(engine, self.writers)
 
     @property
     def dialect(self) -> str:
@@ -64,7 +66,7 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        async with self.writers.turn(), self.sessions() as session:
             async with session.begin():
                 yield session
             reached = session.info.get(_PAST_CAP)

@@ -177,3 +177,27 @@ async def test_a_storm_has_the_alerts_table_analyzed(postgres_url: str) -> None:
         assert "fingerprint" in plan.split("Index Cond:", 1)[-1].splitlines()[0]  # looked up, not filtered
     finally:
         await runtime.close()
+
+
+async def test_sqlite_batches_stay_short_while_webhooks_write(tmp_path: object) -> None:
+    """On SQLite a batch holds the one write lock the webhooks need: while deliveries keep arriving, batches
+    are sized to last about SQLITE_BATCH_SECONDS at the pace of the last ones; once they stop, full size."""
+    from pagerbot.services.inbox import SQLITE_BATCH_SECONDS
+
+    runtime = await _runtime(f"sqlite:///{tmp_path}/pagerbot.db")
+    try:
+        for n in range(40):
+            await _accept_body(runtime, am_alert("HighLoad", instance=f"web{n}:9100"))
+        worker = runtime.inbox
+        assert worker.batch_seconds == SQLITE_BATCH_SECONDS
+        assert await worker.apply_once() == 40  # nobody waiting: one batch takes all
+        pace = worker._seconds_per_alert
+        assert pace > 0
+        worker._contended = True
+        assert worker._batch_limit() == max(1, min(worker.batch_size, int(SQLITE_BATCH_SECONDS / pace)))
+        worker._seconds_per_alert = SQLITE_BATCH_SECONDS / 5  # a slow pace: five alerts a batch
+        assert worker._batch_limit() == 5
+        worker._contended = False
+        assert worker._batch_limit() == worker.batch_size
+    finally:
+        await runtime.close()
