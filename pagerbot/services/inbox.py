@@ -37,7 +37,7 @@ log = logging.getLogger("pagerbot.inbox")
 
 _CONFLICT_RETRIES = 5
 SQLITE_BATCH_SECONDS = 0.025
-SQLITE_LOCK_SHARE = 1 / 3
+SQLITE_LOCK_SHARE = 1 / 5
 
 
 class InboxWorker:
