@@ -37,7 +37,8 @@ log = logging.getLogger("pagerbot.inbox")
 
 _CONFLICT_RETRIES = 5
 SQLITE_BATCH_SECONDS = 0.025
-SQLITE_LOCK_SHARE = 1 / 5
+BUSY_SHARE = 1 / 2  # of the time, at most, that the worker applies while webhooks keep storing deliveries
+SQLITE_BUSY_SHARE = 1 / 5  # ... on SQLite, where it also holds the one write lock they need
 
 
 class InboxWorker:
@@ -48,13 +49,15 @@ class InboxWorker:
         self.batch_size = batch_size  # deliveries at most in one transaction
         self.batch_alerts = batch_alerts  # ... and about this many alerts (100-alert deliveries: 50 of them)
         self._alerts_per_delivery = 1.0  # as seen in the last batch
-        # On SQLite a batch's transaction holds the database's one write lock, and webhooks wait for it: batches
-        # are sized to last about this long, and while a backlog lasts the worker holds the lock for at most
-        # SQLITE_LOCK_SHARE of the time. On PostgreSQL webhooks never wait for the worker, and bigger batches
-        # cost less an alert.
-        if batch_seconds is None and ctx.store.dialect == "sqlite":
+        # Webhooks come first: while they keep storing deliveries, the worker applies during at most
+        # ``busy_share`` of the time. On PostgreSQL it shares the event loop's CPU with them; on SQLite also the
+        # database's one write lock, which webhooks wait for, so there batches are also sized to last about
+        # ``batch_seconds``. (On PostgreSQL webhooks never wait for a batch, and bigger ones cost less an alert.)
+        sqlite = ctx.store.dialect == "sqlite"
+        if batch_seconds is None and sqlite:
             batch_seconds = SQLITE_BATCH_SECONDS
         self.batch_seconds = batch_seconds
+        self.busy_share = SQLITE_BUSY_SHARE if sqlite else BUSY_SHARE
         self._last_batch_seconds = 0.0
         self._contended = False  # webhooks were storing deliveries while the last batch ran
         self._seconds_per_alert = 0.0  # the last batches' transaction time per alert (a moving average)
@@ -91,8 +94,8 @@ class InboxWorker:
             if applied is None:  # another replica's worker holds the inbox
                 await _sleep(stopping, self.busy_retry_seconds)
             elif applied >= self._limit:  # a full batch: more is waiting
-                if self.batch_seconds and self._contended:  # SQLite: leave the webhooks the write lock a while
-                    await _sleep(stopping, self._last_batch_seconds * (1 / SQLITE_LOCK_SHARE - 1))
+                if self._contended:  # leave the webhooks the write lock (SQLite) or the event loop a while
+                    await _sleep(stopping, self._last_batch_seconds * (1 / self.busy_share - 1))
             elif applied and self._wake.is_set():
                 await _sleep(stopping, self.linger_seconds)  # more arrived meanwhile: let them gather
             elif not applied:
