@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pagerbot.inbox")
 
 _CONFLICT_RETRIES = 5
-SQLITE_BATCH_SECONDS = 0.025
+SQLITE_BATCH_SECONDS = 0.035
 BUSY_SHARE = 1 / 2  # of the time, at most, that the worker applies while webhooks keep storing deliveries
 SQLITE_BUSY_SHARE = 1 / 5  # ... on SQLite, where it also holds the one write lock they need
 
