@@ -207,7 +207,9 @@ class _StackCanvas:
         self.legend_at = (0, 0)
         self.legend_key: tuple[str, ...] = ()
         self.dynamic: list[Any] = []
-        self.labels: list[Label] = []
+        self.labels: list[Label] = []  # the last frame's texts
+        self.title = ""
+        self.xlabel = ""
 
     def _set_legend(self, hosts: Sequence[str], colors: Sequence[str]) -> None:
         """Lay out the axes for the legend of ``hosts`` and render the legend once, as a sprite.

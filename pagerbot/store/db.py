@@ -29,7 +29,8 @@ def is_sqlite(engine_or_url: AsyncEngine | URL | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
+    """What every pagerbot connection to a SQLite file sets (the engine's, and the inbox's own)."""
     cursor = dbapi_connection.cursor()
     # WAL lets readers run while one writer commits; busy_timeout waits for the writer instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -46,7 +47,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     # No pre-ping: it cost a round trip on every checkout (a tenth of an alert's cost at intake). A connection
     # the server dropped fails its first statement instead; SQLAlchemy then invalidates every pooled connection

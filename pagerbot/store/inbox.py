@@ -19,6 +19,7 @@ import asyncpg
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from pagerbot.store.db import sqlite_pragmas
 from pagerbot.store.errors import connection_lost
 from pagerbot.store.tables import InboxRow
 from pagerbot.store.turns import WriterTurns
@@ -43,6 +44,7 @@ class Delivery:
     source: str
     kind: str
     payload: str
+
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     """The pool's reset on release. Its default runs RESET ALL, UNLISTEN *, CLOSE ALL and
@@ -69,8 +71,7 @@ class SQLitePut:
     def _put(self, row: tuple[str, str, str, Any]) -> None:
         if self._connection is None:  # opened in the thread that uses it
             self._connection = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
-            self._connection.execute("PRAGMA synchronous=NORMAL")  # as the engine's connections (store/db.py)
-            self._connection.execute("PRAGMA busy_timeout=10000")  # other processes on the file
+            sqlite_pragmas(self._connection)
         self._connection.execute(_SQLITE_PUT, row)
 
     async def put(self, source: str, kind: str, payload: str, now: datetime) -> None:
