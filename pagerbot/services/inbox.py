@@ -36,31 +36,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("pagerbot.inbox")
 
 _CONFLICT_RETRIES = 5
-SQLITE_BATCH_SECONDS = 0.035
-BUSY_SHARE = 1 / 2  # of the time, at most, that the worker applies while webhooks keep storing deliveries
-SQLITE_BUSY_SHARE = 1 / 5  # ... on SQLite, where it also holds the one write lock they need
+BUSY_SHARE = 1 / 3  # of the time, at most, that the worker applies while webhooks keep storing deliveries
 
 
 class InboxWorker:
     def __init__(self, ctx: Services, *, batch_size: int = 500, batch_alerts: int = 5000,
                  linger_seconds: float = 0.2, poll_seconds: float = 1.0, busy_retry_seconds: float = 0.1,
-                 batch_seconds: float | None = None) -> None:
+                 busy_share: float = BUSY_SHARE) -> None:
         self.ctx = ctx
         self.batch_size = batch_size  # deliveries at most in one transaction
         self.batch_alerts = batch_alerts  # ... and about this many alerts (100-alert deliveries: 50 of them)
         self._alerts_per_delivery = 1.0  # as seen in the last batch
         # Webhooks come first: while they keep storing deliveries, the worker applies during at most
-        # ``busy_share`` of the time. On PostgreSQL it shares the event loop's CPU with them; on SQLite also the
-        # database's one write lock, which webhooks wait for, so there batches are also sized to last about
-        # ``batch_seconds``. (On PostgreSQL webhooks never wait for a batch, and bigger ones cost less an alert.)
-        sqlite = ctx.store.dialect == "sqlite"
-        if batch_seconds is None and sqlite:
-            batch_seconds = SQLITE_BATCH_SECONDS
-        self.batch_seconds = batch_seconds
-        self.busy_share = SQLITE_BUSY_SHARE if sqlite else BUSY_SHARE
+        # ``busy_share`` of the time, for it shares the event loop's CPU with them (their INSERTs never wait
+        # for its transaction: on SQLite the inbox is a file of its own). Bigger batches cost less an alert.
+        self.busy_share = busy_share
         self._last_batch_seconds = 0.0
         self._contended = False  # webhooks were storing deliveries while the last batch ran
-        self._seconds_per_alert = 0.0  # the last batches' transaction time per alert (a moving average)
         self._limit = batch_size  # deliveries the last batch could take
         self.linger_seconds = linger_seconds
         self.poll_seconds = poll_seconds  # deliveries another replica accepted, or left by a crash
@@ -94,7 +86,7 @@ class InboxWorker:
             if applied is None:  # another replica's worker holds the inbox
                 await _sleep(stopping, self.busy_retry_seconds)
             elif applied >= self._limit:  # a full batch: more is waiting
-                if self._contended:  # leave the webhooks the write lock (SQLite) or the event loop a while
+                if self._contended:  # leave the webhooks the event loop a while
                     await _sleep(stopping, self._last_batch_seconds * (1 / self.busy_share - 1))
             elif applied and self._wake.is_set():
                 await _sleep(stopping, self.linger_seconds)  # more arrived meanwhile: let them gather
@@ -143,7 +135,7 @@ class InboxWorker:
                 break
         return await self._apply_one_by_one(results)
 
-    async def _apply(self, only: int | None, results: list[IntakeResult] | None) -> int | None:
+    async def _apply(self, only: Delivery | None, results: list[IntakeResult] | None) -> int | None:
         ctx = self.ctx
         inbox = ctx.store.inbox
         loop = asyncio.get_running_loop()
@@ -153,17 +145,15 @@ class InboxWorker:
                 return None
             self._limit = limit = 1 if only is not None else self._batch_limit()
             rows = await inbox.claim(session, limit)
-            if not rows or (only is not None and rows[0].id != only):
+            if not rows or (only is not None and rows[0] != only):
                 return 0
             deliveries = [alerts_of(row) for row in rows]
             alerts = sum(map(len, deliveries))
             self._alerts_per_delivery = max(1.0, alerts / len(deliveries))
             result = await apply_alerts(ctx, session, deliveries)
-            await inbox.remove(session, [row.id for row in rows])
+            await inbox.remove(session, rows)
             due = session.info.get(OUTBOX_DUE, False)
         self._last_batch_seconds = loop.time() - started
-        pace = self._last_batch_seconds / max(1, alerts)
-        self._seconds_per_alert = (self._seconds_per_alert + pace) / 2 if self._seconds_per_alert else pace
         report(result)
         if results is not None:
             results.append(result)
@@ -184,30 +174,25 @@ class InboxWorker:
             log.warning("inbox: could not analyze the alerts table (%s: %s)", type(exc).__name__, exc)
 
     def _batch_limit(self) -> int:
-        """How many deliveries the next batch takes: ``batch_size``, about ``batch_alerts`` alerts, and on SQLite
-        while webhooks are storing deliveries about ``batch_seconds`` of work at the pace of the last batches."""
-        per_delivery = self._alerts_per_delivery
-        limit = min(self.batch_size, round(self.batch_alerts / per_delivery))
-        if self.batch_seconds and self._contended and self._seconds_per_alert:
-            limit = min(limit, int(self.batch_seconds / (self._seconds_per_alert * per_delivery)))
-        return max(1, limit)
+        """How many deliveries the next batch takes: ``batch_size``, and about ``batch_alerts`` alerts."""
+        return max(1, min(self.batch_size, round(self.batch_alerts / self._alerts_per_delivery)))
 
     async def _apply_one_by_one(self, results: list[IntakeResult] | None) -> int | None:
         ctx = self.ctx
         async with ctx.store.transaction() as session:
             if not await ctx.store.inbox.lock(session):
                 return None
-            ids = [row.id for row in await ctx.store.inbox.claim(session, self.batch_size)]
+            waiting = await ctx.store.inbox.claim(session, self.batch_size)
         applied = 0
-        for row_id in ids:
+        for delivery in waiting:
             try:
-                applied += await self._apply(row_id, results) or 0
+                applied += await self._apply(delivery, results) or 0
             except Exception as exc:
                 if is_unavailable(exc):
                     raise
-                log.exception("inbox: delivery %d cannot be applied; kept as failed", row_id)
+                log.exception("inbox: delivery %d cannot be applied; kept as failed", delivery.id)
                 async with ctx.store.transaction() as session:
-                    await ctx.store.inbox.fail(session, row_id, f"{type(exc).__name__}: {exc}", ctx.clock.now())
+                    await ctx.store.inbox.fail(session, delivery, f"{type(exc).__name__}: {exc}", ctx.clock.now())
                 applied += 1
         return applied
 

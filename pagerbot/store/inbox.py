@@ -1,35 +1,34 @@
-"""The intake queue's SQL: one INSERT per delivery before the 2xx, claimed and deleted by the inbox worker.
+"""The intake queue: one INSERT per delivery before the 2xx, claimed and applied by the inbox worker.
 
-``put`` is the webhook's whole database cost, so on PostgreSQL it is one statement through asyncpg's own pool:
+``put`` is the webhook's whole database cost. On PostgreSQL it is one statement through asyncpg's own pool:
 one round trip, committed on its own (no BEGIN/COMMIT around it), where a Core INSERT in a transaction takes
-three round trips and several times the CPU.
+three round trips and several times the CPU; the worker deletes what it applied in the same transaction. On
+a SQLite file the queue is a file of its own (store/inbox_file.py), so webhooks never wait for SQLite's one
+write lock while the worker applies a batch; there the worker's transaction records how far it applied.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from pagerbot.store.db import sqlite_pragmas
 from pagerbot.store.errors import connection_lost
-from pagerbot.store.tables import InboxRow
-from pagerbot.store.turns import WriterTurns
+from pagerbot.store.inbox_file import InboxFile, inbox_path
+from pagerbot.store.tables import InboxProgress, InboxRow
 
 # Any 64-bit number unique to this lock among pagerbot's advisory locks (the scheduler's is another):
 # the inbox worker holding it is the only one applying deliveries, so they are applied in order.
 INBOX_LOCK = 0x7061676572_1B0C
 
 _PG_PUT = "INSERT INTO inbox (source, kind, payload, received_at) VALUES ($1, $2, $3, $4)"
-_SQLITE_PUT = "INSERT INTO inbox (source, kind, payload, received_at) VALUES (?, ?, ?, ?)"
 
 # What an inbox row's payload holds (InboxRow.kind).
 BODY = "body"  # the sender's body as received, for the parser of the route named in ``source``
@@ -44,6 +43,7 @@ class Delivery:
     source: str
     kind: str
     payload: str
+    in_file: bool = False  # waiting in the SQLite inbox file, not in the inbox table
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
@@ -53,56 +53,25 @@ async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     a transaction left open)."""
 
 
-class SQLitePut:
-    """The inbox INSERT on SQLite: one call on a connection of its own, in a thread of its own.
-
-    Through SQLAlchemy and aiosqlite the INSERT took five hops between the event loop and aiosqlite's thread
-    (checkout, BEGIN, INSERT, COMMIT, return), 1 ms a delivery; here one hop does the autocommitted INSERT.
-    Callers take their writer turn first (WriterTurns), so this connection never waits for SQLite's lock held
-    by the process's other connections.
-    """
-
-    def __init__(self, database: str, received_at: Callable[[Any], Any] | None) -> None:
-        self.database = database
-        self._received_at = received_at or (lambda value: value)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagerbot-inbox")
-        self._connection: sqlite3.Connection | None = None
-
-    def _put(self, row: tuple[str, str, str, Any]) -> None:
-        if self._connection is None:  # opened in the thread that uses it
-            self._connection = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
-            sqlite_pragmas(self._connection)
-        self._connection.execute(_SQLITE_PUT, row)
-
-    async def put(self, source: str, kind: str, payload: str, now: datetime) -> None:
-        row = (source, kind, payload, self._received_at(now))
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._put, row)
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=False)
-
-
 class Inbox:
-    def __init__(self, engine: AsyncEngine, writers: WriterTurns) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.writers = writers
         self.postgresql = engine.dialect.name == "postgresql"
         table = cast(Table, InboxRow.__table__)
-        self._insert = insert(table)
         self._claim = (select(table.c.id, table.c.source, table.c.kind, table.c.payload)
                        .where(table.c.failed_at.is_(None)).order_by(table.c.id).limit(bindparam("limit")))
         self._remove = delete(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
-        database = engine.url.database or ""
-        self._sqlite = (SQLitePut(database, table.c.received_at.type.bind_processor(engine.dialect))
-                        if not self.postgresql and database not in ("", ":memory:") else None)
+        self.file: InboxFile | None = None
+        if not self.postgresql:
+            database = engine.url.database or ""
+            if database in ("", ":memory:"):
+                raise ValueError("pagerbot keeps its SQLite database in a file: give database_url a path")
+            self.file = InboxFile(inbox_path(database))
+        # The inbox table of a SQLite file may still hold deliveries an earlier version accepted: the worker
+        # applies those first. Nothing is put there any more, so once found empty it stays empty.
+        self._table_drained = False
 
     async def put(self, source: str, kind: str, payload: str, now: datetime) -> None:
         """Store one delivery (``kind``: BODY or EVENTS), committed when this returns.
@@ -110,14 +79,8 @@ class Inbox:
         A connection the server dropped (it restarted; a proxy cut it) is discarded and the INSERT tried
         once more on a fresh one; a database still down raises again.
         """
-        if not self.postgresql:
-            async with self.writers.turn():
-                if self._sqlite is not None:
-                    await self._sqlite.put(source, kind, payload, now)
-                    return
-                async with self.engine.begin() as connection:
-                    await connection.execute(
-                        self._insert, {"source": source, "kind": kind, "payload": payload, "received_at": now})
+        if self.file is not None:
+            await self.file.put(source, kind, payload, now)
             return
         for attempt in (1, 2):
             try:
@@ -141,8 +104,8 @@ class Inbox:
             return self._pool
 
     async def close(self) -> None:
-        if self._sqlite is not None:
-            await self._sqlite.close()
+        if self.file is not None:
+            await self.file.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -150,20 +113,40 @@ class Inbox:
     async def lock(self, session: AsyncSession) -> bool:
         """Take the inbox for this transaction; False when another replica's worker has it."""
         if not self.postgresql:
-            return True  # SQLite serves one process, and writers take turns anyway
+            return True  # SQLite serves one process, whose worker applies alone (InboxWorker._applying)
         return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(INBOX_LOCK))))
 
     async def claim(self, session: AsyncSession, limit: int) -> list[Delivery]:
         """The oldest waiting deliveries, in the order they were answered."""
-        rows = await session.execute(self._claim, {"limit": limit})
-        return [Delivery(int(row_id), source, kind, payload) for row_id, source, kind, payload in rows]
+        if self.file is None or not self._table_drained:
+            rows = await session.execute(self._claim, {"limit": limit})
+            waiting = [Delivery(int(row_id), source, kind, payload) for row_id, source, kind, payload in rows]
+            if waiting or self.file is None:
+                return waiting
+            self._table_drained = True
+        return [Delivery(row.id, row.source, row.kind, row.payload, in_file=True)
+                for row in await self.file.claim(await self._applied_through(session), limit)]
 
-    async def remove(self, session: AsyncSession, ids: Sequence[int]) -> None:
-        # On the table, not through the ORM: an ORM delete first matches every loaded object against the ids.
-        await session.execute(self._remove, {"ids": list(ids)})
+    async def remove(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        """Take applied deliveries out of the queue, in the transaction that applied them."""
+        in_file = [delivery.id for delivery in deliveries if delivery.in_file]
+        if in_file:  # the file's rows are deleted at the next claim, once this mark is committed
+            assert self.file is not None
+            mark = sqlite_insert(InboxProgress).values(inbox=await self.file.identity(), applied_through=max(in_file))
+            await session.execute(mark.on_conflict_do_update(index_elements=[InboxProgress.inbox],
+                                                             set_={"applied_through": mark.excluded.applied_through}))
+        in_table = [delivery.id for delivery in deliveries if not delivery.in_file]
+        if in_table:
+            # On the table, not through the ORM: an ORM delete first matches every loaded object against the ids.
+            await session.execute(self._remove, {"ids": in_table})
 
-    async def fail(self, session: AsyncSession, row_id: int, error: str, now: datetime) -> None:
-        await session.execute(update(InboxRow).where(InboxRow.id == row_id).values(failed_at=now, error=error[:4000]))
+    async def fail(self, session: AsyncSession, delivery: Delivery, error: str, now: datetime) -> None:
+        if delivery.in_file:
+            assert self.file is not None
+            await self.file.fail(delivery.id, error[:4000], now)
+            return
+        await session.execute(update(InboxRow).where(InboxRow.id == delivery.id)
+                              .values(failed_at=now, error=error[:4000]))
 
     async def stats(self, session: AsyncSession) -> tuple[int, datetime | None, int]:
         """Waiting deliveries, the oldest one's arrival, and deliveries kept as failed."""
@@ -171,4 +154,16 @@ class Inbox:
             func.count().filter(InboxRow.failed_at.is_(None)),
             func.min(InboxRow.received_at).filter(InboxRow.failed_at.is_(None)),
             func.count().filter(InboxRow.failed_at.is_not(None))))).one()
-        return int(row[0] or 0), row[1], int(row[2] or 0)
+        pending, oldest, failed = int(row[0] or 0), row[1], int(row[2] or 0)
+        if self.file is not None:
+            in_file, oldest_in_file, failed_in_file = await self.file.stats(await self._applied_through(session))
+            pending, failed = pending + in_file, failed + failed_in_file
+            oldest = min(filter(None, (oldest, oldest_in_file)), default=None)
+        return pending, oldest, failed
+
+    async def _applied_through(self, session: AsyncSession) -> int:
+        """The last delivery of the inbox file applied, as committed in the main database."""
+        assert self.file is not None
+        mark = await session.scalar(select(InboxProgress.applied_through)
+                                    .where(InboxProgress.inbox == await self.file.identity()))
+        return int(mark or 0)

@@ -58,7 +58,7 @@ class Store:
         # (incident, cap) pairs known to have reached ``cap`` alerts: alerts are never deleted, so it stays so.
         self._past_cap: set[tuple[int, int]] = set()
         self.writers = WriterTurns(enabled=engine.dialect.name == "sqlite")
-        self.inbox = Inbox(engine, self.writers)
+        self.inbox = Inbox(engine)
 
     @property
     def dialect(self) -> str:

@@ -186,6 +186,18 @@ class InboxRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class InboxProgress(Base):
+    """SQLite only: how far the inbox worker applied the deliveries of an inbox file (store/inbox_file.py).
+
+    Written in the transaction that applies them, so the mark and what it marks commit together.
+    """
+
+    __tablename__ = "inbox_progress"
+
+    inbox: Mapped[str] = mapped_column(String(64), primary_key=True)  # the inbox file's identity
+    applied_through: Mapped[int] = mapped_column(BigInteger)
+
+
 class SeenRequest(Base):
     """Slack event_ids and command trigger_ids already handled: Slack retries, we do not repeat."""
 

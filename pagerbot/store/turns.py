@@ -12,9 +12,11 @@ class WriterTurns:
 
     SQLite lets one writer in at a time. A second connection that wants to write waits in SQLite's busy
     handler, which sleeps in steps of up to 100 ms whether or not the lock came free meanwhile: behind the
-    inbox worker's batches a webhook's one INSERT took 180 ms at the 99th percentile. Queued here instead,
-    the next writer starts the moment the last one commits. Re-entrant within a task, so a write nested in a
-    transaction cannot wait for itself. Other processes on the same file still meet SQLite's busy timeout.
+    inbox worker's batches a one-row write took 180 ms at the 99th percentile. Queued here instead, the
+    next writer (the worker, a slash command, the outbox) starts the moment the last one commits. Webhooks
+    write to the inbox file (store/inbox_file.py), which has its own lock. Re-entrant within a task, so a
+    write nested in a transaction cannot wait for itself. Other processes on the same file still meet
+    SQLite's busy timeout.
     """
 
     def __init__(self, enabled: bool) -> None:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from pagerbot.services.inbox import alerts_of
-from pagerbot.store.db import create_engine
+from pagerbot.store.db import create_engine, is_sqlite
 from pagerbot.store.inbox import Delivery
+from pagerbot.store.inbox_file import waiting_in_file
 from tests.fakes.slack_api import FakeSlack, Message
 from tests.harness import API_TOKEN, Posted, ServerThread
 from tests.payloads import am_alert, am_notification
@@ -110,12 +111,21 @@ def scalar(database_url: str, statement: str, **params: Any) -> Any:
     return sql(database_url, statement, **params)[0][0]
 
 
+def waiting_deliveries(database_url: str) -> list[Delivery]:
+    """Deliveries answered 2xx and not applied yet: in the inbox table, and on SQLite in the inbox file."""
+    table = [Delivery(*row) for row in sql(database_url, "SELECT id, source, kind, payload FROM inbox "
+                                                         "WHERE failed_at IS NULL ORDER BY id")]
+    if not is_sqlite(database_url):
+        return table
+    database = make_url(database_url).database or ""
+    return table + [Delivery(row.id, row.source, row.kind, row.payload, in_file=True)
+                    for row in waiting_in_file(database)]
+
+
 def stored_fingerprints(database_url: str) -> set[str]:
     """Fingerprints of the alerts stored: applied (the alerts table) or answered and waiting in the inbox."""
     applied = {row[0] for row in sql(database_url, "SELECT fingerprint FROM alerts")}
-    waiting = {event.fingerprint
-               for row in sql(database_url, "SELECT id, source, kind, payload FROM inbox")
-               for event in alerts_of(Delivery(*row))}
+    waiting = {event.fingerprint for delivery in waiting_deliveries(database_url) for event in alerts_of(delivery)}
     return applied | waiting
 
 

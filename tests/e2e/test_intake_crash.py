@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.e2e.intake_support import SlackView, scalar, stored_fingerprints, storm_alerts
+from tests.e2e.intake_support import SlackView, scalar, stored_fingerprints, storm_alerts, waiting_deliveries
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import API_TOKEN, SIGNING_SECRET, ServerProcess, ServerThread, make_settings, wait_for
 from tests.payloads import am_notification
@@ -97,7 +97,7 @@ def test_sigkill_then_restart_loses_and_repeats_nothing(database_url: str, fake_
     with ServerThread(settings) as second:
         for index in sorted(set(range(NOTIFICATIONS)) - set(answered)):  # the sender retries the rest
             assert _post(second.url, bodies[index])
-        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM inbox") == 0 and scalar(
+        wait_for(lambda: not waiting_deliveries(database_url) and scalar(
             database_url, "SELECT count(*) FROM outbox WHERE status <> 'done'") == 0, 20,
                  interval=0.1, what="the inbox and the outbox to drain after the restart")
 

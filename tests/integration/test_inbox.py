@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
@@ -20,6 +23,8 @@ from pagerbot.clock import ManualClock
 from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.intake.alertmanager import parse_alertmanager
 from pagerbot.services.alerts import accept_alerts
+from pagerbot.store.inbox import BODY, Delivery
+from pagerbot.store.inbox_file import inbox_path, waiting_in_file
 from pagerbot.store.migrate import upgrade
 from pagerbot.store.tables import Alert, InboxRow, Incident
 from tests.harness import make_settings
@@ -49,6 +54,30 @@ async def _count(runtime: Runtime, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+async def _waiting(runtime: Runtime) -> list[Delivery]:
+    """What the worker would take next, oldest first (claiming changes nothing until a batch commits)."""
+    async with runtime.ctx.store.sessions() as session:
+        return await runtime.ctx.store.inbox.claim(session, 1000)
+
+
+async def _pending(runtime: Runtime) -> int:
+    async with runtime.ctx.store.sessions() as session:
+        return (await runtime.ctx.store.inbox.stats(session))[0]
+
+
+def _sqlite_path(database_url: str) -> str | None:
+    return database_url.removeprefix("sqlite:///") if database_url.startswith("sqlite") else None
+
+
+def _file_rows(database_url: str) -> list[tuple[int, str, str | None, str | None]]:
+    """Every row of a SQLite database's inbox file, applied or not: id, kind, failed_at, error."""
+    path = _sqlite_path(database_url)
+    if path is None:
+        return []
+    with closing(sqlite3.connect(inbox_path(path))) as connection:
+        return list(connection.execute("SELECT id, kind, failed_at, error FROM inbox ORDER BY id"))
+
+
 def test_an_event_survives_the_inbox_unchanged() -> None:
     event = _events(am_alert("HostDown", instance="db1:9100", extra={"note": "<b>&'\"\u00e9"}))[0]
     assert AlertEvent.from_json(json.loads(json.dumps(event.to_json()))) == event
@@ -65,17 +94,16 @@ async def test_accepted_deliveries_wait_until_applied_then_apply_in_order(databa
         await _accept_body(runtime, down)  # Alertmanager's resend
         await accept_alerts(runtime.ctx, "alertmanager", _events(resolved(down)))  # as alerts: both kinds mix
         # stored, nothing applied yet: webhook bodies as received, alerts pagerbot made as a JSON list
-        async with runtime.ctx.store.sessions() as session:
-            kinds = [kind for kind, in await session.execute(select(InboxRow.kind).order_by(InboxRow.id))]
-            first_payload = await session.scalar(select(InboxRow.payload).order_by(InboxRow.id).limit(1))
-        assert kinds == ["body", "body", "events"]
-        assert first_payload == json.dumps(am_notification([down]))
+        waiting = await _waiting(runtime)
+        assert [delivery.kind for delivery in waiting] == ["body", "body", "events"]
+        assert waiting[0].payload == json.dumps(am_notification([down]))
+        assert await _pending(runtime) == 3
         assert await _count(runtime, Alert) == 0
         result = await runtime.inbox.drain()
         # as if applied one by one: opened by the first, the resend a duplicate, then resolved
         assert (result.new, result.duplicates, result.resolved) == (1, 1, 1)
         assert len(result.opened) == 1
-        assert await _count(runtime, InboxRow) == 0
+        assert await _pending(runtime) == 0 and await _waiting(runtime) == []
         async with runtime.ctx.store.sessions() as session:
             [alert] = (await session.execute(select(Alert))).scalars().all()
         assert alert.state == "resolved"  # the resolve came last and won
@@ -93,6 +121,7 @@ async def test_a_delivery_that_cannot_be_applied_is_kept_aside_and_the_rest_go_t
                                  received_at=NOW))
             # a body an older version accepted and this one's parser refuses
             session.add(InboxRow(source="alertmanager", kind="body", payload='{"alerts": 5}', received_at=NOW))
+        await runtime.ctx.store.inbox.put("alertmanager", BODY, '{"alerts": [{"status": "on"}]}', NOW)
         await _accept_body(runtime, am_alert("DiskFull", instance="db2:9100"))
         result = await runtime.inbox.drain()
         assert result.new == 2
@@ -100,13 +129,17 @@ async def test_a_delivery_that_cannot_be_applied_is_kept_aside_and_the_rest_go_t
             rows = (await session.execute(select(InboxRow).order_by(InboxRow.id))).scalars().all()
             names = set((await session.execute(select(Alert.name))).scalars())
         assert names == {"HostDown", "DiskFull"}
-        assert [row.kind for row in rows] == ["events", "body"]
-        assert all(row.failed_at == NOW for row in rows)
-        assert "KeyError" in (rows[0].error or "")
-        assert "PayloadError: alerts: expected an array" in (rows[1].error or "")
+        # on SQLite the refused body waits in the inbox file, the rows written here in the inbox table
+        failed = [(row.kind, row.failed_at, row.error) for row in rows] + [
+            (kind, datetime.fromisoformat(failed_at) if failed_at else None, error)
+            for _, kind, failed_at, error in _file_rows(database_url) if failed_at]
+        assert [(kind, failed_at) for kind, failed_at, _ in failed] == [("events", NOW), ("body", NOW), ("body", NOW)]
+        assert "KeyError" in (failed[0][2] or "")
+        assert "PayloadError: alerts: expected an array" in (failed[1][2] or "")
+        assert "PayloadError: alerts[0].status: unknown status 'on'" in (failed[2][2] or "")
         await runtime.inbox.observe()
         assert REGISTRY.get_sample_value("pagerbot_inbox_pending") == 0
-        assert REGISTRY.get_sample_value("pagerbot_inbox_failed") == 2
+        assert REGISTRY.get_sample_value("pagerbot_inbox_failed") == 3
         assert (await runtime.inbox.drain()).new == 0  # the failed row is not retried forever
     finally:
         await runtime.close()
@@ -120,10 +153,10 @@ async def test_the_running_worker_applies_what_arrives(database_url: str) -> Non
         for n in range(30):
             await _accept_body(runtime, am_alert("HighLoad", instance=f"web{n}:9100"))
         for _ in range(200):
-            if await _count(runtime, Alert) == 30 and await _count(runtime, InboxRow) == 0:
+            if await _count(runtime, Alert) == 30 and await _pending(runtime) == 0:
                 break
             await asyncio.sleep(0.05)
-        assert (await _count(runtime, Alert), await _count(runtime, InboxRow), await _count(runtime, Incident)) == (
+        assert (await _count(runtime, Alert), await _pending(runtime), await _count(runtime, Incident)) == (
             30, 0, 1)
     finally:
         stopping.set()
@@ -141,7 +174,7 @@ async def test_two_workers_on_one_postgresql_apply_each_delivery_once(postgres_u
                                am_alert("HighLoad", instance=f"web{n - 1}:9100"))
         one, two = await asyncio.gather(first.inbox.drain(), second.inbox.drain())
         assert one.new + two.new == 121
-        assert await _count(first, Alert) == 121 and await _count(first, InboxRow) == 0
+        assert await _count(first, Alert) == 121 and await _pending(first) == 0
         assert await _count(first, Incident) == 1
         async with first.ctx.store.sessions() as session:
             twice = await session.scalar(text("SELECT count(*) FROM (SELECT fingerprint FROM alerts "
@@ -179,25 +212,70 @@ async def test_a_storm_has_the_alerts_table_analyzed(postgres_url: str) -> None:
         await runtime.close()
 
 
-async def test_sqlite_batches_stay_short_while_webhooks_write(tmp_path: object) -> None:
-    """On SQLite a batch holds the one write lock the webhooks need: while deliveries keep arriving, batches
-    are sized to last about SQLITE_BATCH_SECONDS at the pace of the last ones; once they stop, full size."""
-    from pagerbot.services.inbox import SQLITE_BATCH_SECONDS
-
-    runtime = await _runtime(f"sqlite:///{tmp_path}/pagerbot.db")
+async def test_sqlite_webhooks_do_not_wait_for_the_worker(tmp_path: Path) -> None:
+    """On SQLite the inbox is a file of its own: a delivery is stored while another connection holds the main
+    database's one write lock (as the worker does while it applies a batch), and applied once it is free."""
+    database = tmp_path / "pagerbot.db"
+    runtime = await _runtime(f"sqlite:///{database}")
     try:
-        for n in range(40):
+        with closing(sqlite3.connect(database, isolation_level=None)) as writer:
+            writer.execute("BEGIN IMMEDIATE")  # held for as long as this block runs
+            await asyncio.wait_for(_accept_body(runtime, am_alert("HostDown")), 2)  # busy_timeout is 10 s
+            assert [delivery.kind for delivery in waiting_in_file(str(database))] == ["body"]
+            writer.execute("ROLLBACK")
+        assert (await runtime.inbox.drain()).new == 1
+    finally:
+        await runtime.close()
+
+
+async def test_sqlite_inbox_file_is_applied_once_across_restarts(tmp_path: Path) -> None:
+    """The worker's transaction marks how far it applied the inbox file; the file's applied rows go at the next
+    claim. A restart between the two finds them applied, and a lost file starts a mark of its own."""
+    url = f"sqlite:///{tmp_path}/pagerbot.db"
+    runtime = await _runtime(url)
+    try:
+        for n in range(3):
             await _accept_body(runtime, am_alert("HighLoad", instance=f"web{n}:9100"))
-        worker = runtime.inbox
-        assert worker.batch_seconds == SQLITE_BATCH_SECONDS
-        assert await worker.apply_once() == 40  # nobody waiting: one batch takes all
-        pace = worker._seconds_per_alert
-        assert pace > 0
-        worker._contended = True
-        assert worker._batch_limit() == max(1, min(worker.batch_size, int(SQLITE_BATCH_SECONDS / pace)))
-        worker._seconds_per_alert = SQLITE_BATCH_SECONDS / 5  # a slow pace: five alerts a batch
-        assert worker._batch_limit() == 5
-        worker._contended = False
-        assert worker._batch_limit() == worker.batch_size
+        assert await runtime.inbox.apply_once() == 3  # one batch, and no claim after it
+        assert await _count(runtime, Alert) == 3
+        assert len(_file_rows(url)) == 3 and waiting_in_file(str(tmp_path / "pagerbot.db")) == []  # applied
+    finally:
+        await runtime.close()
+    runtime = await _runtime(url)  # as after a crash between the mark's commit and the file's DELETE
+    try:
+        result = await runtime.inbox.drain()
+        assert (result.new, result.duplicates) == (0, 0)  # nothing applied twice
+        assert _file_rows(url) == []
+    finally:
+        await runtime.close()
+    Path(inbox_path(str(tmp_path / "pagerbot.db"))).unlink()  # lost with the server stopped
+    runtime = await _runtime(url)
+    try:
+        await _accept_body(runtime, am_alert("DiskFull", instance="db1:9100"))
+        assert [row[0] for row in _file_rows(url)] == [1]  # ids start again below the old mark
+        assert (await runtime.inbox.drain()).new == 1
+        assert await _count(runtime, Alert) == 4
+    finally:
+        await runtime.close()
+
+
+async def test_sqlite_deliveries_an_earlier_version_left_in_the_table_go_first(tmp_path: Path) -> None:
+    """Before the inbox file, SQLite's deliveries waited in the inbox table: after an upgrade they are applied
+    before the file's, which arrived later."""
+    url = f"sqlite:///{tmp_path}/pagerbot.db"
+    runtime = await _runtime(url)
+    try:
+        down = am_alert("HostDown")
+        async with runtime.ctx.store.transaction() as session:
+            session.add(InboxRow(source="alertmanager", kind="body", payload=json.dumps(am_notification([down])),
+                                 received_at=NOW))
+        await _accept_body(runtime, resolved(down))  # into the file, after
+        assert [delivery.in_file for delivery in await _waiting(runtime)] == [False]  # the table's come first
+        assert await _pending(runtime) == 2
+        result = await runtime.inbox.drain()
+        assert (result.new, result.resolved) == (1, 1)
+        async with runtime.ctx.store.sessions() as session:
+            assert (await session.execute(select(Alert.state))).scalars().all() == ["resolved"]
+        assert await _count(runtime, InboxRow) == 0 and await _pending(runtime) == 0
     finally:
         await runtime.close()

@@ -51,7 +51,7 @@ async def _enter(turns: WriterTurns) -> None:
 
 
 def test_sqlite_operational_errors_mean_unavailable() -> None:
-    """The inbox's direct SQLite INSERT raises sqlite3's own errors: a locked or unwritable file is a 503."""
+    """The SQLite inbox file is written through sqlite3 itself: a locked or unwritable file is a 503."""
     assert is_unavailable(sqlite3.OperationalError("database is locked"))
     assert is_unavailable(sqlite3.OperationalError("attempt to write a readonly database"))
     assert not is_unavailable(sqlite3.IntegrityError("UNIQUE constraint failed"))
