@@ -190,7 +190,8 @@ class InboxWorker:
             except Exception as exc:
                 if is_unavailable(exc):
                     raise
-                log.exception("inbox: delivery %d cannot be applied; kept as failed", delivery.id)
+                log.exception("inbox: delivery %d (in the %s) cannot be applied; kept as failed", delivery.id,
+                              "inbox file" if delivery.in_file else "inbox table")
                 async with ctx.store.transaction() as session:
                     await ctx.store.inbox.fail(session, delivery, f"{type(exc).__name__}: {exc}", ctx.clock.now())
                 applied += 1

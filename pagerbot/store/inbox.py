@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pagerbot.store.errors import connection_lost
-from pagerbot.store.inbox_file import InboxFile, inbox_path
+from pagerbot.store.inbox_file import InboxFile
 from pagerbot.store.tables import InboxProgress, InboxRow
 
 # Any 64-bit number unique to this lock among pagerbot's advisory locks (the scheduler's is another):
@@ -68,7 +68,7 @@ class Inbox:
             database = engine.url.database or ""
             if database in ("", ":memory:"):
                 raise ValueError("pagerbot keeps its SQLite database in a file: give database_url a path")
-            self.file = InboxFile(inbox_path(database))
+            self.file = InboxFile(database)
         # The inbox table of a SQLite file may still hold deliveries an earlier version accepted: the worker
         # applies those first. Nothing is put there any more, so once found empty it stays empty.
         self._table_drained = False
@@ -133,8 +133,8 @@ class Inbox:
         if in_file:  # the file's rows are deleted at the next claim, once this mark is committed
             assert self.file is not None
             mark = sqlite_insert(InboxProgress).values(inbox=await self.file.identity(), applied_through=max(in_file))
-            await session.execute(mark.on_conflict_do_update(index_elements=[InboxProgress.inbox],
-                                                             set_={"applied_through": mark.excluded.applied_through}))
+            await session.execute(mark.on_conflict_do_update(index_elements=[InboxProgress.inbox], set_={
+                "applied_through": func.max(InboxProgress.applied_through, mark.excluded.applied_through)}))
         in_table = [delivery.id for delivery in deliveries if not delivery.in_file]
         if in_table:
             # On the table, not through the ORM: an ORM delete first matches every loaded object against the ids.
@@ -143,7 +143,7 @@ class Inbox:
     async def fail(self, session: AsyncSession, delivery: Delivery, error: str, now: datetime) -> None:
         if delivery.in_file:
             assert self.file is not None
-            await self.file.fail(delivery.id, error[:4000], now)
+            await self.file.fail(delivery.id, error[:4000], now, await self._applied_through(session))
             return
         await session.execute(update(InboxRow).where(InboxRow.id == delivery.id)
                               .values(failed_at=now, error=error[:4000]))

@@ -115,8 +115,11 @@ class Store:
         return (postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table))
 
     async def ping(self) -> None:
+        """Raise unless the database answers (and on SQLite, the inbox file takes writes)."""
         async with self.engine.connect() as connection:
             await connection.exec_driver_sql("SELECT 1")
+        if self.inbox.file is not None:
+            await self.inbox.file.ping()
 
     # --- incidents -------------------------------------------------------------------------------------
 

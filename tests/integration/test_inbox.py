@@ -15,6 +15,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
@@ -24,8 +25,9 @@ from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.intake.alertmanager import parse_alertmanager
 from pagerbot.services.alerts import accept_alerts
 from pagerbot.store.inbox import BODY, Delivery
-from pagerbot.store.inbox_file import inbox_path, waiting_in_file
+from pagerbot.store.inbox_file import InboxFile, inbox_path, waiting_in_file
 from pagerbot.store.migrate import upgrade
+from pagerbot.store.repository import is_unavailable
 from pagerbot.store.tables import Alert, InboxRow, Incident
 from tests.harness import make_settings
 from tests.payloads import am_alert, am_notification, resolved
@@ -33,10 +35,10 @@ from tests.payloads import am_alert, am_notification, resolved
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
 
-async def _runtime(database_url: str) -> Runtime:
+async def _runtime(database_url: str, *, with_inbox_worker: bool = True) -> Runtime:
     await upgrade(database_url)
     return build(make_settings(database_url, slack=False), clock=ManualClock(NOW), with_scheduler=False,
-                 with_slack=False)
+                 with_slack=False, with_inbox_worker=with_inbox_worker)
 
 
 def _events(*alerts: dict[str, object]) -> list[AlertEvent]:
@@ -232,15 +234,15 @@ async def test_sqlite_inbox_file_is_applied_once_across_restarts(tmp_path: Path)
     """The worker's transaction marks how far it applied the inbox file; the file's applied rows go at the next
     claim. A restart between the two finds them applied, and a lost file starts a mark of its own."""
     url = f"sqlite:///{tmp_path}/pagerbot.db"
-    runtime = await _runtime(url)
+    runtime = await _runtime(url, with_inbox_worker=False)  # its close() would drain, which claims
     try:
         for n in range(3):
             await _accept_body(runtime, am_alert("HighLoad", instance=f"web{n}:9100"))
         assert await runtime.inbox.apply_once() == 3  # one batch, and no claim after it
         assert await _count(runtime, Alert) == 3
-        assert len(_file_rows(url)) == 3 and waiting_in_file(str(tmp_path / "pagerbot.db")) == []  # applied
     finally:
         await runtime.close()
+    assert len(_file_rows(url)) == 3 and waiting_in_file(str(tmp_path / "pagerbot.db")) == []  # applied, kept
     runtime = await _runtime(url)  # as after a crash between the mark's commit and the file's DELETE
     try:
         result = await runtime.inbox.drain()
@@ -257,6 +259,55 @@ async def test_sqlite_inbox_file_is_applied_once_across_restarts(tmp_path: Path)
         assert await _count(runtime, Alert) == 4
     finally:
         await runtime.close()
+
+
+async def test_sqlite_inbox_file_that_went_back_in_time_loses_nothing(tmp_path: Path) -> None:
+    """An inbox file restored from an older backup (or that lost its last commits in a power cut) keeps its
+    identity while the database's mark is ahead of it: new deliveries are numbered after the mark, so none
+    counts as applied before it is."""
+    url = f"sqlite:///{tmp_path}/pagerbot.db"
+    runtime = await _runtime(url)
+    try:
+        for n in range(3):
+            await _accept_body(runtime, am_alert("HighLoad", instance=f"web{n}:9100"))
+        assert (await runtime.inbox.drain()).new == 3
+    finally:
+        await runtime.close()
+    with closing(sqlite3.connect(inbox_path(str(tmp_path / "pagerbot.db")), isolation_level=None)) as old:
+        old.execute("DELETE FROM inbox")
+        old.execute("UPDATE sqlite_sequence SET seq = 0 WHERE name = 'inbox'")  # as it was before the three
+    runtime = await _runtime(url)
+    try:
+        await _accept_body(runtime, am_alert("DiskFull", instance="db1:9100"))
+        assert [row[0] for row in _file_rows(url)] == [4]
+        assert (await runtime.inbox.drain()).new == 1
+        assert await _count(runtime, Alert) == 4
+    finally:
+        await runtime.close()
+
+
+async def test_sqlite_inbox_file_keeps_aside_only_what_was_not_applied(tmp_path: Path) -> None:
+    """A failure reported after a delivery's batch committed does not mark it failed (it was applied), and a
+    closed inbox file refuses deliveries as an unavailable database does (the webhook answers 503)."""
+    await upgrade(f"sqlite:///{tmp_path}/pagerbot.db")
+    inbox = InboxFile(str(tmp_path / "pagerbot.db"))
+    try:
+        for n in range(2):
+            await inbox.put("generic", BODY, f'{{"title": "t{n}"}}', NOW)
+        await inbox.fail(1, "late", NOW, applied_through=1)
+        await inbox.fail(2, "broken", NOW, applied_through=1)
+        assert await inbox.stats(1) == (0, None, 1)
+        await inbox.ping()  # ready: takes writes
+        assert [(row[0], row[3]) for row in _file_rows(f"sqlite:///{tmp_path}/pagerbot.db")] == [
+            (1, None), (2, "broken")]
+    finally:
+        await inbox.close()
+    with pytest.raises(sqlite3.OperationalError) as refused:
+        await inbox.put("generic", BODY, '{"title": "t"}', NOW)
+    assert is_unavailable(refused.value)
+    with pytest.raises(sqlite3.OperationalError):
+        await inbox.ping()  # /readyz answers 503
+    await inbox.close()  # twice is harmless
 
 
 async def test_sqlite_deliveries_an_earlier_version_left_in_the_table_go_first(tmp_path: Path) -> None:
