@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from pagerbot.chat import blocks
@@ -27,6 +28,21 @@ EVENTS = ("reaction_added", "reaction_removed", "message")
 PIN_REACTIONS = {"pushpin", "round_pushpin"}
 
 
+class _SameToken(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, and then warns at every
+    start that the token will be unused: our client is made from that same setting, so the warning only
+    alarms whoever reads the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def _quiet_about_the_token() -> None:
+    bolt = logging.getLogger(f"slack_bolt.{AsyncApp.__name__}")  # the logger Bolt warns on
+    if not any(isinstance(existing, _SameToken) for existing in bolt.filters):
+        bolt.addFilter(_SameToken())
+
+
 def build_bolt(ctx: Services) -> tuple[AsyncApp, Any]:
     settings = ctx.settings
     if not settings.slack_signing_secret and not settings.slack_app_token:
@@ -35,6 +51,7 @@ def build_bolt(ctx: Services) -> tuple[AsyncApp, Any]:
         raise ConfigError(
             "SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN (or set SLACK_APP_TOKEN for Socket Mode)")
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    _quiet_about_the_token()
     app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "socket-mode",
                    process_before_response=False, request_verification_enabled=bool(settings.slack_signing_secret))
     register(app, ctx)
