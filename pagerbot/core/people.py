@@ -6,7 +6,10 @@ is noise. :func:`humanize` rewrites recorded text for readers outside Slack:
 - a mention ``<@U123>`` or ``<@U123|label>`` becomes ``@Name`` (the label when the name is unknown, the ID
   when there is neither);
 - a bare user ID that is a known person (in ``names``, e.g. "U123 moved the incident to acknowledged")
-  becomes ``Name``; other words that merely look like IDs stay as they are.
+  becomes ``Name``; other words that merely look like IDs stay as they are;
+- Slack's other markup as its readers see it: a channel ``<#C123|ops>`` becomes ``#ops``, ``<!here>``
+  ``@here``, a user group ``<!subteam^S123|@dba>`` ``@dba``, a date ``<!date^…|fallback>`` its fallback,
+  and a link ``<https://x|the graph>`` ``the graph (https://x)``.
 
 The result is plain text: escaping for where it lands (Markdown, HTML) happens afterwards, so a name with
 ``|``, ``*`` or ``<`` in it is escaped like any other text.
@@ -25,9 +28,12 @@ NAME_LIMIT = 80
 
 # A Slack user ID: U or W (Enterprise Grid) then capitals and digits.
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-# One pass for both forms, so a name that looks like an ID is never replaced again.
+# One pass for every form, so a name that looks like an ID or a mention is never replaced again.
 _PEOPLE = re.compile(
     r"<@(?P<mention>[A-Z0-9]+)(?:\|(?P<label>[^>\n]*))?>"
+    r"|<#(?P<channel>[A-Z0-9]+)(?:\|(?P<channel_name>[^>\n]*))?>"
+    r"|<!(?P<special>[a-z]+)(?:\^(?P<argument>[^|>\n]*))?(?:\|(?P<fallback>[^>\n]*))?>"
+    r"|<(?P<link>(?:https?|mailto):[^|>\s]+)(?:\|(?P<link_label>[^>\n]*))?>"
     r"|(?<![\w@<|./:-])(?P<bare>[UW][A-Z0-9]{2,})(?![\w@]|[.:/-]\w)"
 )
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>\n]*)?>")
@@ -77,8 +83,9 @@ def actor_name(actor: str | None, names: Mapping[str, str]) -> str | None:
 
 
 def humanize(text: str, names: Mapping[str, str]) -> str:
-    """``text`` with mentions written ``@Name`` and known bare user IDs written ``Name``."""
-    if not text or ("<@" not in text and not (names and _USER_ID.search(text))):
+    """``text`` with mentions written ``@Name``, known bare user IDs written ``Name``, and Slack's other
+    markup (channels, special mentions, dates, links) as Slack shows it."""
+    if not text or ("<" not in text and not (names and _USER_ID.search(text))):
         return text
 
     def replace(m: re.Match[str]) -> str:
@@ -88,6 +95,18 @@ def humanize(text: str, names: Mapping[str, str]) -> str:
                 return "@" + name_of(user, names)
             label = one_line(m["label"] or "", NAME_LIMIT)
             return "@" + (label or user)
+        if m["channel"] is not None:
+            return "#" + (one_line(m["channel_name"] or "", NAME_LIMIT) or m["channel"])
+        if m["special"] is not None:
+            fallback = one_line(m["fallback"] or "", NAME_LIMIT)
+            if fallback:
+                return fallback if fallback.startswith("@") or m["special"] == "date" else "@" + fallback
+            return "@" + (m["argument"] or m["special"])
+        link = m["link"]
+        if link is not None:
+            shown = link.removeprefix("mailto:")
+            label = one_line(m["link_label"] or "", NAME_LIMIT)
+            return f"{label} ({shown})" if label and label != shown else shown
         bare = m["bare"]
         return name_of(bare, names) if names.get(bare) else bare
 

@@ -39,7 +39,16 @@ AT = datetime(2026, 3, 10, 14, 6, tzinfo=UTC)
     ("UTC WARNING XU0ALICE U0ALICEX u0alice U0ALICE_2", "UTC WARNING XU0ALICE U0ALICEX u0alice U0ALICE_2"),
     *[(t, t) for t in ("mail U0ALICE@example.com", "see /home/U0ALICE", "U0ALICE.example", "x-U0ALICE")],
     ("thanks U0BOB. (U0ALICE), U0ALICE: ok", "thanks Bob. (Alice Nguyen), Alice Nguyen: ok"),
-    ("<!channel> <#C123|general> <https://x|y>", "<!channel> <#C123|general> <https://x|y>"),
+    # Slack's other markup, as Slack shows it
+    ("<!channel> see <#C0OPS|ops-db> and <#C0BARE>", "@channel see #ops-db and #C0BARE"),
+    ("<!here|here> <!everyone> <!subteam^S0DBA|@dba> <!subteam^S0DBA>", "@here @everyone @dba @S0DBA"),
+    ("since <!date^1773151200^{date_short} at {time}|Mar 10 at 14:00> ok", "since Mar 10 at 14:00 ok"),
+    ("graph: <https://grafana.example/d/x?from=now-6h|the dashboard>",
+     "graph: the dashboard (https://grafana.example/d/x?from=now-6h)"),
+    ("<https://example.com/runbook> <https://example.com|https://example.com>",
+     "https://example.com/runbook https://example.com"),
+    ("write <mailto:noc@vendor.example|noc@vendor.example>", "write noc@vendor.example"),
+    ("not markup: <b>, <#lower>, <!-- x -->, a < b > c", "not markup: <b>, <#lower>, <!-- x -->, a < b > c"),
     ("", ""),
 ])
 def test_humanize(text: str, expected: str) -> None:
