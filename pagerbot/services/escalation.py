@@ -32,7 +32,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     SectionBlock,
 )
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat import blocks
@@ -255,7 +255,8 @@ async def _context(ctx: Services, session: AsyncSession, incident: Incident, key
 async def _graph_for(session: AsyncSession, incident_id: int, alert_hosts: set[str]) -> Graph | None:
     """The newest graph that shows every host the alerts name (the live cluster graph rather than a pool's
     graph someone asked for last); the newest of all when none does."""
-    rows = list((await session.execute(select(Graph).where(Graph.incident_id == incident_id)
+    rows = list((await session.execute(select(Graph).where(Graph.incident_id == incident_id,
+                                                            func.length(Graph.png) > 0)  # superseded live graphs
                                        .order_by(Graph.id.desc()).limit(20))).scalars())
     for row in rows:
         summary = row.summary if isinstance(row.summary, dict) else {}

@@ -26,7 +26,7 @@ from pagerbot.services.context import Services
 from pagerbot.services.incidents import ActionRefused, Actor
 from pagerbot.services.opening import enqueue_post, enqueue_refresh
 from pagerbot.store.repository import incident_record
-from pagerbot.store.tables import Alert, Graph, Incident, TimelineRow
+from pagerbot.store.tables import Alert, Email, Graph, Incident, TimelineRow
 
 log = logging.getLogger("pagerbot.graphs")
 _WINDOW = re.compile(r"^(\d{1,3})([mhd])$")
@@ -203,8 +203,20 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
             await enqueue_refresh(ctx, session, row.id, now, topic=False)
             if old_file:
                 await ctx.store.enqueue(session, row.id, "delete_file", {"file_id": old_file}, now=now)
+                await _forget_png(session, row.id, old_file)
 
     return persist
+
+
+async def _forget_png(session: AsyncSession, incident_id: int, superseded_file: str) -> None:
+    """Drop the image of the live graph a refresh replaced, unless an email attaches it: a refresh every few
+    minutes of a day-long incident would keep hundreds of PNGs that nobody sees again (Slack deletes the
+    file; the postmortem shows the last graph of each title). The row stays, with its summary: the
+    postmortem's findings come from the graph that had the most."""
+    attached = select(Email.graph_id).where(Email.incident_id == incident_id, Email.graph_id.is_not(None))
+    await session.execute(update(Graph).where(Graph.incident_id == incident_id,
+                                              Graph.slack_file_id == superseded_file,
+                                              Graph.id.not_in(attached)).values(png=b""))
 
 
 async def delete_file(ctx: Services, job: Job) -> Persist | None:

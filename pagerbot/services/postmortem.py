@@ -48,10 +48,12 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
     names = await names_for(ctx, user_ids(timeline, record))  # the IDs stay where a name is not found
     files: dict[str, bytes] = {}
     graph_files: list[GraphFile] = []
-    # The last graph of each title: the live graph's final state, and each requested view.
+    # The last graph of each title: the live graph's final state, and each requested view (a superseded
+    # live graph keeps its summary but not its image: services/graphs._forget_png).
     latest: dict[str, Graph] = {}
     for graph in graphs:
-        latest[graph.title] = graph
+        if graph.png:
+            latest[graph.title] = graph
     for number, graph in enumerate(latest.values(), start=1):
         name = f"graph-{number}.png"
         files[name] = graph.png

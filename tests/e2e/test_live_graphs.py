@@ -30,7 +30,7 @@ from sqlalchemy import select
 from pagerbot.clock import ShiftedClock
 from pagerbot.metrics.recorded import scenario_metrics_path
 from pagerbot.scheduler import Scheduler
-from pagerbot.store.tables import Graph
+from pagerbot.store.tables import Email, Graph
 from tests.e2e.test_slack_commands import Bot
 from tests.fakes.slack_api import BOT_USER_ID, UPLOAD_METHOD, FakeSlack, Message
 from tests.harness import API_TOKEN, ServerThread, make_settings
@@ -187,6 +187,7 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
         assert len(deletes) == 1 and lv.slack.calls[deletes[0]].args["file"] == first
         assert min(_header_updates(lv.slack, channel, second)) < deletes[0]
         assert [g.slack_file_id for g in lv.graphs()] == [first, second]
+        assert [g.png[:8] for g in lv.graphs()] == [b"", PNG]  # the superseded image is not kept twice
         # routine refreshes are not timeline entries; the first graph is
         assert [e["text"] for e in lv.bot.timeline() if e["kind"] == "graph"] == [
             "Graph posted: Load, cluster, last 2 h"]
@@ -242,6 +243,10 @@ def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> No
         lv.tick()
         assert lv.header_image(channel) == lv.uploads(channel)[-1] != live_file
         assert lv.slack.files[live_file].deleted and not lv.slack.files[db_file].deleted
+        # the superseded live graph keeps its row and summary, not its image; requested graphs keep theirs
+        stored = {g.slack_file_id: g for g in lv.graphs()}
+        assert stored[live_file].png == b"" and stored[live_file].summary["findings"]
+        assert all((stored[f].png or b"").startswith(PNG) for f in (db_file, web4, lv.uploads(channel)[-1]))
 
         # /incident hosts: each host's numbers and what stands out, posted in the channel
         assert lv.bot.say("hosts", channel_id=channel) == "Host summary posted in the channel."
@@ -260,6 +265,19 @@ def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> No
         body = json.dumps(draft.blocks)
         assert "db1 (db pool): load 1" in body and "on 8 CPUs" in body and "iowait 5" in body, body
         assert "web4 (web pool): load 1." in body and "no current numbers" not in body
+
+        # a live graph an email attaches keeps its image when the next refresh supersedes it
+        async def attached_ids() -> list[int | None]:
+            assert lv.server.runtime is not None
+            async with lv.server.runtime.ctx.store.sessions() as session:
+                return list((await session.execute(select(Email.graph_id))).scalars())
+
+        attached = lv.graphs()[-1]
+        assert lv.server.call(attached_ids()) == [attached.id]
+        lv.advance(5)
+        lv.tick()
+        assert lv.slack.files[attached.slack_file_id or ""].deleted
+        assert next(g for g in lv.graphs() if g.id == attached.id).png == attached.png != b""
 
 
 # --- the source down, slow, and back --------------------------------------------------------------------------
