@@ -178,6 +178,9 @@ class LocalChat:
         await self.post_message(channel, comment or "", None, file_ids=[file_id])
         return file_id
 
+    async def find_file(self, channel: str, filename: str, oldest: float) -> str | None:
+        return None  # local uploads commit with the call: there is never an ambiguous attempt
+
     async def delete_file(self, file_id: str) -> None:
         async with self.store.transaction() as session:
             await session.execute(update(LocalFile).where(LocalFile.id == file_id).values(deleted=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -15,6 +16,8 @@ from pagerbot.chat.port import ChannelInfo, ChatError, PostedMessage
 from pagerbot.observability import SLACK_CALLS, SLACK_LATENCY
 
 METADATA_EVENT = "pagerbot_outbox"
+# files.list pages (of 100) looked through for an earlier upload: its time window holds a few files at most.
+MAX_FILE_PAGES = 5
 _RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -176,6 +179,19 @@ class SlackChat:
             channel=channel, filename=filename, title=title, content=data, initial_comment=comment))
         file = response.get("file") or (response.get("files") or [{}])[0]
         return str(file["id"])
+
+    async def find_file(self, channel: str, filename: str, oldest: float) -> str | None:
+        bot = await self.bot_user_id()
+        for page in range(1, MAX_FILE_PAGES + 1):
+            listing = functools.partial(self.client.files_list, channel=channel, user=bot, types="images",
+                                        ts_from=str(int(oldest)), count=100, page=page)
+            response = await self._call("files.list", listing)
+            for file in response.get("files") or []:
+                if file.get("name") == filename:
+                    return str(file["id"])
+            if page >= int((response.get("paging") or {}).get("pages") or 1):
+                break
+        return None
 
     async def delete_file(self, file_id: str) -> None:
         try:

@@ -122,6 +122,11 @@ def _human(window: timedelta) -> str:
     return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
+# Seconds before an outbox row's creation that a retry looks back for its earlier upload (Slack's clock and
+# ours may differ).
+FILE_CLOCK_SKEW = 300
+
+
 class NoLoadData(MetricsUnavailable):
     """The source answered, but had no load series for what was asked (an unknown host or pool)."""
 
@@ -183,10 +188,16 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
             await ctx.store.add_timeline(session, row.id, at=failed_at, kind="graph_unavailable", source="pagerbot",
                                          actor=None, text=why, now=failed_at)
         return tell
-    name = f"load-{(target or 'cluster')}-{ctx.clock.now():%H%M}.png".replace("/", "-")
+    # Named after this outbox row, so that a retry can tell its own earlier upload from any other file.
+    queued = job.created_at.astimezone(ctx.settings.tz)
+    name = f"load-{target or 'cluster'}-{queued:%H%M}-{job.id}.png".replace("/", "-")
     stands_out = graph.summary["stands_out"]
     comment = graph.title + ("\n" + "\n".join(f"• {s}" for s in stands_out) if stands_out else "")
-    file_id = await ctx.chat.upload_file(row.channel_id, name, graph.title, graph.png, comment=mrkdwn(comment))
+    file_id = None
+    if job.maybe_sent:  # the last attempt may have shared the file before its answer was lost
+        file_id = await ctx.chat.find_file(row.channel_id, name, job.created_at.timestamp() - FILE_CLOCK_SKEW)
+    if file_id is None:
+        file_id = await ctx.chat.upload_file(row.channel_id, name, graph.title, graph.png, comment=mrkdwn(comment))
     old_file = row.graph_file_id if live else None
     now = ctx.clock.now()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -205,6 +206,23 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
                                headers={"Authorization": f"Bearer {API_TOKEN}"})
         assert postmortem.status_code == 200 and "Load, cluster, last 2 h" in postmortem.text
         assert not [c for c in lv.slack.calls if not c.ok and c.error != "already_in_channel"]
+
+
+def test_an_upload_whose_answer_was_lost_is_not_repeated(database_url: str, fake_slack: FakeSlack) -> None:
+    """Slack shared the refreshed graph but its answer was lost (a 503 after the work was done): the retry
+    finds the file it named after its outbox row and uses it instead of uploading it again."""
+    with live(fake_slack, database_url, RECORDED, ShiftedClock(MORNING)) as lv:
+        channel = lv.open_incident()
+        [first] = lv.uploads(channel)
+        lv.slack.lose_answer_next("files.completeUploadExternal")
+        lv.advance(5)
+        lv.tick()
+        [_, second] = lv.uploads(channel)  # one new file in the channel, not two
+        assert [c.ok for c in lv.slack.calls if c.method == "files.completeUploadExternal"] == [True, False]
+        assert [c.ok for c in lv.slack.calls if c.method == "files.list"] == [True]
+        assert lv.header_image(channel) == second and lv.slack.files[first].deleted
+        assert [g.slack_file_id for g in lv.graphs()] == [first, second]
+        assert re.fullmatch(r"load-cluster-\d{4}-\d+\.png", lv.slack.files[second].name)
 
 
 def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> None:

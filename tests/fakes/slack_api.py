@@ -105,6 +105,7 @@ _METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "files.completeUploadExternal": ("files:write",),
     "files.delete": ("files:write",),
     "files.info": ("files:read",),
+    "files.list": ("files:read",),
     "bookmarks.add": ("bookmarks:write",),
     "reactions.get": ("reactions:read",),
 }
@@ -1455,6 +1456,7 @@ class FakeSlack:
             "files.completeUploadExternal": self._files_complete_upload,
             "files.delete": self._files_delete,
             "files.info": self._files_info,
+            "files.list": self._files_list,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -1916,6 +1918,39 @@ class FakeSlack:
             "comments": [],
             "response_metadata": {"next_cursor": ""},
         }
+
+    _FILE_TYPES = {"all", "spaces", "snippets", "images", "gdocs", "zips", "pdfs"}
+
+    def _files_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Completed, undeleted files, newest first, filtered as Slack does (channel, user, created between
+        ts_from and ts_to, types), a page at a time."""
+        channel = str(args["channel"]) if args.get("channel") else None
+        if channel is not None and channel not in self._channels:
+            raise SlackError("channel_not_found")
+        user = str(args["user"]) if args.get("user") else None
+        if user is not None and user not in self._users and user != BOT_USER_ID:
+            raise SlackError("user_not_found")
+        types = {t.strip() for t in str(args.get("types") or "all").split(",")}
+        if not types <= self._FILE_TYPES:
+            raise SlackError("unknown_type")
+        count, page = _as_int(args.get("count"), 100), _as_int(args.get("page"), 1)
+        if not 1 <= count <= 1000 or page < 1:
+            raise SlackError("invalid_arguments", messages=["[ERROR] count must be 1-1000 and page at least 1"])
+        try:
+            ts_from = float(args.get("ts_from") or 0)
+            ts_to = float(args.get("ts_to") or "inf")
+        except ValueError:
+            raise SlackError("invalid_ts_latest" if args.get("ts_to") else "invalid_ts_oldest") from None
+        found = [f for f in self._files.values()
+                 if f.completed and not f.deleted and (channel is None or channel in f.shares)
+                 and (user is None or f.user == user) and ts_from <= f.created <= ts_to
+                 and ("all" in types or ("images" in types and f.mimetype.startswith("image/")))]
+        found.reverse()  # newest first: by creation, and in the order of upload within one second
+        found.sort(key=lambda f: f.created, reverse=True)
+        pages = max(1, -(-len(found) // count))
+        chosen = found[(page - 1) * count : page * count]
+        return {"ok": True, "files": [self._file_api(f) for f in chosen],
+                "paging": {"count": count, "total": len(found), "page": page, "pages": pages}}
 
     # views ----------------------------------------------------------------------------------
 

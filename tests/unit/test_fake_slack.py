@@ -491,6 +491,27 @@ async def test_files_upload_v2(fake: FakeSlack, client: AsyncWebClient) -> None:
     assert _code(await _error(client.files_info(file="F0NOPE"))) == "file_not_found"
 
 
+async def test_files_list_filters_and_pages_as_slack_does(fake: FakeSlack, client: AsyncWebClient) -> None:
+    cid, other = await _channel(client), await _channel(client, "inc-20240501-web")
+    first, second = await _upload(client, cid), await _upload(client, cid)
+    await client.files_upload_v2(channel=cid, content=b"a,b", filename="hosts.csv", title="Hosts")
+    await _upload(client, other)
+    listed = await client.files_list(channel=cid, types="images", user=BOT_USER_ID)
+    assert [f["id"] for f in listed["files"]] == [second, first]  # newest first, images only, this channel
+    assert listed["paging"] == {"count": 100, "total": 2, "page": 1, "pages": 1}
+    page2 = await client.files_list(channel=cid, count=1, page=2)
+    assert len(page2["files"]) == 1 and page2["paging"]["pages"] == 3
+    await client.files_delete(file=second)
+    assert [f["id"] for f in (await client.files_list(channel=cid, types="images"))["files"]] == [first]
+    assert (await client.files_list(channel=cid, ts_from=str(int(time.time()) + 3600)))["files"] == []
+    assert _code(await _error(client.files_list(channel="C0NOPE"))) == "channel_not_found"
+    assert _code(await _error(client.files_list(types="movies"))) == "unknown_type"
+    assert _code(await _error(client.files_list(count=0))) == "invalid_arguments"
+    with FakeSlack(scopes={"files:write"}) as f:
+        err = await _error(AsyncWebClient(token=f.token, base_url=f.api_url).files_list())
+        assert _code(err) == "missing_scope" and err.response["needed"] == "files:read"
+
+
 async def test_upload_steps_are_enforced(fake: FakeSlack, client: AsyncWebClient) -> None:
     cid = await _channel(client)
     err = await _error(client.files_getUploadURLExternal(filename="g.png", length=0))
