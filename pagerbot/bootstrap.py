@@ -141,7 +141,8 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
           worker_id: str | None = None, with_slack: bool | None = None, with_scheduler: bool = True,
           with_inbox_worker: bool = True) -> Runtime:
     clock = clock or SystemClock()
-    engine = engine or create_engine(settings.database_url)
+    engine = engine or create_engine(
+        settings.database_url, ping_after_idle_seconds=settings.config.server.db_ping_after_idle_seconds)
     store = Store(engine)
     local: LocalChat | None = None
     if chat is None:

@@ -180,6 +180,8 @@ class ServerConfig(_Strict):
     # a worker renews its claims every third of this; a dead worker's rows are claimed again after it
     outbox_lease_seconds: float = Field(default=120.0, gt=0, le=3600)
     shutdown_seconds: float = Field(default=8.0, gt=0, le=60)  # SIGTERM: in-flight requests and the outbox batch
+    # a pooled PostgreSQL connection idle this long is tested before use (store/db.create_engine says why)
+    db_ping_after_idle_seconds: float = Field(default=10.0, ge=0, le=3600)
 
 
 class FileConfig(_Strict):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession  # re-export for callers
 
@@ -40,7 +42,32 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
     cursor.close()
 
 
-def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+def _ping_after_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Test a pooled connection before use when it sat idle for ``idle_seconds``; replace it if it is dead.
+
+    Testing every checkout (SQLAlchemy's pool_pre_ping) cost a round trip each time, a tenth of an alert's
+    cost at intake. Without any test, a database restarted during a quiet spell failed the first statement
+    of each pooled connection: a slash command answered "cannot reach its database" with the database
+    back. Busy connections are never idle long, so a storm pays nothing; after a quiet spell, one round trip.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # unusable either way: the pool opens a fresh one (and says so if it cannot)
+            raise DisconnectionError(f"a pooled connection was dead: {type(exc).__name__}") from exc
+
+
+def create_engine(database_url: str, *, ping_after_idle_seconds: float | None = 10.0, **kwargs: Any) -> AsyncEngine:
     url = async_url(database_url)
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
@@ -49,10 +76,11 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
-    # No pre-ping: it cost a round trip on every checkout (a tenth of an alert's cost at intake). A connection
-    # the server dropped fails its first statement instead; SQLAlchemy then invalidates every pooled connection
-    # older than the failure, so one error reconnects the whole pool (the inbox worker and the outbox retry on
-    # their next turn; the webhook's own INSERT goes through asyncpg's pool and retries once, store/inbox.py).
+    # No pre-ping on every checkout: it cost a round trip each time (a tenth of an alert's cost at intake).
+    # Connections idle for a while are tested (_ping_after_idle). One the server dropped while in use fails
+    # its statement; SQLAlchemy then invalidates every pooled connection older than the failure, so one
+    # error reconnects the whole pool (the inbox worker and the outbox retry on their next turn; the
+    # webhook's own INSERT goes through asyncpg's pool and retries once, store/inbox.py).
     kwargs.setdefault("pool_pre_ping", False)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
@@ -64,7 +92,10 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     # while a table was small (the alerts of a fresh database, before autovacuum's first ANALYZE) stays a
     # sequential scan as a storm fills it (93 ms a lookup at 28,000 alerts, against 0.1 ms). Plan each run.
     connect_args.setdefault("server_settings", {}).setdefault("plan_cache_mode", "force_custom_plan")
-    return create_async_engine(url, connect_args=connect_args, **kwargs)
+    engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+    if ping_after_idle_seconds is not None:
+        _ping_after_idle(engine, ping_after_idle_seconds)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -3,18 +3,24 @@
 While it is away: webhooks answer 503 with Retry-After (senders retry), /readyz fails while /healthz
 passes, and a slash command is answered ephemerally that pagerbot cannot reach its database. When it is
 back, everything works again without a restart: a pooled connection the cut killed fails once and is
-replaced (the pool does not pre-ping), and the inbox worker applies what was accepted.
+replaced (the pool tests only connections that sat idle), and the inbox worker applies what was accepted.
+A database restart during a quiet spell fails nothing: idle connections are tested before use.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from pagerbot.slack.app import DB_DOWN
+from pagerbot.store.db import create_engine
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import ServerProcess, postgres_database, wait_for
 from tests.integration.production import FAST, post_alerts, query, server_env, slash, write_config
@@ -76,3 +82,37 @@ def test_database_cut_and_restored(tmp_path: Path, fake_slack: FakeSlack) -> Non
             assert len([c for c in fake_slack.calls_to("conversations.create") if c.ok]) == 2
         finally:
             server.stop()
+
+
+
+async def _restart_in_a_quiet_spell(postgres_url: str, ping_after_idle_seconds: float | None) -> None:
+    """A pooled connection used once, then every session of the database ended (as a PostgreSQL restart
+    does) while it sat idle, then used again."""
+    engine = create_engine(postgres_url, ping_after_idle_seconds=ping_after_idle_seconds, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        killer = await asyncpg.connect(make_url(postgres_url).render_as_string(hide_password=False))
+        try:
+            ended = await killer.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        finally:
+            await killer.close()
+        assert ended == 1
+        await asyncio.sleep(0.3)
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 2")) == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_idle_through_a_database_restart_is_replaced_before_use(postgres_url: str) -> None:
+    """server.db_ping_after_idle_seconds: a connection idle that long is tested at checkout, so a database
+    restart in a quiet spell costs no failed statement (a slash command would have answered DB_DOWN)."""
+    await _restart_in_a_quiet_spell(postgres_url, ping_after_idle_seconds=0.2)
+
+
+async def test_without_the_idle_test_the_first_statement_fails(postgres_url: str) -> None:
+    """What the idle test is for: the same restart fails the first statement on the dead connection."""
+    with pytest.raises(DBAPIError):
+        await _restart_in_a_quiet_spell(postgres_url, ping_after_idle_seconds=None)
