@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests start (Prometheus, node_exporter,
-# Alertmanager, Ganglia, rrdtool, Chromium and an emoji font) from Debian's packages when missing.
+# Alertmanager, Ganglia, rrdtool, Icinga 2, Chromium and an emoji font) from Debian's packages when missing.
 set -euo pipefail
 need=()
 for pair in prometheus:prometheus prometheus-node-exporter:prometheus-node-exporter \
             prometheus-alertmanager:prometheus-alertmanager gmetad:gmetad gmond:ganglia-monitor \
-            rrdtool:rrdtool chromium:chromium promtool:prometheus; do
+            rrdtool:rrdtool chromium:chromium promtool:prometheus icinga2:icinga2-bin; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
