@@ -181,10 +181,12 @@ class SlackChat:
         return str(file["id"])
 
     async def find_file(self, channel: str, filename: str, oldest: float) -> str | None:
+        # By this bot since ``oldest``, not by channel or type: Slack shares a completed upload into the
+        # channel, and fills in its type, a moment later. The name is unique to one outbox row.
         bot = await self.bot_user_id()
         for page in range(1, MAX_FILE_PAGES + 1):
-            listing = functools.partial(self.client.files_list, channel=channel, user=bot, types="images",
-                                        ts_from=str(int(oldest)), count=100, page=page)
+            listing = functools.partial(self.client.files_list, user=bot, ts_from=str(int(oldest)), count=100,
+                                        page=page)
             response = await self._call("files.list", listing)
             for file in response.get("files") or []:
                 if file.get("name") == filename:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pagerbot.chat.port import ChatError
 from pagerbot.core.diagnosis import summarize_hosts, summary_json
 from pagerbot.core.escaping import mrkdwn
 from pagerbot.core.records import IncidentRecord
@@ -195,7 +196,14 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
     comment = graph.title + ("\n" + "\n".join(f"• {s}" for s in stands_out) if stands_out else "")
     file_id = None
     if job.maybe_sent:  # the last attempt may have shared the file before its answer was lost
-        file_id = await ctx.chat.find_file(row.channel_id, name, job.created_at.timestamp() - FILE_CLOCK_SKEW)
+        try:
+            file_id = await ctx.chat.find_file(row.channel_id, name, job.created_at.timestamp() - FILE_CLOCK_SKEW)
+        except ChatError as exc:
+            if exc.retryable:
+                raise
+            # cannot look (a scope taken away): a second copy beats no graph
+            log.warning("graph for INC-%s: cannot look for the earlier upload (%s); uploading", row.id, exc,
+                        extra={"incident_id": row.id})
     if file_id is None:
         file_id = await ctx.chat.upload_file(row.channel_id, name, graph.title, graph.png, comment=mrkdwn(comment))
     old_file = row.graph_file_id if live else None
@@ -214,6 +222,8 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
             await enqueue_refresh(ctx, session, row.id, now, topic=False)
             if old_file:
                 await ctx.store.enqueue(session, row.id, "delete_file", {"file_id": old_file}, now=now)
+                # after the incident row's UPDATE above: an email being drafted locks that row, so the two
+                # never cross (the draft attaches a graph it sees with its image, or waits for this)
                 await _forget_png(session, row.id, old_file)
 
     return persist

@@ -225,6 +225,20 @@ def test_an_upload_whose_answer_was_lost_is_not_repeated(database_url: str, fake
         assert re.fullmatch(r"load-cluster-\d{4}-\d+\.png", lv.slack.files[second].name)
 
 
+def test_an_upload_that_cannot_be_looked_for_is_made_again(sqlite_url: str, fake_slack: FakeSlack) -> None:
+    """Without files:read the retry cannot look for its earlier upload: a second copy beats no graph."""
+    with live(fake_slack, sqlite_url, RECORDED, ShiftedClock(MORNING)) as lv:
+        channel = lv.open_incident()
+        fake_slack.scopes.discard("files:read")
+        lv.slack.lose_answer_next("files.completeUploadExternal")
+        lv.advance(5)
+        lv.tick()
+        [first, lost, again] = lv.uploads(channel)
+        assert [c.error for c in lv.slack.calls if c.method == "files.list"] == ["missing_scope"]
+        assert lv.header_image(channel) == again and lv.slack.files[first].deleted
+        assert not lv.slack.files[lost].deleted  # the copy nobody could find stays in the channel
+
+
 def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> None:
     with live(fake_slack, sqlite_url, RECORDED, ShiftedClock(MORNING)) as lv:
         channel = lv.open_incident()
