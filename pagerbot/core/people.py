@@ -28,15 +28,25 @@ NAME_LIMIT = 80
 
 # A Slack user ID: U or W (Enterprise Grid) then capitals and digits.
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-# One pass for every form, so a name that looks like an ID or a mention is never replaced again.
+# One pass for every form, so a name that looks like an ID or a mention is never replaced again. Inside a
+# form nothing may be "<" (Slack escapes it as &lt;): an unclosed form then stops at the next one instead of
+# scanning on to the end of the line from every "<" (quadratic) or swallowing a mention after it.
 _PEOPLE = re.compile(
-    r"<@(?P<mention>[A-Z0-9]+)(?:\|(?P<label>[^>\n]*))?>"
-    r"|<#(?P<channel>[A-Z0-9]+)(?:\|(?P<channel_name>[^>\n]*))?>"
-    r"|<!(?P<special>[a-z]+)(?:\^(?P<argument>[^|>\n]*))?(?:\|(?P<fallback>[^>\n]*))?>"
-    r"|<(?P<link>(?:https?|mailto):[^|>\s]+)(?:\|(?P<link_label>[^>\n]*))?>"
+    r"<@(?P<mention>[A-Z0-9]+)(?:\|(?P<label>[^<>\n]*))?>"
+    r"|<#(?P<channel>[A-Z0-9]+)(?:\|(?P<channel_name>[^<>\n]*))?>"
+    r"|<!(?P<special>[a-z]+)(?:\^(?P<argument>[^<|>\n]*))?(?:\|(?P<fallback>[^<>\n]*))?>"
+    r"|<(?P<link>(?:https?|mailto):[^<|>\s]+)(?:\|(?P<link_label>[^<>\n]*))?>"
     r"|(?<![\w@<|./:-])(?P<bare>[UW][A-Z0-9]{2,})(?![\w@]|[.:/-]\w)"
 )
-_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>\n]*)?>")
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^<>\n]*)?>")
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))  # the three Slack escapes, &amp; last
+
+
+def _unescaped(text: str) -> str:
+    """A part of Slack's markup as its reader sees it (Slack escapes &, < and > inside it)."""
+    for entity, character in _ENTITIES:
+        text = text.replace(entity, character)
+    return text
 
 
 def is_user_id(value: str | None) -> bool:
@@ -93,20 +103,24 @@ def humanize(text: str, names: Mapping[str, str]) -> str:
         if user is not None:
             if names.get(user):
                 return "@" + name_of(user, names)
-            label = one_line(m["label"] or "", NAME_LIMIT)
+            label = one_line(_unescaped(m["label"] or ""), NAME_LIMIT)
             return "@" + (label or user)
         if m["channel"] is not None:
-            return "#" + (one_line(m["channel_name"] or "", NAME_LIMIT) or m["channel"])
+            return "#" + (one_line(_unescaped(m["channel_name"] or ""), NAME_LIMIT) or m["channel"])
         if m["special"] is not None:
-            fallback = one_line(m["fallback"] or "", NAME_LIMIT)
+            fallback = one_line(_unescaped(m["fallback"] or ""), NAME_LIMIT)
             if fallback:
                 return fallback if fallback.startswith("@") or m["special"] == "date" else "@" + fallback
+            if m["special"] == "date":
+                return m[0]  # a date without a fallback: nothing better to show than what Slack sent
             return "@" + (m["argument"] or m["special"])
         link = m["link"]
         if link is not None:
-            shown = link.removeprefix("mailto:")
-            label = one_line(m["link_label"] or "", NAME_LIMIT)
-            return f"{label} ({shown})" if label and label != shown else shown
+            url = _unescaped(link)
+            shown = url.removeprefix("mailto:")
+            label = _unescaped(m["link_label"] or "").strip()
+            # Slack's own links of a bare address carry it as their label, without the scheme
+            return f"{label} ({shown})" if label and label not in (shown, shown.split("://", 1)[-1]) else shown
         bare = m["bare"]
         return name_of(bare, names) if names.get(bare) else bare
 

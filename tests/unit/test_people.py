@@ -49,6 +49,13 @@ AT = datetime(2026, 3, 10, 14, 6, tzinfo=UTC)
      "https://example.com/runbook https://example.com"),
     ("write <mailto:noc@vendor.example|noc@vendor.example>", "write noc@vendor.example"),
     ("not markup: <b>, <#lower>, <!-- x -->, a < b > c", "not markup: <b>, <#lower>, <!-- x -->, a < b > c"),
+    # Slack escapes &, < and > inside its markup; a bare address links to itself
+    ("<https://grafana.example/d/x?a=1&amp;b=2|CPU &amp; disk>", "CPU & disk (https://grafana.example/d/x?a=1&b=2)"),
+    ("see <http://runbook.example|runbook.example>", "see http://runbook.example"),
+    ("<#C0OPS|>", "#C0OPS"),
+    ("<!date^1773151200^{date_short}>", "<!date^1773151200^{date_short}>"),
+    # an unclosed form stops at the next one: it cannot swallow a mention after it
+    ("<!here|x <@U0ALICE> <#C0OPS|ops", "<!here|x @Alice Nguyen <#C0OPS|ops"),
     ("", ""),
 ])
 def test_humanize(text: str, expected: str) -> None:
