@@ -48,7 +48,7 @@ def _ping_after_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     Testing every checkout (SQLAlchemy's pool_pre_ping) cost a round trip each time, a tenth of an alert's
     cost at intake. Without any test, a database restarted during a quiet spell failed the first statement
     of each pooled connection: a slash command answered "cannot reach its database" with the database
-    back. Busy connections are never idle long, so a storm pays nothing; after a quiet spell, one round trip.
+    back. Busy connections are never idle long, so a storm pays nothing; after a quiet spell, one quick test.
     """
     dialect = engine.dialect
 
@@ -63,7 +63,7 @@ def _ping_after_idle(engine: AsyncEngine, idle_seconds: float) -> None:
             return
         try:
             dialect.do_ping(dbapi_connection)
-        except Exception as exc:  # unusable either way: the pool opens a fresh one (and says so if it cannot)
+        except dialect.loaded_dbapi.Error as exc:  # the pool opens a fresh one (and says so if it cannot)
             raise DisconnectionError(f"a pooled connection was dead: {type(exc).__name__}") from exc
 
 

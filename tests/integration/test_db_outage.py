@@ -86,22 +86,27 @@ def test_database_cut_and_restored(tmp_path: Path, fake_slack: FakeSlack) -> Non
 
 
 async def _restart_in_a_quiet_spell(postgres_url: str, ping_after_idle_seconds: float | None) -> None:
-    """A pooled connection used once, then every session of the database ended (as a PostgreSQL restart
-    does) while it sat idle, then used again."""
+    """A pooled connection used, left idle (and still alive), used again; then every session of the database
+    ended (as a PostgreSQL restart does) while it sat idle, and used again."""
     engine = create_engine(postgres_url, ping_after_idle_seconds=ping_after_idle_seconds, pool_size=1)
+    backend = text("SELECT pg_backend_pid()")
     try:
         async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            first = await connection.scalar(backend)
+        await asyncio.sleep(0.3)
+        async with engine.connect() as connection:
+            assert await connection.scalar(backend) == first  # alive: tested and kept, not replaced
         killer = await asyncpg.connect(make_url(postgres_url).render_as_string(hide_password=False))
         try:
-            ended = await killer.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            ended = await killer.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
         finally:
             await killer.close()
         assert ended == 1
         await asyncio.sleep(0.3)
         async with engine.connect() as connection:
-            assert await connection.scalar(text("SELECT 2")) == 2
+            assert await connection.scalar(backend) != first
     finally:
         await engine.dispose()
 
