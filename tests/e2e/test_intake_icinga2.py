@@ -7,6 +7,7 @@ The checks read their exit code from a file the test writes, so the test decides
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -15,9 +16,10 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,12 +84,12 @@ def documented_config(server_url: str) -> str:
 
 
 @contextmanager
-def icinga2(config: str, work: Path) -> Iterator[Path]:
-    """Icinga 2 in the foreground on ``config``, its state under ``work``; yields its log file."""
+def icinga2(config: str, work: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Icinga 2 in the foreground on ``config``, its state under ``work`` (its log: work/log/icinga2.log)."""
     for name in ("etc", "data", "log", "cache", "spool", "run"):
         (work / name).mkdir(parents=True, exist_ok=True)
     (work / "etc" / "icinga2.conf").write_text(config, encoding="utf-8")
-    constants = {"RunAsUser": pwd.getpwuid(os.getuid()).pw_name, "RunAsGroup": grp.getgrgid(os.getgid()).gr_name,
+    constants = {"RunAsUser": _name(pwd.getpwuid, os.getuid()), "RunAsGroup": _name(grp.getgrgid, os.getgid()),
                  "DataDir": work / "data", "LogDir": work / "log", "CacheDir": work / "cache",
                  "SpoolDir": work / "spool", "InitRunDir": work / "run"}
     args = [ICINGA2, "daemon", "-c", str(work / "etc" / "icinga2.conf"),
@@ -97,14 +99,23 @@ def icinga2(config: str, work: Path) -> Iterator[Path]:
     with open(work / "daemon.out", "wb") as out:
         daemon = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield work / "log" / "icinga2.log"
+        yield daemon
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have died: the test says why
+            os.killpg(daemon.pid, signal.SIGTERM)
         try:
             daemon.wait(15)
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait(5)
+
+
+def _name(lookup: Callable[[int], Any], number: int) -> str:
+    """A user's or group's name, for Icinga's RunAsUser/RunAsGroup (a container's uid may have none)."""
+    try:
+        return str(lookup(number)[0])
+    except KeyError:
+        return str(number)
 
 
 def test_icinga2_configuration_of_the_docs(sqlite_url: str, fake_slack: FakeSlack, tmp_path: Path) -> None:
@@ -116,9 +127,11 @@ def test_icinga2_configuration_of_the_docs(sqlite_url: str, fake_slack: FakeSlac
     with ServerThread(settings) as server:
         config = SCAFFOLD.replace("{log}", str(tmp_path / "icinga" / "log" / "icinga2.log")).replace(
             "{states}", str(states)) + documented_config(server.url)
-        with icinga2(config, tmp_path / "icinga") as log:
+        log = tmp_path / "icinga" / "log" / "icinga2.log"
+        with icinga2(config, tmp_path / "icinga") as daemon:
 
             def alerts() -> dict[str, tuple[str, int, str]]:
+                assert daemon.poll() is None, (tmp_path / "icinga" / "daemon.out").read_text()[-3000:]
                 server.apply_inbox()
                 return {key: (a["title"], a["severity"], a["state"]) for key, a in incident_alerts(server).items()}
 
