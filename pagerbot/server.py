@@ -71,10 +71,21 @@ class _Server(uvicorn.Server):
 
 
 async def _serve(settings: Settings, *, host: str, port: int, migrate: bool, insecure: bool) -> int:
-    if migrate:
-        from pagerbot.store.migrate import upgrade
+    from pagerbot.store.migrate import behind, current_revision, head_revision, upgrade
 
+    if migrate:
         await upgrade(settings.database_url)
+    else:
+        # Started before the migrations it needs were applied, the server would answer 2xx to alerts that
+        # its worker then cannot apply: say so and stop (an orchestrator starts it again).
+        current = await current_revision(settings.database_url)
+        head = head_revision()
+        if behind(current):
+            log.error("the database is at revision %s, this pagerbot needs %s: run `pagerbot db upgrade` "
+                      "(or start without --no-migrate)", current or "(empty)", head)
+            return 1
+        if current != head:  # a later version migrated it (a rollback, or a rolling deploy under way)
+            log.warning("the database is at revision %s, newer than this pagerbot's %s", current, head)
     runtime = build(settings)
     from pagerbot.web.app import create_app
 

@@ -77,5 +77,15 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
+def behind(current: str | None) -> bool:
+    """Whether a database at revision ``current`` lacks migrations this code has (an empty one does). A
+    revision this code does not know is newer (a later version migrated it), not behind."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    if current is None:
+        return True
+    known = {script.revision for script in scripts.walk_revisions()}
+    return current in known and current != scripts.get_current_head()
+
+
 def upgrade_sync(database_url: str) -> None:
     asyncio.run(upgrade(database_url))
