@@ -2,14 +2,15 @@
 
 SQLite lets one writer at a time into a database file. With the inbox in the main file, each webhook's INSERT
 waited while the inbox worker applied a batch (up to tens of milliseconds); in ``<database>-inbox`` it waits
-only for other INSERTs, and for the worker's quick DELETE of rows it has applied.
+only for other INSERTs, and for the worker's quick reads and DELETEs of this file.
 
 Exactly once, without a transaction that spans the two files (SQLite commits attached WAL databases one by
 one): the worker's transaction in the main database records the last delivery it applied (``inbox_progress``,
 keyed by this file's identity). It claims only deliveries after that mark, and deletes the ones up to it from
 this file when it next claims; a crash between the two commits leaves applied rows here that nobody claims
-again. Ids come from AUTOINCREMENT, so they never fall back below the mark after deletions, and a lost or
-replaced file has a new identity, so it starts its own mark.
+again. Ids come from AUTOINCREMENT, so they never fall back below the mark after deletions; a file that went
+back in time (an older backup) is numbered past the mark when opened; and a lost or replaced file has a new
+identity, so it starts its own mark.
 
 Every statement runs on one connection in one thread of its own: webhooks and the worker's claims queue
 there rather than in SQLite's busy handler (another process on the file still meets its busy timeout).
