@@ -29,6 +29,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from pagerbot.store.db import SQLITE_PRAGMAS
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     id BIGSERIAL PRIMARY KEY,
@@ -60,7 +62,7 @@ def create_app(database_url: str, token: str | None) -> FastAPI:
         nonlocal pool, sqlite
         if sqlite_path is not None:
             sqlite = await aiosqlite.connect(sqlite_path)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+            for pragma in SQLITE_PRAGMAS:
                 await sqlite.execute(f"PRAGMA {pragma}")
             await sqlite.execute(SQLITE_SCHEMA)
             await sqlite.commit()

@@ -66,7 +66,7 @@ from common import (
     wait_http,
 )
 
-from pagerbot.store.inbox_file import waiting_in_file
+from pagerbot.store.inbox_file import pending_in_file
 from tests.fakes.slack_api import FakeSlack
 
 LUA = Path(__file__).resolve().parent / "wrk" / "alerts.lua"
@@ -244,7 +244,7 @@ def pagerbot(kind: str, tmp: Path, slack: FakeSlack) -> Iterator[Running]:
             read = _sqlite_keys if kind == "sqlite" else _pg_keys
 
             def backlog() -> int:
-                in_file = len(waiting_in_file(url.removeprefix("sqlite:///"))) if kind == "sqlite" else 0
+                in_file = pending_in_file(url.removeprefix("sqlite:///")) if kind == "sqlite" else 0
                 return int(read(url, waiting)[0]) + in_file
 
             yield Running(base, proc.pid, API_TOKEN, "generic", lambda: read(url, sql), backlog)

@@ -52,7 +52,6 @@ class InboxWorker:
         # for its transaction: on SQLite the inbox is a file of its own). Bigger batches cost less an alert.
         self.busy_share = busy_share
         self._last_batch_seconds = 0.0
-        self._contended = False  # webhooks were storing deliveries while the last batch ran
         self._limit = batch_size  # deliveries the last batch could take
         self.linger_seconds = linger_seconds
         self.poll_seconds = poll_seconds  # deliveries another replica accepted, or left by a crash
@@ -82,13 +81,13 @@ class InboxWorker:
                     log.exception("inbox: unexpected error")
                 await _sleep(stopping, min(5.0, 0.25 * 2 ** min(failures, 5)))  # the database may be back any time
                 continue
-            self._contended = self._wake.is_set()  # deliveries kept arriving while the batch ran
+            arriving = self._wake.is_set()  # deliveries kept arriving while the batch ran
             if applied is None:  # another replica's worker holds the inbox
                 await _sleep(stopping, self.busy_retry_seconds)
             elif applied >= self._limit:  # a full batch: more is waiting
-                if self._contended:  # leave the webhooks the event loop a while
+                if arriving:  # leave the webhooks the event loop a while
                     await _sleep(stopping, self._last_batch_seconds * (1 / self.busy_share - 1))
-            elif applied and self._wake.is_set():
+            elif applied and arriving:
                 await _sleep(stopping, self.linger_seconds)  # more arrived meanwhile: let them gather
             elif not applied:
                 await wait_first(self._wake.wait(), stopping.wait(), timeout=self.poll_seconds)

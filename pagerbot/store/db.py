@@ -31,14 +31,16 @@ def is_sqlite(engine_or_url: AsyncEngine | URL | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+# What every pagerbot connection to a SQLite file sets (the engine's, the inbox file's, bench/floor.py's):
+# WAL lets readers run while one writer commits; busy_timeout waits for the writer instead of failing.
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON")
+
+
 def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
-    """What every pagerbot connection to a SQLite file sets (the engine's, and the inbox's own)."""
+    """Set SQLITE_PRAGMAS on a new connection (an engine "connect" listener, or called directly)."""
     cursor = dbapi_connection.cursor()
-    # WAL lets readers run while one writer commits; busy_timeout waits for the writer instead of failing.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
 

@@ -32,6 +32,7 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated or (exc.orig is not None and connection_lost(exc.orig)):
             return True
-    # sqlite3's own OperationalError comes from the inbox's direct INSERT (locked, unwritable, disk full).
+    # sqlite3's own OperationalError comes from the inbox file (store/inbox_file.py: locked, unwritable, disk
+    # full, or closed while pagerbot stops).
     return (isinstance(exc, DatabaseUnavailable | OperationalError | SAInterfaceError | sqlite3.OperationalError)
             or connection_lost(exc))

@@ -201,18 +201,29 @@ def _text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def waiting_in_file(database: str) -> list[Waiting]:
-    """The deliveries waiting in the inbox file of the SQLite database ``database``, read from outside the
-    server (tests, benchmarks, an operator's script): the rows after the mark, in order, failed ones left out."""
+def _read_outside(database: str, read: Callable[[sqlite3.Connection, int], T], empty: T) -> T:
+    """``read(connection, mark)`` on the inbox file of the SQLite database ``database``, opened read-only from
+    outside the server (tests, benchmarks, an operator's script); ``empty`` when there is no file yet."""
     path = inbox_path(database)
     if not Path(path).exists():
-        return []
+        return empty
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as inbox:
         try:
             identity = inbox.execute("SELECT key FROM identity").fetchone()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):  # created a moment ago, its tables not yet
-                return []
+                return empty
             raise
-        mark = _mark(database, identity[0]) if identity else 0
-        return [Waiting(*row) for row in inbox.execute(_CLAIM, (mark, -1))]
+        return read(inbox, _mark(database, identity[0]) if identity else 0)
+
+
+def waiting_in_file(database: str) -> list[Waiting]:
+    """The deliveries waiting in the inbox file of ``database``: the rows after the mark, in order, failed
+    ones left out."""
+    return _read_outside(database, lambda inbox, mark: [Waiting(*row) for row in inbox.execute(_CLAIM, (mark, -1))],
+                         [])
+
+
+def pending_in_file(database: str) -> int:
+    """How many deliveries wait in the inbox file of ``database`` (``waiting_in_file`` without reading them)."""
+    return _read_outside(database, lambda inbox, mark: int(inbox.execute(_STATS, (mark, mark)).fetchone()[0]), 0)

@@ -57,7 +57,7 @@ class Store:
         self._many: dict[str, Any] = {}
         # (incident, cap) pairs known to have reached ``cap`` alerts: alerts are never deleted, so it stays so.
         self._past_cap: set[tuple[int, int]] = set()
-        self.writers = WriterTurns(enabled=engine.dialect.name == "sqlite")
+        self._writers = WriterTurns(enabled=self.dialect == "sqlite")
         self.inbox = Inbox(engine)
 
     @property
@@ -66,7 +66,7 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.writers.turn(), self.sessions() as session:
+        async with self._writers.turn(), self.sessions() as session:
             async with session.begin():
                 yield session
             reached = session.info.get(_PAST_CAP)

@@ -25,7 +25,7 @@ from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.intake.alertmanager import parse_alertmanager
 from pagerbot.services.alerts import accept_alerts
 from pagerbot.store.inbox import BODY, Delivery
-from pagerbot.store.inbox_file import InboxFile, inbox_path, waiting_in_file
+from pagerbot.store.inbox_file import InboxFile, inbox_path, pending_in_file, waiting_in_file
 from pagerbot.store.migrate import upgrade
 from pagerbot.store.repository import is_unavailable
 from pagerbot.store.tables import Alert, InboxRow, Incident
@@ -224,8 +224,10 @@ async def test_sqlite_webhooks_do_not_wait_for_the_worker(tmp_path: Path) -> Non
             writer.execute("BEGIN IMMEDIATE")  # held for as long as this block runs
             await asyncio.wait_for(_accept_body(runtime, am_alert("HostDown")), 2)  # busy_timeout is 10 s
             assert [delivery.kind for delivery in waiting_in_file(str(database))] == ["body"]
+            assert pending_in_file(str(database)) == 1
             writer.execute("ROLLBACK")
         assert (await runtime.inbox.drain()).new == 1
+        assert pending_in_file(str(database)) == 0
     finally:
         await runtime.close()
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
-from pagerbot.store.errors import is_unavailable
 from pagerbot.store.turns import WriterTurns
 
 
@@ -48,10 +46,3 @@ async def test_postgresql_writers_do_not_queue() -> None:
 async def _enter(turns: WriterTurns) -> None:
     async with turns.turn():
         pass
-
-
-def test_sqlite_operational_errors_mean_unavailable() -> None:
-    """The SQLite inbox file is written through sqlite3 itself: a locked or unwritable file is a 503."""
-    assert is_unavailable(sqlite3.OperationalError("database is locked"))
-    assert is_unavailable(sqlite3.OperationalError("attempt to write a readonly database"))
-    assert not is_unavailable(sqlite3.IntegrityError("UNIQUE constraint failed"))
