@@ -6,18 +6,30 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagerbot.chat.local import LocalChat
-from pagerbot.chat.port import ChatPort
-from pagerbot.clock import Clock, SystemClock
+from pagerbot.chat.slack import SlackChat
+from pagerbot.clock import SystemClock
+from pagerbot.graphs.worker import GraphRenderer
+from pagerbot.metrics.ganglia import GangliaSource
+from pagerbot.metrics.graphite import GraphiteSource
+from pagerbot.metrics.prometheus import PrometheusSource
+from pagerbot.metrics.recorded import RecordedSource
 from pagerbot.outbox.ops import default_handlers
 from pagerbot.outbox.worker import OutboxWorker
+from pagerbot.scheduler import Scheduler
 from pagerbot.services.context import Services
+from pagerbot.services.escalation import smtp_sender
+from pagerbot.services.handlers import all_handlers
 from pagerbot.services.inbox import InboxWorker
+from pagerbot.services.ports import ChatPort, Clock, MailSender, MetricsSource, Renderer
 from pagerbot.settings import ConfigError, Settings
+from pagerbot.slack.app import build_bolt
+from pagerbot.slack.socket import SocketMode
 from pagerbot.store.db import create_engine
 from pagerbot.store.repository import Store
 
@@ -111,25 +123,15 @@ class Runtime:
         await self.engine.dispose()
 
 
-def build_metrics(settings: Settings) -> Any:
+def build_metrics(settings: Settings) -> MetricsSource | None:
     config = settings.config.metrics
     if config.source == "prometheus":
-        from pagerbot.metrics.prometheus import PrometheusSource
-
         return PrometheusSource(str(config.url), queries=config.queries or None, timeout=config.timeout_seconds)
     if config.source == "ganglia":
-        from pagerbot.metrics.ganglia import GangliaSource
-
         return GangliaSource(str(config.url), rrd_root=config.rrd_root, timeout=config.timeout_seconds)
     if config.source == "graphite":
-        from pagerbot.metrics.graphite import GraphiteSource
-
         return GraphiteSource(str(config.url), targets=config.queries or None, timeout=config.timeout_seconds)
     if config.source == "recorded":
-        from pathlib import Path
-
-        from pagerbot.metrics.recorded import RecordedSource
-
         if not config.path:
             raise ConfigError("metrics.path: required when metrics.source is recorded")
         return RecordedSource(Path(config.path))
@@ -137,7 +139,8 @@ def build_metrics(settings: Settings) -> Any:
 
 
 def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | None = None,
-          metrics: Any = None, graphs: Any = None, mail_sender: Any = None, engine: AsyncEngine | None = None,
+          metrics: MetricsSource | None = None, graphs: Renderer | None = None,
+          mail_sender: MailSender | None = None, engine: AsyncEngine | None = None,
           worker_id: str | None = None, with_slack: bool | None = None, with_scheduler: bool = True,
           with_inbox_worker: bool = True) -> Runtime:
     clock = clock or SystemClock()
@@ -147,8 +150,6 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
     local: LocalChat | None = None
     if chat is None:
         if settings.slack_enabled:
-            from pagerbot.chat.slack import SlackChat
-
             chat = SlackChat.create(str(settings.slack_bot_token), settings.slack_api_url)
         else:
             local = LocalChat(store, clock)
@@ -158,17 +159,11 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
     if metrics is None:
         metrics = build_metrics(settings)
     if graphs is None and metrics is not None:
-        from pagerbot.graphs.worker import GraphRenderer
-
         graphs = GraphRenderer()
     if mail_sender is None:
-        from pagerbot.services.escalation import smtp_sender
-
         mail_sender = smtp_sender(settings)
     ctx = Services(settings=settings, store=store, clock=clock, chat=chat, metrics=metrics, graphs=graphs,
                    mail_sender=mail_sender)
-    from pagerbot.services.handlers import all_handlers
-
     worker = OutboxWorker(ctx, all_handlers(), worker_id=worker_id)
     ctx.wake_outbox = worker.wake
     inbox = InboxWorker(ctx)
@@ -176,18 +171,12 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
     runtime = Runtime(settings=settings, ctx=ctx, engine=engine, worker=worker, inbox=inbox, local=local,
                       inbox_in_background=with_inbox_worker)
     if with_slack if with_slack is not None else settings.slack_enabled:
-        from pagerbot.slack.app import build_bolt
-
         runtime.bolt, runtime.slack_handler = build_bolt(ctx)
         if settings.slack_app_token:
             # Socket Mode: Slack's requests arrive over a websocket pagerbot opens; /slack/events refuses.
-            from pagerbot.slack.socket import SocketMode
-
             runtime.socket_mode = SocketMode(runtime.bolt, settings.slack_app_token)
             runtime.slack_handler = None
     if with_scheduler:
-        from pagerbot.scheduler import Scheduler
-
         runtime.scheduler = Scheduler(ctx)
     return runtime
 

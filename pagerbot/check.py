@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from pagerbot.bootstrap import build_metrics
+from pagerbot.core.series import LOAD1
+from pagerbot.mail.smtp import check_connection
+from pagerbot.services.escalation import smtp_settings
 from pagerbot.settings import Settings
+from pagerbot.store.db import async_url
+from pagerbot.store.migrate import current_revision, head_revision
 
 TIMEOUT = 15.0
 _TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "not_allowed_token_type")
@@ -60,9 +66,6 @@ async def _config(settings: Settings) -> str:
 
 
 async def _database(settings: Settings) -> str:
-    from pagerbot.store.db import async_url
-    from pagerbot.store.migrate import current_revision, head_revision
-
     where = async_url(settings.database_url).render_as_string(hide_password=True).split("://", 1)[1]
     try:
         current = await current_revision(settings.database_url)
@@ -112,11 +115,6 @@ async def _socket_mode(settings: Settings) -> str:
 
 
 async def _metrics(settings: Settings) -> str:
-    from datetime import UTC, datetime
-
-    from pagerbot.bootstrap import build_metrics
-    from pagerbot.metrics.series import LOAD1
-
     source = build_metrics(settings)
     try:
         now = datetime.now(UTC)
@@ -127,9 +125,6 @@ async def _metrics(settings: Settings) -> str:
 
 
 async def _smtp(settings: Settings) -> str:
-    from pagerbot.mail.smtp import check_connection
-    from pagerbot.services.escalation import smtp_settings
-
     smtp = smtp_settings(settings)
     await check_connection(smtp)
     return f"{smtp.host}:{smtp.port} accepted the connection"

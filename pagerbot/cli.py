@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pagerbot.settings import ConfigError, load_settings
+from pagerbot.core.naming import parse_incident_ref
+from pagerbot.settings import ConfigError, Settings, load_settings
 
 
 class UserError(Exception):
@@ -66,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# The commands import what they need when they run: `send-alert` (run by Nagios for every notification)
+# and `--help` stay quick, loading neither the server, SQLAlchemy nor Slack's SDK.
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "send-alert":
         return _send_alert(args)
@@ -89,9 +92,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return serve(settings, host=args.host, port=args.port, migrate=not args.no_migrate,
                      insecure=args.insecure_no_auth, log_format=args.log_format, log_level=args.log_level)
     if args.command == "postmortem":
-        from pagerbot.services.postmortem import export_cli
-
-        return asyncio.run(export_cli(settings, args.incident, args.out))
+        return asyncio.run(export_postmortem(settings, args.incident, args.out))
     if args.command == "check":
         from pagerbot.check import run_checks
 
@@ -99,10 +100,33 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise UserError(f"unknown command {args.command}")
 
 
+async def export_postmortem(settings: Settings, reference: str, out: str) -> int:
+    """`pagerbot postmortem INCIDENT [--out DIR]`: write the Markdown and its graphs, or the Markdown to stdout."""
+    from pagerbot.bootstrap import build  # per command, as in _dispatch
+    from pagerbot.services.postmortem import NoSuchIncident, build_postmortem, export
+
+    number = parse_incident_ref(reference)
+    if number is None:
+        raise UserError(f"{reference!r} is not an incident: give 42 or INC-42")
+    runtime = build(settings, with_slack=False, with_scheduler=False)
+    try:
+        if out == "-":
+            markdown, _ = await build_postmortem(runtime.ctx, number)
+            sys.stdout.write(markdown)
+            return 0
+        path = await export(runtime.ctx, number, Path(out))
+        print(path)
+        return 0
+    except NoSuchIncident:
+        raise UserError(f"INC-{number} does not exist in {settings.database_url}") from None
+    finally:
+        await runtime.close()
+
+
 def _send_alert(args: argparse.Namespace) -> int:
     import os
 
-    from pagerbot.sendalert import send_alert
+    from pagerbot.sendalert import send_alert  # per command, as in _dispatch
 
     token = args.token or os.environ.get("PAGERBOT_API_TOKEN")
     if not token:

@@ -1,13 +1,12 @@
-"""Time is passed in, never read inside core: tests and the demo use their own clocks."""
+"""The clocks that implement the ``Clock`` port: the system's, and the demo's and tests' own."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
+from pagerbot.services.ports import Clock
 
-class Clock(Protocol):
-    def now(self) -> datetime: ...
+__all__ = ["Clock", "ManualClock", "ShiftedClock", "SystemClock"]
 
 
 class SystemClock:

@@ -17,6 +17,8 @@ import uvicorn
 from pagerbot.bootstrap import build
 from pagerbot.logs import configure
 from pagerbot.settings import ConfigError, Settings
+from pagerbot.store.migrate import behind, current_revision, head_revision, upgrade
+from pagerbot.web.app import create_app
 
 log = logging.getLogger("pagerbot")
 
@@ -71,8 +73,6 @@ class _Server(uvicorn.Server):
 
 
 async def _serve(settings: Settings, *, host: str, port: int, migrate: bool, insecure: bool) -> int:
-    from pagerbot.store.migrate import behind, current_revision, head_revision, upgrade
-
     if migrate:
         await upgrade(settings.database_url)
     else:
@@ -87,7 +87,6 @@ async def _serve(settings: Settings, *, host: str, port: int, migrate: bool, ins
         if current != head:  # a later version migrated it (a rollback, or a rolling deploy under way)
             log.warning("the database is at revision %s, newer than this pagerbot's %s", current, head)
     runtime = build(settings)
-    from pagerbot.web.app import create_app
 
     app = create_app(runtime, insecure=insecure)
     if runtime.socket_mode is not None:

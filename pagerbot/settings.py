@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pagerbot.core.alerts import Severity
+from pagerbot.core.series import ALL_METRICS
+
 DEFAULT_DATABASE_URL = "sqlite:///pagerbot.db"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -66,8 +69,6 @@ class WatchConfig(_Strict):
     @field_validator("metric")
     @classmethod
     def _metric(cls, value: str) -> str:
-        from pagerbot.metrics.series import ALL_METRICS
-
         if value not in ALL_METRICS:
             raise ValueError(f"expected one of {', '.join(ALL_METRICS)}, got {value!r}")
         return value
@@ -75,8 +76,6 @@ class WatchConfig(_Strict):
     @field_validator("severity")
     @classmethod
     def _severity(cls, value: str) -> str:
-        from pagerbot.core.alerts import Severity
-
         return Severity.parse(value).label
 
 
@@ -101,8 +100,6 @@ class MetricsConfig(_Strict):
     @field_validator("queries")
     @classmethod
     def _queries(cls, value: dict[str, str]) -> dict[str, str]:
-        from pagerbot.metrics.series import ALL_METRICS
-
         for metric in value:
             if metric not in ALL_METRICS:
                 raise ValueError(f"{metric!r} is not a metric: expected some of {', '.join(ALL_METRICS)}")

@@ -126,10 +126,6 @@ def _alert_line(alert: AlertRecord) -> str:
     return f"{icon} *{mrkdwn(one_line(alert.name, 100))}*{where}: {mrkdwn(one_line(alert.title, 200))}"
 
 
-def alert_line(alert: AlertRecord) -> str:
-    return _alert_line(alert)
-
-
 def announcement(incident: IncidentRecord, channel_id: str) -> str:
     title = mrkdwn(one_line(incident.title, 200))
     return f":rotating_light: SEV{incident.severity} {incident.ref} opened: {title} → <#{channel_id}>"

@@ -7,7 +7,6 @@ import itertools
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -221,7 +220,3 @@ class LocalChat:
     async def file(self, file_id: str) -> LocalFile | None:
         async with self.store.sessions() as session:
             return await session.get(LocalFile, file_id)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pagerbot.core import series as m
 from pagerbot.core.findings import Finding, FindingKind
-from pagerbot.metrics import series as m
-from pagerbot.metrics.series import Series
+from pagerbot.core.series import Series
 
 NAN = float("nan")
 

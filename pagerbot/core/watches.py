@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
 
-from pagerbot.metrics.series import CPUS, Series
+from pagerbot.core.series import CPUS, Series
 
 MAX_GAP_SECONDS = 180.0
 

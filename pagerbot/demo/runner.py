@@ -19,13 +19,21 @@ from typing import Any
 
 import httpx
 import yaml
+from sqlalchemy import select
 
+from pagerbot.bootstrap import build
 from pagerbot.clock import ManualClock
 from pagerbot.demo.transcript import write_transcript
 from pagerbot.metrics.recorded import RecordedSource, scenario_path
+from pagerbot.services.actor import Actor
+from pagerbot.services.buttons import run_button
 from pagerbot.services.commands import CommandRequest, run_command
-from pagerbot.services.incidents import Actor
+from pagerbot.services.postmortem import export
 from pagerbot.settings import Settings, parse_config
+from pagerbot.slack.capture import on_pin_reaction
+from pagerbot.store.migrate import upgrade
+from pagerbot.store.tables import LocalFile
+from pagerbot.web.app import create_app
 
 
 def _when(text: str) -> datetime:
@@ -62,10 +70,6 @@ class SmtpSink:
 
 
 async def run_demo(out: Path, *, pause: float = 0.0) -> int:
-    from pagerbot.bootstrap import build
-    from pagerbot.store.migrate import upgrade
-    from pagerbot.web.app import create_app
-
     started = time.monotonic()
     scenario_dir = scenario_path()
     scenario = yaml.safe_load((scenario_dir / "scenario.yaml").read_text(encoding="utf-8"))
@@ -143,8 +147,6 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
                 notes[step["id"]] = (channel_id, posted.ts)
                 line = f"{who} wrote in the channel: {step['text'][:60]}…"
             elif kind == "pin":
-                from pagerbot.slack.capture import on_pin_reaction
-
                 channel_id, ts = notes[step["message"]]
                 await local.set_pinned(channel_id, ts, True)
                 await on_pin_reaction(ctx, {"reaction": "pushpin", "user": step["user"],
@@ -172,14 +174,12 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
 
 
 async def _click(ctx: Any, local: Any, channel_id: str, step: dict[str, Any], who: str) -> str:
-    from pagerbot.slack.app import handle_button
-
     wanted = step["action"]
     for message in reversed(await local.messages(channel_id)):
         for block in message.blocks:
             for element in block.get("elements", []) if block.get("type") == "actions" else []:
                 if element.get("action_id") == wanted:
-                    reply = await handle_button(ctx, wanted, element.get("value", ""), Actor(step["user"]),
+                    reply = await run_button(ctx, wanted, element.get("value", ""), Actor(step["user"]),
                                                 channel_id=channel_id, trigger_id=None)
                     if reply is not None and reply.text:
                         await local.post_ephemeral(channel_id, step["user"], reply.text, reply.blocks)
@@ -188,8 +188,6 @@ async def _click(ctx: Any, local: Any, channel_id: str, step: dict[str, Any], wh
 
 
 async def _write_outputs(ctx: Any, local: Any, out: Path, sink: SmtpSink, settings: Settings) -> list[Path]:
-    from pagerbot.services.postmortem import export
-
     written: list[Path] = []
     written.append(await write_transcript(local, out / "transcript.html", settings.tz, ctx=ctx))
     graphs = out / "graphs"
@@ -213,9 +211,5 @@ async def _write_outputs(ctx: Any, local: Any, out: Path, sink: SmtpSink, settin
 
 
 async def _files(local: Any) -> list[Any]:
-    from sqlalchemy import select
-
-    from pagerbot.store.tables import LocalFile
-
     async with local.store.sessions() as session:
         return list((await session.execute(select(LocalFile).order_by(LocalFile.created_at))).scalars())

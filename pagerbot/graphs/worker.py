@@ -16,25 +16,22 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol
+from typing import Any
 
 from pagerbot.graphs.markers import Marker
+from pagerbot.services.ports import Renderer
 
 __all__ = ["GraphRenderer", "GraphRendererError", "InProcessRenderer", "Marker", "Renderer"]
 
 
-class Renderer(Protocol):
-    async def render(self, kind: str, **kwargs: Any) -> bytes: ...
-
-    async def close(self) -> None: ...
-
-
 def _warm_up() -> None:
     """Worker initializer: import matplotlib and the renderers once, before the first job."""
+    # Imported here, in the worker process only: the server itself never loads matplotlib.
     import pagerbot.graphs.render  # noqa: F401
 
 
 def _render(kind: str, kwargs: Mapping[str, Any]) -> bytes:
+    # Runs in the worker process (or a thread of the demo): the server never loads matplotlib.
     from pagerbot.graphs.render import render
 
     return render(kind, kwargs)

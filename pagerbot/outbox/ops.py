@@ -17,7 +17,7 @@ from pagerbot.core.records import IncidentRecord
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.context import Services
 from pagerbot.store.repository import incident_record
-from pagerbot.store.tables import Incident
+from pagerbot.store.tables import Graph, Incident
 
 log = logging.getLogger("pagerbot.outbox")
 MAX_NAME_ATTEMPTS = 50
@@ -167,8 +167,6 @@ async def _header_blocks(ctx: Services, row: Incident, record: IncidentRecord) -
                                              host_names=blocks.HEADER_HOST_NAMES)
         findings: list[str] = []
         if row.graph_file_id:
-            from pagerbot.store.tables import Graph
-
             # the live graph's summary (a graph someone asked for, of one host or pool, says less)
             latest = (await session.execute(select(Graph.summary).where(Graph.incident_id == row.id,
                                                                         Graph.slack_file_id == row.graph_file_id)

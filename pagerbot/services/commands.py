@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from pagerbot.core.alerts import Severity
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.lifecycle import IllegalMove, parse_status
 from pagerbot.core.naming import parse_incident_ref
 from pagerbot.services import incidents
+from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
-from pagerbot.services.incidents import ActionRefused, Actor
+from pagerbot.services.escalation import draft
+from pagerbot.services.graphs import host_summary_text, request_graph
+from pagerbot.services.postmortem import share_postmortem
+from pagerbot.services.reply import Reply
+from pagerbot.slack.views import declare_modal, resolve_modal
 
 USAGE = """*Usage:* `/incident <subcommand>` (in an incident channel the incident is implied; elsewhere add `INC-42`)
 • `declare [title]`: open an incident (a form when no title)
@@ -36,15 +40,6 @@ USAGE = """*Usage:* `/incident <subcommand>` (in an incident channel the inciden
 
 SUBCOMMANDS = ("declare", "status", "ack", "sev", "lead", "note", "timeline", "graph", "hosts", "escalate",
                "resolve", "reopen", "postmortem", "help")
-
-
-@dataclass
-class Reply:
-    text: str
-    blocks: list[dict[str, Any]] | None = None
-    view: dict[str, Any] | None = None  # a modal to open with the request's trigger_id
-    public: bool = False  # post in the channel rather than only to the requester
-    files: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +108,6 @@ async def run_command(ctx: Services, request: CommandRequest) -> Reply:
 
 async def _declare(ctx: Services, request: CommandRequest, title: str) -> Reply:
     if not title.strip():
-        from pagerbot.slack.views import declare_modal
-
         return Reply("Fill in the form to declare an incident.", view=declare_modal(request.channel_id))
     incident_id = await incidents.declare(ctx, request.actor, title)
     return Reply(f":rotating_light: Declared INC-{incident_id}: {mrkdwn(one_line(title, 200))}. "
@@ -166,8 +159,6 @@ async def _timeline(ctx: Services, request: CommandRequest, incident_id: int, ar
 
 async def _resolve(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
     if not argument.strip() and request.trigger_id:
-        from pagerbot.slack.views import resolve_modal
-
         return Reply("Add a summary to resolve.", view=resolve_modal(incident_id))
     return Reply(await incidents.resolve(ctx, incident_id, request.actor, argument.strip() or None))
 
@@ -177,27 +168,19 @@ async def _reopen(ctx: Services, request: CommandRequest, incident_id: int, argu
 
 
 async def _graph(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    from pagerbot.services.graphs import request_graph
-
     return Reply(await request_graph(ctx, incident_id, argument, request.actor))
 
 
 async def _hosts(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    from pagerbot.services.graphs import host_summary_text
-
     return Reply(await host_summary_text(ctx, incident_id))
 
 
 async def _escalate(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    from pagerbot.services.escalation import draft
-
     incidents.check_may_escalate(ctx, request.actor)
     return Reply(await draft(ctx, incident_id, argument.strip() or None, request.actor))
 
 
 async def _postmortem(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    from pagerbot.services.postmortem import share_postmortem
-
     return Reply(await share_postmortem(ctx, incident_id, request.actor))
 
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-from pagerbot.clock import Clock
 from pagerbot.services.people import NameCache
+from pagerbot.services.ports import ChatPort, Clock, MailSender, MetricsSource, Renderer
 from pagerbot.settings import Settings
 from pagerbot.store.repository import Store
-
-if TYPE_CHECKING:
-    from pagerbot.chat.port import ChatPort
-    from pagerbot.metrics.series import MetricsSource
 
 
 def _nothing() -> None:
@@ -27,8 +22,8 @@ class Services:
     clock: Clock
     chat: ChatPort
     metrics: MetricsSource | None = None
-    graphs: Any = None  # pagerbot.graphs.worker.GraphRenderer
-    mail_sender: Any = None  # async callable(EmailMessage) -> None
+    graphs: Renderer | None = None  # None without a metrics source: nothing to draw
+    mail_sender: MailSender | None = None  # None without vendors: nothing to send
     wake_outbox: Callable[[], None] = field(default=_nothing)
     wake_inbox: Callable[[], None] = field(default=_nothing)
     names: NameCache = field(default_factory=NameCache)  # user ID -> name, for text that leaves Slack

@@ -47,11 +47,12 @@ from pagerbot.mail.templates import TemplateProblem, TemplateSet
 from pagerbot.observability import EMAILS_SENT
 from pagerbot.outbox.ops import _post_once
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
-from pagerbot.services.commands import Reply
+from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
-from pagerbot.services.incidents import ActionRefused, Actor
 from pagerbot.services.people import names_for
+from pagerbot.services.reply import Reply
 from pagerbot.settings import Settings, VendorConfig
+from pagerbot.slack.views import edit_email_modal
 from pagerbot.store.repository import incident_record, rowcount
 from pagerbot.store.tables import Email, Graph, Incident
 
@@ -384,8 +385,6 @@ async def email_button(ctx: Services, action_id: str, email_id: int, actor: Acto
             # Slack's text input holds 3,000 characters: editing there would cut the email silently.
             raise ActionRefused(f"this email is {len(row.text)} characters long, more than a Slack text field holds "
                                 f"({EDIT_LIMIT}); send it as drafted, or discard it and write it by hand")
-        from pagerbot.slack.views import edit_email_modal
-
         return Reply("", view=edit_email_modal(row.id, list(row.to), list(row.cc), row.subject, row.text))
     if action_id in (blocks.EMAIL_SEND, blocks.EMAIL_RETRY):
         return Reply(await _start_sending(ctx, email_id, actor, retry=action_id == blocks.EMAIL_RETRY))

@@ -16,16 +16,20 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pagerbot.chat.port import ChatError
+from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.core.diagnosis import summarize_hosts, summary_json
 from pagerbot.core.escaping import mrkdwn
 from pagerbot.core.records import IncidentRecord
-from pagerbot.metrics.series import ALL_METRICS, CPUS, LOAD1, MetricsUnavailable, MetricsUnreachable, Series
+from pagerbot.core.series import ALL_METRICS, CPUS, LOAD1, Series
+from pagerbot.core.watches import evaluate
+from pagerbot.graphs.markers import Marker
 from pagerbot.observability import GRAPH_RENDER
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
+from pagerbot.services.actor import ActionRefused, Actor
+from pagerbot.services.alerts import accept_alerts
 from pagerbot.services.context import Services
-from pagerbot.services.incidents import ActionRefused, Actor
 from pagerbot.services.opening import enqueue_post, enqueue_refresh
+from pagerbot.services.ports import ChatError, MetricsUnavailable, MetricsUnreachable
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Alert, Email, Graph, Incident, TimelineRow
 
@@ -79,8 +83,6 @@ MAX_ALERT_MARKERS = 4
 async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None, window: timedelta,
                      alert_times: Sequence[tuple[datetime, str]] = ()) -> RenderedGraph:
     """Fetch, summarise and render. Raises MetricsUnavailable (NoLoadData when nothing is known of target)."""
-    from pagerbot.graphs.markers import Marker
-
     label, hosts = _scope(ctx, target)
     series = await _fetch(ctx, hosts, window)
     now = ctx.clock.now()
@@ -362,10 +364,6 @@ async def evaluate_watches(ctx: Services) -> int:
     watches = ctx.settings.config.metrics.watches
     if not watches or ctx.metrics is None:
         return 0
-    from pagerbot.core.alerts import AlertEvent, AlertState, Severity
-    from pagerbot.core.watches import evaluate
-    from pagerbot.services.alerts import accept_alerts
-
     now = ctx.clock.now()
     longest = max(w.for_minutes for w in watches)
     metrics = sorted({w.metric for w in watches} | ({CPUS} if any(w.per_core for w in watches) else set()))

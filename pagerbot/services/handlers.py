@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pagerbot.outbox.ops import default_handlers
 from pagerbot.outbox.worker import Handler
+from pagerbot.services import escalation, graphs, postmortem
 
 
 def all_handlers() -> dict[str, Handler]:
-    from pagerbot.services import escalation, graphs, postmortem
-
     handlers = default_handlers()
     handlers.update(graphs.outbox_handlers())
     handlers.update(escalation.outbox_handlers())

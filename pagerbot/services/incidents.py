@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,25 +12,12 @@ from pagerbot.core.alerts import Severity
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.lifecycle import STATUS_EMOJI, IllegalMove, Status, check_move
 from pagerbot.observability import INCIDENTS_OPENED
+from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
+from pagerbot.services.escalation import offer_all_clear
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Incident
-
-
-class ActionRefused(Exception):
-    """Something a person asked for that cannot be done; the message says why, in one sentence."""
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    user_id: str
-    source: str = "slack"
-
-    @property
-    def mention(self) -> str:
-        # pagerbot itself (auto-resolve) is no Slack user: "<@pagerbot>" would show as a broken mention
-        return self.user_id if self.source == "pagerbot" else f"<@{self.user_id}>"
 
 
 async def _get(ctx: Services, session: AsyncSession, incident_id: int) -> Incident:
@@ -115,7 +101,7 @@ async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *,
         if target is Status.RESOLVED:
             post_text, offer = blocks.offer_postmortem(incident_record(incident))
             await enqueue_post(ctx, session, incident.id, post_text, offer, now=now)
-            await _offer_all_clear(ctx, session, incident, now)
+            await offer_all_clear(ctx, session, incident, now)
     ctx.wake_outbox()
     return text
 
@@ -128,12 +114,6 @@ def mrkdwn_safe(text: str) -> str:
         user, sep, rest = part.partition(">")
         out.append(f"<@{user}>{mrkdwn(rest)}" if sep and user.isalnum() else mrkdwn("<@" + part))
     return "".join(out)
-
-
-async def _offer_all_clear(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> None:
-    from pagerbot.services.escalation import offer_all_clear
-
-    await offer_all_clear(ctx, session, incident, now)
 
 
 async def acknowledge(ctx: Services, incident_id: int, actor: Actor) -> str:
@@ -225,9 +205,3 @@ async def record_event(ctx: Services, incident_id: int, actor: Actor, kind: str,
 async def forget_event(ctx: Services, incident_id: int, ref: str) -> bool:
     async with ctx.store.transaction() as session:
         return await ctx.store.remove_timeline(session, incident_id, ref)
-
-
-async def refresh_views(ctx: Services, incident_id: int) -> None:
-    async with ctx.store.transaction() as session:
-        await enqueue_refresh(ctx, session, incident_id, ctx.clock.now())
-    ctx.wake_outbox()

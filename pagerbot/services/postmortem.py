@@ -6,20 +6,17 @@ and GET /incidents/{id}/postmortem.md.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
 
 from pagerbot.core.findings import Finding, FindingKind
-from pagerbot.core.naming import parse_incident_ref
 from pagerbot.core.people import is_user_id, user_ids
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
 from pagerbot.services.context import Services
 from pagerbot.services.incidents import Actor
 from pagerbot.services.people import names_for
-from pagerbot.settings import Settings
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Graph
 
@@ -109,25 +106,3 @@ async def upload_postmortem(ctx: Services, job: Job) -> Persist | None:
 
 def outbox_handlers() -> dict[str, Handler]:
     return {"upload_postmortem": upload_postmortem}
-
-
-async def export_cli(settings: Settings, reference: str, out: str) -> int:
-    from pagerbot.bootstrap import build
-    from pagerbot.cli import UserError
-
-    number = parse_incident_ref(reference)
-    if number is None:
-        raise UserError(f"{reference!r} is not an incident: give 42 or INC-42")
-    runtime = build(settings, with_slack=False, with_scheduler=False)
-    try:
-        if out == "-":
-            markdown, _ = await build_postmortem(runtime.ctx, number)
-            sys.stdout.write(markdown)
-            return 0
-        path = await export(runtime.ctx, number, Path(out))
-        print(path)
-        return 0
-    except NoSuchIncident:
-        raise UserError(f"INC-{number} does not exist in {settings.database_url}") from None
-    finally:
-        await runtime.close()

@@ -7,6 +7,7 @@ import logging
 import re
 from typing import Any
 
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
@@ -14,10 +15,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from pagerbot.chat import blocks
 from pagerbot.core.alerts import Severity
 from pagerbot.services import incidents
-from pagerbot.services.commands import CommandRequest, Reply, run_command
+from pagerbot.services.actor import ActionRefused, Actor
+from pagerbot.services.buttons import run_button
+from pagerbot.services.commands import CommandRequest, run_command
 from pagerbot.services.context import Services
-from pagerbot.services.incidents import ActionRefused, Actor
+from pagerbot.services.escalation import EmailRefused, edit_draft
+from pagerbot.services.reply import Reply
+from pagerbot.settings import ConfigError
 from pagerbot.slack import views
+from pagerbot.slack.capture import on_message, on_pin_reaction
 from pagerbot.store.repository import is_unavailable
 
 log = logging.getLogger("pagerbot.slack")
@@ -46,8 +52,6 @@ def _quiet_about_the_token() -> None:
 def build_bolt(ctx: Services) -> tuple[AsyncApp, Any]:
     settings = ctx.settings
     if not settings.slack_signing_secret and not settings.slack_app_token:
-        from pagerbot.settings import ConfigError
-
         raise ConfigError(
             "SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN (or set SLACK_APP_TOKEN for Socket Mode)")
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -55,7 +59,6 @@ def build_bolt(ctx: Services) -> tuple[AsyncApp, Any]:
     app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "socket-mode",
                    process_before_response=False, request_verification_enabled=bool(settings.slack_signing_secret))
     register(app, ctx)
-    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
     return app, AsyncSlackRequestHandler(app)
 
@@ -114,7 +117,7 @@ def register(app: AsyncApp, ctx: Services) -> None:
         try:
             if trigger_id and not await _first_time(ctx, f"act:{trigger_id}:{action['action_id']}"):
                 return
-            reply = await handle_button(ctx, action["action_id"], action.get("value") or "", Actor(user),
+            reply = await run_button(ctx, action["action_id"], action.get("value") or "", Actor(user),
                                         channel_id=(body.get("channel") or {}).get("id"), trigger_id=trigger_id)
         except Exception as exc:
             if not is_unavailable(exc):
@@ -156,8 +159,6 @@ def register(app: AsyncApp, ctx: Services) -> None:
 
     @app.view(views.EDIT_EMAIL)
     async def email_edited(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        from pagerbot.services.escalation import EmailRefused, edit_draft
-
         values = views.submitted_values(view)
         email_id = int(json.loads(view.get("private_metadata") or "{}").get("email", 0))
         try:
@@ -178,46 +179,14 @@ def register(app: AsyncApp, ctx: Services) -> None:
 
     @app.event("message")
     async def message(body: dict[str, Any], event: dict[str, Any]) -> None:
-        from pagerbot.slack.capture import on_message
-
         if body.get("event_id") and not await _first_time(ctx, f"evt:{body['event_id']}"):
             return
         await on_message(ctx, event)
 
 
 async def _on_reaction(ctx: Services, body: dict[str, Any], event: dict[str, Any], *, added: bool) -> None:
-    from pagerbot.slack.capture import on_pin_reaction
-
     if event.get("reaction") not in PIN_REACTIONS:
         return
     if body.get("event_id") and not await _first_time(ctx, f"evt:{body['event_id']}"):
         return
     await on_pin_reaction(ctx, event, added=added)
-
-
-async def handle_button(ctx: Services, action_id: str, value: str, actor: Actor, *, channel_id: str | None,
-                        trigger_id: str | None) -> Reply | None:
-    """What a button does; shared by Slack and the local page."""
-    from pagerbot.services.commands import HANDLERS
-
-    try:
-        if action_id in {blocks.EMAIL_SEND, blocks.EMAIL_RETRY, blocks.EMAIL_DISCARD, blocks.EMAIL_EDIT,
-                         blocks.EMAIL_ALL_CLEAR}:
-            from pagerbot.services.escalation import email_button
-
-            return await email_button(ctx, action_id, int(value), actor)
-        incident_id = int(value)
-        if action_id == blocks.ACK:
-            return Reply(await incidents.acknowledge(ctx, incident_id, actor))
-        if action_id == blocks.RESOLVE:
-            if trigger_id:
-                return Reply("", view=views.resolve_modal(incident_id))
-            return Reply(await incidents.resolve(ctx, incident_id, actor, None))
-        request = CommandRequest(text=action_id, user_id=actor.user_id, channel_id=channel_id or "",
-                                 trigger_id=trigger_id, source=actor.source)
-        name = {blocks.ESCALATE: "escalate", blocks.GRAPHS: "graph", blocks.POSTMORTEM: "postmortem"}[action_id]
-        if name == "escalate":
-            incidents.check_may_escalate(ctx, actor)
-        return await HANDLERS[name](ctx, request, incident_id, "")
-    except ActionRefused as exc:
-        return Reply(f":warning: {exc}")

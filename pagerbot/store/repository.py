@@ -19,6 +19,7 @@ from pagerbot.core.records import (
     IncidentRecord,
     TimelineEntry,
 )
+from pagerbot.core.timeline import merge_alerts
 from pagerbot.store.errors import is_unavailable as is_unavailable
 from pagerbot.store.inbox import Inbox
 from pagerbot.store.tables import Alert, Email, Incident, OutboxRow, SeenRequest, TimelineRow
@@ -258,8 +259,6 @@ class Store:
         entries = [TimelineEntry(at=r.at, kind=r.kind, source=r.source, actor=r.actor, text=r.text, data=r.data)
                    for r in rows.scalars()]
         alerts = await self.alerts_of(session, incident_id)
-        from pagerbot.core.timeline import merge_alerts
-
         return merge_alerts(entries, alerts)
 
     # --- Slack retries ---------------------------------------------------------------------------------

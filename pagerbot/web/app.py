@@ -20,6 +20,7 @@ from pagerbot.intake.auth import check_token
 from pagerbot.store.repository import is_unavailable
 from pagerbot.web import alerts, incidents
 from pagerbot.web.errors import ApiError, error_response
+from pagerbot.web.local import router as local_router
 
 if TYPE_CHECKING:
     from pagerbot.bootstrap import Runtime
@@ -112,7 +113,5 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
                                   "the websocket pagerbot opens, not at this URL")
 
     if runtime.local is not None:
-        from pagerbot.web.local import router as local_router
-
         app.include_router(local_router(runtime))
     return app

@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from pagerbot.core.records import IncidentRecord, TimelineEntry
 from pagerbot.services.context import Services
+from pagerbot.services.postmortem import NoSuchIncident, build_postmortem
 from pagerbot.store.repository import incident_record
 from pagerbot.web.errors import ApiError
 
@@ -65,8 +66,6 @@ def router(ctx: Services, require_token: Any) -> APIRouter:
              summary="The postmortem as Markdown")
     async def postmortem(request: Request, incident_id: IncidentId) -> PlainTextResponse:
         require_token(request)
-        from pagerbot.services.postmortem import NoSuchIncident, build_postmortem
-
         try:
             markdown, _graphs = await build_postmortem(ctx, incident_id)
         except NoSuchIncident:

@@ -15,8 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from pagerbot.chat.local import BOT_USER
+from pagerbot.services.actor import Actor
+from pagerbot.services.buttons import run_button
 from pagerbot.services.commands import CommandRequest, run_command
-from pagerbot.services.incidents import Actor
 from pagerbot.store.tables import OutboxRow
 from pagerbot.web.errors import ApiError
 from pagerbot.web.render import message_html, mrkdwn_to_text, page
@@ -113,10 +114,8 @@ def router(runtime: Runtime) -> APIRouter:
     @api.post("/local/{channel_id}/action", dependencies=[Depends(same_origin)])
     async def action(channel_id: str, action_id: str = Form(...), value: str = Form(""),
                      user: str = Form("U0ALICE")) -> Response:
-        from pagerbot.slack.app import handle_button
-
-        reply = await handle_button(ctx, action_id, value, Actor(user, "local"), channel_id=channel_id,
-                                    trigger_id=None)
+        reply = await run_button(ctx, action_id, value, Actor(user, "local"), channel_id=channel_id,
+                                 trigger_id=None)
         if reply is not None:
             await _show(channel_id, user, _no_forms(reply), reply.blocks, public=reply.public)
         else:

@@ -1,0 +1,44 @@
+"""What a button on an incident or email message does: one use case, shared by Slack and the local page."""
+
+from __future__ import annotations
+
+from pagerbot.chat import blocks
+from pagerbot.services import incidents
+from pagerbot.services.actor import ActionRefused, Actor
+from pagerbot.services.commands import HANDLERS, CommandRequest
+from pagerbot.services.context import Services
+from pagerbot.services.escalation import email_button
+from pagerbot.services.reply import Reply
+from pagerbot.slack.views import resolve_modal
+
+EMAIL_ACTIONS = frozenset({blocks.EMAIL_SEND, blocks.EMAIL_RETRY, blocks.EMAIL_DISCARD, blocks.EMAIL_EDIT,
+                           blocks.EMAIL_ALL_CLEAR})
+# The incident buttons that run the subcommand of the same meaning.
+COMMAND_OF_BUTTON = {blocks.ESCALATE: "escalate", blocks.GRAPHS: "graph", blocks.POSTMORTEM: "postmortem"}
+
+
+async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *, channel_id: str | None,
+                     trigger_id: str | None) -> Reply | None:
+    """Run the button ``action_id`` pressed on the message whose value is ``value`` (an incident or email id).
+
+    With a ``trigger_id`` (Slack) the Resolve button asks for a summary in a form; without one (the local
+    page) it resolves at once.
+    """
+    try:
+        if action_id in EMAIL_ACTIONS:
+            return await email_button(ctx, action_id, int(value), actor)
+        incident_id = int(value)
+        if action_id == blocks.ACK:
+            return Reply(await incidents.acknowledge(ctx, incident_id, actor))
+        if action_id == blocks.RESOLVE:
+            if trigger_id:
+                return Reply("", view=resolve_modal(incident_id))
+            return Reply(await incidents.resolve(ctx, incident_id, actor, None))
+        request = CommandRequest(text=action_id, user_id=actor.user_id, channel_id=channel_id or "",
+                                 trigger_id=trigger_id, source=actor.source)
+        name = COMMAND_OF_BUTTON[action_id]
+        if name == "escalate":
+            incidents.check_may_escalate(ctx, actor)
+        return await HANDLERS[name](ctx, request, incident_id, "")
+    except ActionRefused as exc:
+        return Reply(f":warning: {exc}")

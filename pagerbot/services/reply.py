@@ -1,0 +1,15 @@
+"""What a use case answers a person: text, and maybe blocks, a form to open or files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Reply:
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    view: dict[str, Any] | None = None  # a modal to open with the request's trigger_id
+    public: bool = False  # post in the channel rather than only to the requester
+    files: list[tuple[str, bytes]] = field(default_factory=list)
