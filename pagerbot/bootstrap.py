@@ -7,8 +7,9 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagerbot.chat.local import LocalChat
@@ -45,10 +46,10 @@ class Runtime:
     inbox: InboxWorker
     local: LocalChat | None = None
     inbox_in_background: bool = True  # False: deliveries wait for inbox.drain() (the demo's replay; tests)
-    bolt: Any = None
-    slack_handler: Any = None
-    scheduler: Any = None
-    socket_mode: Any = None
+    bolt: AsyncApp | None = None
+    slack_handler: AsyncSlackRequestHandler | None = None
+    scheduler: Scheduler | None = None
+    socket_mode: SocketMode | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _deadline: float | None = None

@@ -116,6 +116,8 @@ async def _socket_mode(settings: Settings) -> str:
 
 async def _metrics(settings: Settings) -> str:
     source = build_metrics(settings)
+    if source is None:
+        raise CheckFailed(f"metrics.source {settings.config.metrics.source!r} has no client to check")
     try:
         now = datetime.now(UTC)
         series = await source.fetch([LOAD1], now - timedelta(minutes=10), now, 60)

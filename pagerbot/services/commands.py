@@ -19,7 +19,7 @@ from pagerbot.services.context import Services
 from pagerbot.services.escalation import draft
 from pagerbot.services.graphs import host_summary_text, request_graph
 from pagerbot.services.postmortem import share_postmortem
-from pagerbot.services.reply import Reply
+from pagerbot.services.reply import Reply as Reply  # re-exported: callers long imported it from here
 from pagerbot.slack.views import declare_modal, resolve_modal
 
 USAGE = """*Usage:* `/incident <subcommand>` (in an incident channel the incident is implied; elsewhere add `INC-42`)

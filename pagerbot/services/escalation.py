@@ -17,7 +17,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -50,6 +50,7 @@ from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
 from pagerbot.services.people import names_for
+from pagerbot.services.ports import MailSender
 from pagerbot.services.reply import Reply
 from pagerbot.settings import Settings, VendorConfig
 from pagerbot.slack.views import edit_email_modal
@@ -57,8 +58,6 @@ from pagerbot.store.repository import incident_record, rowcount
 from pagerbot.store.tables import Email, Graph, Incident
 
 log = logging.getLogger("pagerbot.escalation")
-
-MailSender = Callable[[EmailMessage], Awaitable[Any]]
 
 PREVIEW_LIMIT = 2600  # the body shown in Slack (a section holds 3000 characters, with room for the fences)
 MAYBE_SENT = ("the previous attempt was interrupted after contacting the SMTP server, so the email may have been "

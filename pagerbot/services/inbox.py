@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
@@ -27,11 +26,9 @@ from pagerbot.intake.bodies import parse_body
 from pagerbot.observability import INBOX_FAILED, INBOX_OLDEST, INBOX_PENDING
 from pagerbot.outbox.worker import wait_first
 from pagerbot.services.alerts import IntakeResult, apply_alerts, merged, report
+from pagerbot.services.context import Services
 from pagerbot.store.inbox import BODY, EVENTS, Delivery
 from pagerbot.store.repository import OUTBOX_DUE, is_unavailable
-
-if TYPE_CHECKING:
-    from pagerbot.services.context import Services
 
 log = logging.getLogger("pagerbot.inbox")
 

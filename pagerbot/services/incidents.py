@@ -12,7 +12,10 @@ from pagerbot.core.alerts import Severity
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.lifecycle import STATUS_EMOJI, IllegalMove, Status, check_move
 from pagerbot.observability import INCIDENTS_OPENED
-from pagerbot.services.actor import ActionRefused, Actor
+
+# Re-exported: callers long imported these two from here.
+from pagerbot.services.actor import ActionRefused as ActionRefused
+from pagerbot.services.actor import Actor as Actor
 from pagerbot.services.context import Services
 from pagerbot.services.escalation import offer_all_clear
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pagerbot.core.people import is_user_id
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotation only: Services holds a NameCache, so it imports this module
     from pagerbot.services.context import Services
 
 log = logging.getLogger("pagerbot.people")

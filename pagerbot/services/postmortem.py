@@ -14,8 +14,8 @@ from pagerbot.core.findings import Finding, FindingKind
 from pagerbot.core.people import is_user_id, user_ids
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
+from pagerbot.services.actor import Actor
 from pagerbot.services.context import Services
-from pagerbot.services.incidents import Actor
 from pagerbot.services.people import names_for
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Graph

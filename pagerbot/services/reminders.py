@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from pagerbot.core.lifecycle import Status
+from pagerbot.services.actor import Actor
 from pagerbot.services.context import Services
-from pagerbot.services.incidents import Actor, resolve
+from pagerbot.services.incidents import resolve
 from pagerbot.services.opening import enqueue_post
 from pagerbot.store.tables import Alert, Incident
 

@@ -49,7 +49,7 @@ def _quiet_about_the_token() -> None:
         bolt.addFilter(_SameToken())
 
 
-def build_bolt(ctx: Services) -> tuple[AsyncApp, Any]:
+def build_bolt(ctx: Services) -> tuple[AsyncApp, AsyncSlackRequestHandler]:
     settings = ctx.settings
     if not settings.slack_signing_secret and not settings.slack_app_token:
         raise ConfigError(

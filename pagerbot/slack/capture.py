@@ -7,8 +7,8 @@ from typing import Any
 
 from pagerbot.core.escaping import one_line
 from pagerbot.services import incidents
+from pagerbot.services.actor import Actor
 from pagerbot.services.context import Services
-from pagerbot.services.incidents import Actor
 
 
 def slack_time(ts: str) -> datetime:

@@ -22,7 +22,7 @@ from pagerbot.web import alerts, incidents
 from pagerbot.web.errors import ApiError, error_response
 from pagerbot.web.local import router as local_router
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotation only: the composition root builds the Runtime this app serves
     from pagerbot.bootstrap import Runtime
 
 log = logging.getLogger("pagerbot.web")

@@ -22,7 +22,7 @@ from pagerbot.store.tables import OutboxRow
 from pagerbot.web.errors import ApiError
 from pagerbot.web.render import message_html, mrkdwn_to_text, page
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotation only: the composition root builds the Runtime this app serves
     from pagerbot.bootstrap import Runtime
 
 
