@@ -13,15 +13,16 @@ import html as html_lib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pagerbot.core.asks import suggest_asks as suggest_asks  # re-exported: the rule lives in core
 from pagerbot.core.escaping import one_line
-from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.findings import Finding
 from pagerbot.core.people import humanize_entry, humanize_incident, name_of
 from pagerbot.core.records import EscalationRecord, IncidentRecord, TimelineEntry
+from pagerbot.core.timezones import aware, zone
 from pagerbot.mail.templates import TemplateSet
 
 SUBJECT_LIMIT = 200
@@ -360,27 +361,14 @@ def _draft(kind: str, ctx: EscalationContext, templates: TemplateSet) -> Draft:
 # --- what the templates see -----------------------------------------------------------------------
 
 
-def _zone(tz: str) -> ZoneInfo | timezone:
-    if not tz or tz.upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {tz!r}") from exc
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
-
 def format_when(dt: datetime, tz: str) -> str:
     """'2024-03-05 06:12 PST (14:12 UTC)'; the UTC date is repeated when it differs."""
-    dt = _aware(dt)
-    zone = _zone(tz)
-    local = dt.astimezone(zone)
+    dt = aware(dt)
+    shown_in = zone(tz)
+    local = dt.astimezone(shown_in)
     utc = dt.astimezone(UTC)
     head = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
-    if zone is UTC:
+    if shown_in is UTC:
         return f"{utc:%Y-%m-%d %H:%M} UTC"
     tail = f"{utc:%H:%M} UTC" if utc.date() == local.date() else f"{utc:%Y-%m-%d %H:%M} UTC"
     return f"{head} ({tail})"
@@ -388,7 +376,7 @@ def format_when(dt: datetime, tz: str) -> str:
 
 def format_clock(dt: datetime, tz: str) -> str:
     """'06:12 PST' (with the date when it is not today's in ``tz``... kept short for timelines)."""
-    local = _aware(dt).astimezone(_zone(tz))
+    local = aware(dt).astimezone(zone(tz))
     return f"{local:%H:%M} {local.tzname()}"
 
 
@@ -416,7 +404,7 @@ _CHANGE_GROUPS = {
 def _entry_view(entry: TimelineEntry, tz: str, names: Mapping[str, str]) -> dict[str, Any]:
     entry = humanize_entry(entry, names)
     return {
-        "at": _aware(entry.at),
+        "at": aware(entry.at),
         "when": format_when(entry.at, tz),
         "clock": format_clock(entry.at, tz),
         "kind": entry.kind,
@@ -431,8 +419,8 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
     names = ctx.names
     inc = humanize_incident(ctx.incident, names)  # lead, participants and mentions as names
     tz = ctx.tz or "UTC"
-    now = _aware(ctx.now)
-    since = _aware(inc.opened_at)
+    now = aware(ctx.now)
+    since = aware(inc.opened_at)
     title = one_line(ctx.title or inc.title, SUBJECT_LIMIT)
 
     by_host: dict[str, list[str]] = {}
@@ -454,7 +442,7 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         for h in ctx.hosts
     ]
 
-    entries = sorted(ctx.timeline, key=lambda e: _aware(e.at))
+    entries = sorted(ctx.timeline, key=lambda e: aware(e.at))
     limit = max(0, ctx.timeline_limit)
     shown = entries[-limit:] if limit else []
     changes: dict[str, list[dict[str, Any]]] = {
@@ -464,7 +452,7 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         "notes": [],
         "other": [],
     }
-    for entry in sorted(ctx.changes_since_previous, key=lambda e: _aware(e.at)):
+    for entry in sorted(ctx.changes_since_previous, key=lambda e: aware(e.at)):
         changes[_CHANGE_GROUPS.get(entry.kind, "other")].append(_entry_view(entry, tz, names))
 
     previous = None
@@ -472,12 +460,12 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         sent = ctx.previous.sent_at or ctx.previous.created_at
         previous = {
             "subject": ctx.previous.subject,
-            "sent_at": _aware(sent),
+            "sent_at": aware(sent),
             "when": format_when(sent, tz),
             "sent_by": name_of(ctx.previous.sent_by, names) if ctx.previous.sent_by else None,
             "message_id": ctx.previous.message_id,
         }
-    resolved_at = _aware(inc.resolved_at) if inc.resolved_at else None
+    resolved_at = aware(inc.resolved_at) if inc.resolved_at else None
     end = resolved_at or now
 
     return {
@@ -518,53 +506,3 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         "summary": inc.summary or "",
         "extra": dict(ctx.extra),
     }
-
-
-# --- asks prefilled from the findings -------------------------------------------------------------
-
-
-def suggest_asks(findings: Sequence[Finding], limit: int = 5) -> list[str]:
-    """Specific requests for the vendor, from the strongest findings first (one per host and kind)."""
-    asks: list[str] = []
-    seen: set[tuple[FindingKind, str]] = set()
-    for f in sorted(findings, key=lambda f: -f.score):
-        key = (f.kind, f.host)
-        if key in seen:
-            continue
-        seen.add(key)
-        ask = _ask_for(f)
-        if ask and ask not in asks:
-            asks.append(ask)
-        if len(asks) >= limit:
-            break
-    return asks
-
-
-def _ask_for(f: Finding) -> str | None:
-    host = one_line(f.host, 80)
-    pool = f" {one_line(f.pool, 80)}" if f.pool else ""
-    match f.kind:
-        case FindingKind.IMBALANCED_LOW:
-            return (
-                f"Please check the load balancer's weights and health checks: {host} is under-used "
-                f"compared with the rest of the{pool} pool."
-            )
-        case FindingKind.IMBALANCED_HIGH:
-            return (
-                f"Please check the load balancer's weights: {host} is taking far more than its share "
-                f"of the{pool} pool."
-            )
-        case FindingKind.IO_BOUND:
-            return f"Please check the disks and storage behind {host}: it is waiting on I/O."
-        case FindingKind.SWAPPING:
-            return f"Please check memory on {host}: it is swapping."
-        case FindingKind.OVERLOADED:
-            return (
-                f"Please tell us whether anything changed recently on or in front of {host}: "
-                "it is overloaded."
-            )
-        case FindingKind.DOWN:
-            return f"Please check whether {host} is up and reachable: we get no data from it."
-        case FindingKind.STALE:
-            return f"Please check {host}'s network connectivity: its monitoring reports have stopped."
-    return None

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
+
+from pagerbot.core.timezones import aware, zone
 
 _ESCAPED_SUFFIXES = (".html.j2", ".htm.j2", ".xml.j2", ".html", ".htm", ".xml")
 
@@ -43,22 +44,11 @@ def autoescape_for(name: str | None) -> bool:
     return bool(name) and str(name).lower().endswith(_ESCAPED_SUFFIXES)
 
 
-def _zone(tz: str | None) -> ZoneInfo | timezone:
-    if not tz or tz.upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {tz!r}") from exc
-
-
 def _localtime(value: datetime | None, tz: str | None = None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     """Filter: ``{{ incident.opened_at | localtime(tz) }}``; empty for None; naive means UTC."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(_zone(tz)).strftime(fmt)
+    return aware(value).astimezone(zone(tz)).strftime(fmt)
 
 
 def _utctime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:

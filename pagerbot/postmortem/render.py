@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
@@ -29,6 +28,8 @@ from pagerbot.core.durations import KeyTimes, human_duration, key_times
 from pagerbot.core.findings import Finding, FindingKind
 from pagerbot.core.people import actor_name, humanize, humanize_incident
 from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
+from pagerbot.core.timezones import aware
+from pagerbot.core.timezones import zone as to_zone
 from pagerbot.postmortem.markdown import Md, block, cell, inline
 
 __all__ = [
@@ -152,20 +153,9 @@ _FINDING_LABELS = {
 }
 
 
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"Unknown timezone {name!r}: use an IANA name such as Europe/Paris.") from exc
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
-
 def _stamp(dt: datetime, zone: tzinfo) -> str:
     """``YYYY-MM-DD HH:MM:SS`` of ``dt`` in ``zone`` (the fast way: isoformat is C)."""
-    return _aware(dt).astimezone(zone).isoformat(" ", "seconds")[:19]
+    return aware(dt).astimezone(zone).isoformat(" ", "seconds")[:19]
 
 
 def _safe_file_name(name: str) -> str:
@@ -238,7 +228,7 @@ def _alert_groups(alerts: Sequence[AlertRecord], zone: tzinfo) -> list[AlertGrou
         by_name.setdefault(alert.name, []).append(alert)
     groups: list[tuple[datetime, str, AlertGroup]] = []
     for name, members in by_name.items():
-        fired = [_aware(a.starts_at or a.first_received_at) for a in members]
+        fired = [aware(a.starts_at or a.first_received_at) for a in members]
         hosts = sorted({a.host for a in members if a.host})
         shown = ", ".join(cell(h) for h in hosts[:_MAX_HOSTS_SHOWN])
         if len(hosts) > _MAX_HOSTS_SHOWN:
@@ -357,7 +347,7 @@ def _summary_line(data: PostmortemInput, times: KeyTimes, groups: list[AlertGrou
 
 def build_context(data: PostmortemInput) -> dict[str, Any]:
     """What the template sees. Strings are either :class:`Md` or raw (the template escapes those)."""
-    zone = _zone(data.tz)
+    zone = to_zone(data.tz)
     inc = humanize_incident(data.incident, data.names)  # lead, participants and mentions as names
     times = key_times(data.incident, data.timeline, data.escalations, alerts=data.alerts)
     groups = _alert_groups(data.alerts, zone)

@@ -36,6 +36,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat import blocks
+from pagerbot.core.asks import suggest_asks
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.findings import Finding, FindingKind
 from pagerbot.core.people import is_user_id, user_ids
@@ -245,7 +246,7 @@ async def _context(ctx: Services, session: AsyncSession, incident: Incident, key
     context = EscalationContext(
         incident=incident_record(incident, participants), vendor=_vendor_info(key, vendor), now=now,
         tz=ctx.settings.config.timezone, hosts=hosts, findings=findings, stands_out=stands_out,
-        asks=compose.suggest_asks(findings), timeline=timeline,
+        asks=suggest_asks(findings), timeline=timeline,
         graph_png=graph.png if graph is not None and graph.png else None,
         previous=_record(previous) if previous is not None else None, changes_since_previous=changes,
         names=names)

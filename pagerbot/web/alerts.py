@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from pagerbot.intake.auth import check_grafana_signature, check_token
+from pagerbot.intake.auth import check_grafana_signature
 from pagerbot.intake.bodies import PARSERS, body_text, parse_body
 from pagerbot.intake.errors import MalformedBody, PayloadError
 from pagerbot.intake.pagerduty import success_body
@@ -17,6 +17,7 @@ from pagerbot.observability import ALERTS_RECEIVED, WEBHOOK_LATENCY
 from pagerbot.services.alerts import accept_alerts
 from pagerbot.services.context import Services
 from pagerbot.store.repository import is_unavailable
+from pagerbot.web.auth import require_api_token
 from pagerbot.web.errors import ApiError
 
 ALERT_BODY_SCHEMA: dict[str, Any] = {
@@ -54,15 +55,7 @@ def authenticate(ctx: Services, request: Request, body: bytes, sender: str, inse
         if check_grafana_signature(body, dict(request.headers), secret):
             return
         raise ApiError(401, "invalid signature", "the Grafana HMAC signature header is missing or wrong")
-    token = ctx.settings.api_token
-    if token is None:
-        if insecure:
-            return
-        raise ApiError(401, "authentication required", "no API token is configured")
-    if not check_token(request.headers.get("authorization"), token):
-        raise ApiError(401, "invalid token",
-                       "send Authorization: Bearer <PAGERBOT_API_TOKEN> (or Basic with it as the password)",
-                       headers={"WWW-Authenticate": 'Bearer realm="pagerbot"'})
+    require_api_token(request, ctx.settings.api_token, insecure=insecure)
 
 
 def router(ctx: Services, *, insecure: bool = False) -> APIRouter:

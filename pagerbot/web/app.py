@@ -16,9 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pagerbot import __version__
-from pagerbot.intake.auth import check_token
 from pagerbot.store.repository import is_unavailable
 from pagerbot.web import alerts, incidents
+from pagerbot.web.auth import require_api_token
 from pagerbot.web.errors import ApiError, error_response
 from pagerbot.web.local import router as local_router
 
@@ -65,14 +65,7 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
         return error_response(500, "internal error", "see pagerbot's log")
 
     def require_token(request: Request) -> None:
-        token = ctx.settings.api_token
-        if token is None:
-            if insecure:
-                return
-            raise ApiError(401, "authentication required", "no API token is configured")
-        if not check_token(request.headers.get("authorization"), token):
-            raise ApiError(401, "invalid token", "send Authorization: Bearer <PAGERBOT_API_TOKEN>",
-                           headers={"WWW-Authenticate": 'Bearer realm="pagerbot"'})
+        require_api_token(request, ctx.settings.api_token, insecure=insecure)
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pagerbot.core.diagnosis import asks_for, summarize_hosts
+from pagerbot.core.asks import suggest_asks
+from pagerbot.core.diagnosis import summarize_hosts
 from pagerbot.core.findings import FindingKind
 from pagerbot.graphs.render import Marker, host_panels, stacked_load
 from pagerbot.metrics import series as m
@@ -91,8 +92,8 @@ async def test_xml_dump_summary(ganglia: Ganglia) -> None:
     assert ("db1", FindingKind.IO_BOUND) in kinds and ("db1", FindingKind.OVERLOADED) in kinds
     assert ("web4", FindingKind.IMBALANCED_LOW) in kinds
     assert summary.stands_out[0] == "db1 is disk-bound (iowait 58 %, load 14.1 on 8 cores)"
-    assert "Please check the load balancer's weights: web4 is under-used (load 2.4 vs 4.8 pool mean)" in asks_for(
-        summary.findings)
+    assert ("Please check the load balancer's weights and health checks: web4 is under-used compared with the rest "
+            "of the web pool.") in suggest_asks(summary.findings)
     await src.close()
 
 

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pagerbot.core.diagnosis import asks_for, summarize_hosts
+from pagerbot.core.asks import suggest_asks
+from pagerbot.core.diagnosis import summarize_hosts
 from pagerbot.core.findings import FindingKind
 from pagerbot.graphs.render import Marker, stacked_load
 from pagerbot.graphs.worker import GraphRenderer
@@ -113,9 +114,10 @@ async def test_history_summary_and_graph(prometheus: tuple[Prometheus, float]) -
         "web load rose threefold in step with it",
         "web4 carries half the load of the other web hosts",
     ]
-    asks = asks_for(summary.findings)
-    assert asks[0] == "Please check db1's disks and I/O subsystem: iowait 58 %, disk busy 97 %"
-    assert "Please check the load balancer's weights: web4 is under-used (load 2.4 vs 4.8 pool mean)" in asks
+    asks = suggest_asks(summary.findings)
+    assert asks[0] == "Please check the disks and storage behind db1: it is waiting on I/O."
+    assert ("Please check the load balancer's weights and health checks: web4 is under-used compared with the rest "
+            "of the web pool.") in asks
 
     load = {s.host: s for s in series if s.metric == m.LOAD1 and s.host.startswith("web")}
     markers = [Marker(datetime.fromtimestamp(end - INCIDENT_MINUTES * 60, UTC), "incident start")]

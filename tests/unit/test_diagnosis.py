@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pagerbot.core.diagnosis import ClusterSummary, Thresholds, asks_for, summarize_hosts, summary_json
+from pagerbot.core.asks import suggest_asks
+from pagerbot.core.diagnosis import ClusterSummary, Thresholds, summarize_hosts, summary_json
 from pagerbot.core.findings import FindingKind
 from pagerbot.metrics import series as m
 from pagerbot.metrics.series import Series
@@ -84,17 +85,20 @@ def test_incident_morning() -> None:
     web = s.pool("web")
     assert web is not None and web.busy and web.reporting == 4
     assert math.isclose(web.rise, 3.0)
-    asks = asks_for(s.findings)
-    assert asks[0] == "Please check db1's disks and I/O subsystem: iowait 58 %, disk busy 97 %"
-    assert "Please check db1's capacity: load 14.1 on 8 cores" in asks
-    assert "Please check the load balancer's weights: web4 is under-used (load 2.4 vs 4.8 pool mean)" in asks
+    assert suggest_asks(s.findings) == [
+        "Please check the disks and storage behind db1: it is waiting on I/O.",
+        "Please tell us whether anything changed recently on or in front of db1: it is overloaded.",
+        "Please check the load balancer's weights and health checks: web4 is under-used compared with the rest "
+        "of the web pool.",
+    ]
 
 
 def test_overloaded_only() -> None:
     s = summarize_hosts(healthy("app1", load=9.0, cpus=4, cpu_busy=97.0), now=NOW, pools={})
     assert kinds(s, "app1") == {FindingKind.OVERLOADED}
     assert s.stands_out == ["app1 is overloaded (load 9.0 on 4 cores, CPU 97 % busy)"]
-    assert asks_for(s.findings) == ["Please check app1's capacity: load 9.0 on 4 cores"]
+    assert suggest_asks(s.findings) == [
+        "Please tell us whether anything changed recently on or in front of app1: it is overloaded."]
 
 
 def test_io_bound_by_disk_busy_alone() -> None:
@@ -108,8 +112,8 @@ def test_imbalance_high_and_only_while_busy() -> None:
     s = summarize_hosts(busy, now=NOW, pools={"web": ["web1", "web2", "web3"]})
     assert kinds(s, "web3") == {FindingKind.IMBALANCED_HIGH, FindingKind.OVERLOADED}
     assert any(f.sentence == "web3 carries three times the load of the other web hosts" for f in s.findings)
-    assert "Please check the load balancer's weights: web3 is over-used (load 9.0 vs 3.0 pool mean)" in asks_for(
-        s.findings)
+    assert suggest_asks(s.findings)[0] == (
+        "Please check the load balancer's weights: web3 is taking far more than its share of the web pool.")
     quiet = healthy("web1", load=0.3) + healthy("web2", load=0.3) + healthy("web3", load=0.05)
     s = summarize_hosts(quiet, now=NOW, pools={"web": ["web1", "web2", "web3"]})
     pool = s.pool("web")
@@ -130,7 +134,7 @@ def test_swapping() -> None:
     assert kinds(s, "db3") == {FindingKind.SWAPPING}
     f = s.findings[0]
     assert f.sentence.startswith("db3 is swapping (1.2 GiB swap used, up 1.2 GiB in the window, 4 % memory")
-    assert asks_for(s.findings) == ["Please check db3's memory: 1.2 GiB swap used, 4 % memory available"]
+    assert suggest_asks(s.findings) == ["Please check memory on db3: it is swapping."]
     # A little old swap on a host with plenty of memory is not swapping.
     s = summarize_hosts(healthy("db4", swap_used=20 * 2**20), now=NOW, pools={})
     assert s.findings == []
@@ -149,14 +153,14 @@ def test_stale_and_down() -> None:
     assert web3 is not None and not web3.has_data and math.isnan(web3.load1)
     assert s.stands_out[0] == "web3 sent no metrics in the window"
     assert "web2 last reported 10 minutes ago" in s.stands_out
-    asks = asks_for(s.findings)
-    assert asks == ["Please check that web3 is up: it sent no metrics in the window",
-                    "Please check that web2 is up and its monitoring agent reports: last report 10 minutes ago"]
+    assert suggest_asks(s.findings) == [
+        "Please check whether web3 is up and reachable: we get no data from it.",
+        "Please check web2's network connectivity: its monitoring reports have stopped."]
 
 
 def test_no_data() -> None:
     s = summarize_hosts([], now=NOW, pools={})
-    assert s.hosts == [] and s.findings == [] and s.stands_out == [] and asks_for(s.findings) == []
+    assert s.hosts == [] and s.findings == [] and s.stands_out == [] and suggest_asks(s.findings) == []
     s = summarize_hosts([], now=NOW, pools={"db": ["db1"]})
     assert kinds(s, "db1") == {FindingKind.DOWN}
     pool = s.pool("db")
@@ -288,7 +292,7 @@ def test_each_finding_alone(kind: FindingKind) -> None:
     assert finding.sentence == sentence
     assert len(s.hosts) == 1 + peers
     assert s.stands_out[0].startswith("x ")
-    assert asks_for(s.findings)  # every finding asks the vendor something
+    assert suggest_asks(s.findings)  # every finding asks the vendor something
     assert all(not kinds(s, h.host) for h in s.hosts if h.host != "x")
 
 
