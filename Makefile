@@ -23,6 +23,7 @@ peers:
 test: $(STAMP) peers
 	$(BIN)/ruff check pagerbot tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) peers
