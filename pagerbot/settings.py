@@ -271,7 +271,7 @@ def load_config_file(path: Path) -> FileConfig:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the environment (INTERFACE.md) and the config file it names."""
+    """Read the environment and the config file it names (docs/configuration.md lists both)."""
     env = os.environ if environ is None else environ
     config_path: Path | None = None
     if env.get("PAGERBOT_CONFIG"):

@@ -1,4 +1,4 @@
-"""Issue 3's storm, end to end over HTTP against the fake Slack, on SQLite and on PostgreSQL: 2,000 alerts
+"""An alert storm, end to end over HTTP against the fake Slack, on SQLite and on PostgreSQL: 2,000 alerts
 in 200 Alertmanager notifications (10 % delivered twice) make one incident and a handful of Slack calls;
 a Slack outage in the middle of it loses and repeats nothing."""
 

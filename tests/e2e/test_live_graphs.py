@@ -1,4 +1,4 @@
-"""Issue 5 end to end: live load graphs over HTTP against the strict fake Slack, through the real slack-sdk.
+"""End to end: live load graphs over HTTP against the strict fake Slack, through the real slack-sdk.
 
 An Alertmanager webhook opens an incident; a PNG graph of the recorded demo metrics arrives through Slack's
 three-step upload; the pinned header shows it in a ``slack_file`` image block; the next refresh (the test

@@ -1,4 +1,4 @@
-"""Issue 4 end to end: /incident subcommands, header buttons and modals, sent signed to /slack/events as Slack
+"""End to end: /incident subcommands, header buttons and modals, sent signed to /slack/events as Slack
 sends them (form-encoded commands, ``payload=`` interactivity); checked on the fake Slack and the stored timeline."""
 
 from __future__ import annotations

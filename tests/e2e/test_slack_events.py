@@ -1,4 +1,4 @@
-"""Issue 4 end to end: timeline capture from Events API deliveries (JSON, signed), as Slack sends them:
+"""End to end: timeline capture from Events API deliveries (JSON, signed), as Slack sends them:
 :pushpin: reactions and their removal, edits of pinned messages, files posted, Slack's retries."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Helpers of the production tests (issue 8): `pagerbot serve` processes, their /metrics, the database."""
+"""Helpers of the production tests: `pagerbot serve` processes, their /metrics, the database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`pagerbot check` (INTERFACE.md): one line per dependency, exit 1 if any fails, never a traceback.
+"""`pagerbot check`: one line per dependency, exit 1 if any fails, never a traceback.
 
 Run as users run it, in a subprocess: against PostgreSQL, the fake Slack (bot and app-level tokens), a fake
 Graphite and a real SMTP server it passes; with the database unreachable, wrong Slack tokens and SMTP and

@@ -1,4 +1,4 @@
-"""Issue 6 end to end: alert → channel → Escalate → draft in the fake Slack → Send → a real SMTP server
+"""Vendor escalation end to end: alert → channel → Escalate → draft in the fake Slack → Send → a real SMTP server
 (aiosmtpd, STARTTLS + AUTH) receives it → timeline; a follow-up threads onto it; with the SMTP server down the
 error shows with Retry, and Retry delivers it once the server is back. SQLite and PostgreSQL."""
 

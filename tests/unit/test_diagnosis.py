@@ -57,7 +57,7 @@ POOLS: Mapping[str, list[str]] = {"web": ["web1", "web2", "web3", "web4"], "db":
 
 
 def incident_series() -> list[Series]:
-    """The morning of the issue: db1 disk-bound, web load up threefold, web4 left idle by the balancer."""
+    """The demo's morning: db1 disk-bound, web load up threefold, web4 left idle by the balancer."""
     out = healthy("db1", load=step_up(2.0, 14.1), cpus=8, iowait=step_up(3.0, 58.0), disk_busy=step_up(20, 97))
     for w in ("web1", "web2", "web3"):
         out += healthy(w, load=step_up(1.6, 4.8))

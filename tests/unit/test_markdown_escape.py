@@ -203,7 +203,7 @@ def test_block_is_paragraphs_of_the_same_lines(text: str, linkify: bool) -> None
         ("www.123.example", "www\\.123\\.example"),
         ("mailto:x", "mailto\\:x"),
         ("$5 and $10", "\\$5 and \\$10"),
-        ("issue #12 by @bob", "issue \\#12 by \\@bob"),
+        ("ticket #12 by @bob", "ticket \\#12 by \\@bob"),
         ("line one\nline two", "line one line two"),
         ("  padded  ", "padded"),
     ],

@@ -31,7 +31,7 @@ def cores(host: str = "db1", n: float = 8, count: int = 20) -> Series:
 
 
 def db_load(**extra: Any) -> WatchConfig:
-    """The issue's example: load_one per core above 2 for 5 minutes on pool db."""
+    """The documented example: load_one per core above 2 for 5 minutes on pool db."""
     return WatchConfig(**{"name": "db_load", "metric": "load1", "above": 2, "per_core": True, "for_minutes": 5,
                           "pool": "db", **extra})
 
