@@ -25,7 +25,7 @@ from pagerbot.core.escaping import mrkdwn, one_line, plain
 from pagerbot.core.lifecycle import STATUS_EMOJI, Status
 from pagerbot.core.records import AlertRecord, AlertTally, IncidentRecord
 
-# action_ids: the buttons' contract with slack/actions.py
+# action_ids: what a button means is decided in services/buttons.py (run_button); slack/app.py routes them there
 ACK = "incident_ack"
 ESCALATE = "incident_escalate"
 GRAPHS = "incident_graphs"
