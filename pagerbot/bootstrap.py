@@ -1,4 +1,9 @@
-"""The composition root: everything is built here from settings; tests swap any part by keyword."""
+"""The composition root: everything is built here from settings; tests swap any part by keyword.
+
+An adapter chosen by the settings is imported where it is chosen, so that a server loads only the clients
+it uses: the recorded metrics bring numpy, Slack brings slack_bolt and aiohttp, the scheduler APScheduler
+(an idle server stays small; see the README's Production section).
+"""
 
 from __future__ import annotations
 
@@ -7,32 +12,30 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagerbot.chat.local import LocalChat
-from pagerbot.chat.slack import SlackChat
 from pagerbot.clock import SystemClock
 from pagerbot.graphs.worker import GraphRenderer
-from pagerbot.metrics.ganglia import GangliaSource
-from pagerbot.metrics.graphite import GraphiteSource
-from pagerbot.metrics.prometheus import PrometheusSource
-from pagerbot.metrics.recorded import RecordedSource
 from pagerbot.outbox.ops import default_handlers
 from pagerbot.outbox.worker import OutboxWorker
-from pagerbot.scheduler import Scheduler
 from pagerbot.services.context import Services
 from pagerbot.services.escalation import smtp_sender
 from pagerbot.services.handlers import all_handlers
 from pagerbot.services.inbox import InboxWorker
 from pagerbot.services.ports import ChatPort, Clock, MailSender, MetricsSource, Renderer
 from pagerbot.settings import ConfigError, Settings
-from pagerbot.slack.app import build_bolt
-from pagerbot.slack.socket import SocketMode
 from pagerbot.store.db import create_engine
 from pagerbot.store.repository import Store
+
+if TYPE_CHECKING:  # the annotations of Runtime; the modules themselves are imported when chosen (above)
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncApp
+
+    from pagerbot.scheduler import Scheduler
+    from pagerbot.slack.socket import SocketMode
 
 log = logging.getLogger("pagerbot")
 
@@ -126,15 +129,24 @@ class Runtime:
 
 def build_metrics(settings: Settings) -> MetricsSource | None:
     config = settings.config.metrics
+    # Each source is imported when chosen (see the module's docstring).
     if config.source == "prometheus":
+        from pagerbot.metrics.prometheus import PrometheusSource
+
         return PrometheusSource(str(config.url), queries=config.queries or None, timeout=config.timeout_seconds)
     if config.source == "ganglia":
+        from pagerbot.metrics.ganglia import GangliaSource
+
         return GangliaSource(str(config.url), rrd_root=config.rrd_root, timeout=config.timeout_seconds)
     if config.source == "graphite":
+        from pagerbot.metrics.graphite import GraphiteSource
+
         return GraphiteSource(str(config.url), targets=config.queries or None, timeout=config.timeout_seconds)
     if config.source == "recorded":
         if not config.path:
             raise ConfigError("metrics.path: required when metrics.source is recorded")
+        from pagerbot.metrics.recorded import RecordedSource  # brings numpy
+
         return RecordedSource(Path(config.path))
     return None
 
@@ -151,6 +163,8 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
     local: LocalChat | None = None
     if chat is None:
         if settings.slack_enabled:
+            from pagerbot.chat.slack import SlackChat  # imported when chosen (module docstring)
+
             chat = SlackChat.create(str(settings.slack_bot_token), settings.slack_api_url)
         else:
             local = LocalChat(store, clock)
@@ -172,12 +186,18 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
     runtime = Runtime(settings=settings, ctx=ctx, engine=engine, worker=worker, inbox=inbox, local=local,
                       inbox_in_background=with_inbox_worker)
     if with_slack if with_slack is not None else settings.slack_enabled:
+        from pagerbot.slack.app import build_bolt  # imported when chosen (module docstring)
+
         runtime.bolt, runtime.slack_handler = build_bolt(ctx)
         if settings.slack_app_token:
             # Socket Mode: Slack's requests arrive over a websocket pagerbot opens; /slack/events refuses.
+            from pagerbot.slack.socket import SocketMode  # imported when chosen
+
             runtime.socket_mode = SocketMode(runtime.bolt, settings.slack_app_token)
             runtime.slack_handler = None
     if with_scheduler:
+        from pagerbot.scheduler import Scheduler  # imported when chosen (module docstring)
+
         runtime.scheduler = Scheduler(ctx)
     return runtime
 
