@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
 
 import uvicorn
 
 from pagerbot.bootstrap import build
 from pagerbot.logs import configure
-from pagerbot.settings import ConfigError, Settings
+from pagerbot.settings import DEFAULT_PUBLIC_URL, ConfigError, Settings
 from pagerbot.store.migrate import behind, current_revision, head_revision, upgrade
 from pagerbot.web.app import create_app
 
@@ -49,9 +50,17 @@ class _Server(uvicorn.Server):
     (status 143) before pagerbot closes its pools; here the shutdown is the normal way out (status 0).
     """
 
-    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], None],
+                 on_started: Callable[[int], None] = lambda port: None) -> None:
         super().__init__(config)
         self._on_signal = on_signal
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:  # the port it serves, which --port 0 leaves to the system
+            bound = [s.getsockname()[1] for server in self.servers for s in (server.sockets or ())]
+            self._on_started(int(bound[0]) if bound else self.config.port)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -89,22 +98,38 @@ async def _serve(settings: Settings, *, host: str, port: int, migrate: bool, ins
     runtime = build(settings)
 
     app = create_app(runtime, insecure=insecure)
-    if runtime.socket_mode is not None:
-        where = "Slack (Socket Mode)"
-    elif settings.slack_enabled:
-        where = "Slack"
-    else:
-        where = f"the local workspace at {settings.public_url}/local"
-    log.info("pagerbot serving on http://%s:%d (chat: %s)", host, port, where)
+
+    def started(served_port: int) -> None:
+        if runtime.socket_mode is not None:
+            where = "Slack (Socket Mode)"
+        elif settings.slack_enabled:
+            where = "Slack"
+        else:
+            where = f"the local workspace at {local_url(settings.public_url, host, served_port)}"
+        log.info("pagerbot serving on http://%s:%d (chat: %s)", _url_host(host), served_port, where)
     budget = settings.config.server.shutdown_seconds
     # In-flight requests get most of the budget; the outbox batch runs meanwhile (begin_stop), and what
     # is left of the budget bounds the background stop in the lifespan's shutdown.
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=max(1, int(budget * 0.75)), lifespan="on")
-    server = _Server(config, on_signal=lambda: runtime.begin_stop(budget))
+    server = _Server(config, on_signal=lambda: runtime.begin_stop(budget), on_started=started)
     try:
         await server.serve()
     finally:
         await runtime.close()
     log.info("pagerbot stopped")
     return 0
+
+
+def _url_host(host: str) -> str:
+    """A host to put in a URL people open: every address (0.0.0.0, ::) is reachable on loopback."""
+    if host in {"0.0.0.0", "::", ""}:
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def local_url(public_url: str, host: str, port: int) -> str:
+    """Where /local is: PAGERBOT_PUBLIC_URL when it was set (a proxy in front), else the address served."""
+    if public_url.rstrip("/") != DEFAULT_PUBLIC_URL:
+        return f"{public_url.rstrip('/')}/local"
+    return f"http://{_url_host(host)}:{port}/local"

@@ -24,12 +24,16 @@ from slack_sdk.models.blocks import (
 from pagerbot.core.escaping import mrkdwn, one_line, plain
 from pagerbot.core.lifecycle import STATUS_EMOJI, Status
 from pagerbot.core.records import AlertRecord, AlertTally, IncidentRecord
+from pagerbot.core.waves import WaveStart, wave_label
 
 # action_ids: what a button means is decided in services/buttons.py (run_button); slack/app.py routes them there
 ACK = "incident_ack"
 ESCALATE = "incident_escalate"
 GRAPHS = "incident_graphs"
 RESOLVE = "incident_resolve"
+# the "Every alert has resolved" offer's button: its value names the wave it was offered in ("7:1"), so that
+# a press after the alerts fired again is answered with what happened instead of resolving a live incident
+RESOLVE_OFFER = "incident_resolve_offer"
 POSTMORTEM = "incident_postmortem"
 EMAIL_SEND = "send_email"
 EMAIL_EDIT = "email_edit"
@@ -37,7 +41,8 @@ EMAIL_DISCARD = "email_discard"
 EMAIL_RETRY = "email_retry"
 EMAIL_ALL_CLEAR = "email_all_clear"
 HEADER_BUTTONS = (ACK, ESCALATE, GRAPHS, RESOLVE)
-ALL_ACTIONS = (*HEADER_BUTTONS, POSTMORTEM, EMAIL_SEND, EMAIL_EDIT, EMAIL_DISCARD, EMAIL_RETRY, EMAIL_ALL_CLEAR)
+ALL_ACTIONS = (*HEADER_BUTTONS, RESOLVE_OFFER, POSTMORTEM, EMAIL_SEND, EMAIL_EDIT, EMAIL_DISCARD, EMAIL_RETRY,
+               EMAIL_ALL_CLEAR)
 
 MAX_ALERT_LINES = 8
 DIGEST_HOSTS = 15  # the busiest hosts a storm digest names
@@ -48,12 +53,25 @@ def local_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def topic(incident: IncidentRecord) -> str:
-    """severity · status · lead, within Slack's 250 characters."""
+def clock(moment: datetime, tz: ZoneInfo) -> str:
+    """The time of day people read in a message: "10:31" (the date is the channel's)."""
+    return moment.astimezone(tz).strftime("%H:%M")
+
+
+def current_wave(incident: IncidentRecord, tz: ZoneInfo) -> str:
+    """"wave 2 since 10:31", or "" during the first wave."""
+    started = incident.wave_started_at
+    return wave_label(incident.wave, started, clock(started, tz) if started else "")
+
+
+def topic(incident: IncidentRecord, tz: ZoneInfo | None = None) -> str:
+    """severity · status (· wave 2 since 10:31) · lead, within Slack's 250 characters."""
     lead = f"lead <@{incident.lead}>" if incident.lead else "no lead yet"
+    wave = current_wave(incident, tz) if tz is not None and Status(incident.status).is_open else ""
+    status = f"{incident.status} · {wave}" if wave else incident.status
     # a topic shows no formatting but does read <…> as a mention or link: the title's &, <, > are escaped
     title = incident.title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return one_line(f"SEV{incident.severity} · {incident.status} · {lead} · {title}", 250)
+    return one_line(f"SEV{incident.severity} · {status} · {lead} · {title}", 250)
 
 
 def purpose(incident: IncidentRecord) -> str:
@@ -75,9 +93,11 @@ def header(incident: IncidentRecord, alerts: AlertTally, *, tz: ZoneInfo,
     hosts = alerts.hosts
     firing, total = alerts.firing, alerts.total
     started = alerts.started or incident.opened_at
+    wave = current_wave(incident, tz)
     fields = [
         MarkdownTextObject(text=f"*Severity*\nSEV{incident.severity}"),
-        MarkdownTextObject(text=f"*Status*\n{STATUS_EMOJI[status]} {status.value}"),
+        MarkdownTextObject(text=f"*Status*\n{STATUS_EMOJI[status]} {status.value}"
+                                + (f"\n:ocean: {wave}" if wave and status.is_open else "")),
         MarkdownTextObject(text=f"*Lead*\n{f'<@{incident.lead}>' if incident.lead else 'nobody yet'}"),
         MarkdownTextObject(text=f"*Started*\n{local_time(started, tz)}"),
         MarkdownTextObject(text=f"*Alerts*\n{firing} firing, {total - firing} resolved"),
@@ -102,8 +122,13 @@ def header(incident: IncidentRecord, alerts: AlertTally, *, tz: ZoneInfo,
                                  title=PlainTextObject(text="Load per host (live)")))
     value = str(incident.id)
     if status.is_open:
+        # past investigating, the button would change nothing: who acknowledged, and when, instead
+        acknowledged = acknowledged_line(incident, tz) if status is not Status.INVESTIGATING else ""
+        if acknowledged:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=f":eyes: {acknowledged}")))
+        ack = [_button("Acknowledge", ACK, value, "primary")] if status is Status.INVESTIGATING else []
         blocks.append(ActionsBlock(block_id="incident_actions", elements=[
-            _button("Acknowledge", ACK, value, "primary"),
+            *ack,
             _button("Escalate", ESCALATE, value),
             _button("Graphs", GRAPHS, value),
             _button("Resolve", RESOLVE, value, "danger"),
@@ -114,6 +139,14 @@ def header(incident: IncidentRecord, alerts: AlertTally, *, tz: ZoneInfo,
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
         text=f"Opened {local_time(incident.opened_at, tz)} · `/incident help` for commands")]))
     return _dicts(blocks)
+
+
+def acknowledged_line(incident: IncidentRecord, tz: ZoneInfo) -> str:
+    """"Acknowledged by @alice at 07:06", or "" before anyone acknowledged."""
+    if incident.acknowledged_at is None:
+        return ""
+    who = f" by <@{incident.acknowledged_by}>" if incident.acknowledged_by else ""
+    return f"Acknowledged{who} at {clock(incident.acknowledged_at, tz)}"
 
 
 def header_text(incident: IncidentRecord) -> str:
@@ -127,17 +160,56 @@ def _alert_line(alert: AlertRecord) -> str:
 
 
 def announcement(incident: IncidentRecord, channel_id: str) -> str:
+    """The line in the announce channel, kept current (chat.update) with the severity and the status."""
     title = mrkdwn(one_line(incident.title, 200))
-    return f":rotating_light: SEV{incident.severity} {incident.ref} opened: {title} → <#{channel_id}>"
+    status = Status(incident.status)
+    icon = ":rotating_light:" if status.is_open else STATUS_EMOJI[status]
+    return f"{icon} SEV{incident.severity} {incident.ref} · {status.value}: {title} → <#{channel_id}>"
 
 
-def digest(alerts: AlertTally) -> tuple[str, list[dict[str, Any]]]:
-    """One message for a storm, updated in place: counts by alert name and by host."""
+def wave_started(wave: WaveStart, incident: IncidentRecord, tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
+    """The news at the bottom of the channel: which wave, when, which alerts on which hosts, the lull before."""
+    text = (f"Wave {wave.number} of {incident.ref} began at {clock(wave.began_at, tz)}, "
+            f"after a lull of {wave.lull_text}")
+    lines = []
+    for name, hosts in wave.alerts[:10]:
+        shown = ", ".join(mrkdwn(one_line(h, 60)) for h in hosts[:DIGEST_HOSTS])
+        more = f" and {len(hosts) - DIGEST_HOSTS} more" if len(hosts) > DIGEST_HOSTS else ""
+        lines.append(f"• *{mrkdwn(one_line(name, 100))}*" + (f" on {shown}{more}" if shown else ""))
+    if len(wave.alerts) > 10:
+        lines.append(f"…and {len(wave.alerts) - 10} more alerts")
+    since = (f"every alert had resolved at {clock(wave.lull_since, tz)}; "
+             + ("the incident is reopened" if wave.reopened else "the incident is still open"))
+    return text, _dicts([
+        SectionBlock(text=MarkdownTextObject(
+            text=f":ocean: *Wave {wave.number} began at {clock(wave.began_at, tz)}*: alerts fired again after a lull "
+                 f"of {wave.lull_text}")),
+        SectionBlock(text=MarkdownTextObject(text="\n".join(lines)[:3000] or "(no alert details)")),
+        ContextBlock(elements=[MarkdownTextObject(text=since)]),
+    ])
+
+
+def offer_withdrawn(incident: IncidentRecord, at: datetime, tz: ZoneInfo, *,
+                    resolved_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The "Resolve?" offer once it no longer stands: no button, and why (alerts fired again at ``at``, or
+    the incident was resolved then, by ``resolved_by``: a mention, or pagerbot's own name)."""
+    if resolved_by:
+        text = f"Every alert of {incident.ref} had resolved; {resolved_by} resolved the incident at {clock(at, tz)}."
+        return text, _dicts([SectionBlock(text=MarkdownTextObject(text=f":white_check_mark: {text}"))])
+    text = (f"Every alert of {incident.ref} had resolved, but alerts fired again at {clock(at, tz)} "
+            f"(wave {incident.wave}): the incident stays open.")
+    return text, _dicts([SectionBlock(text=MarkdownTextObject(text=f":ocean: ~Resolve the incident?~ {text}"))])
+
+
+def digest(alerts: AlertTally, *, wave: int = 1, updated_at: datetime | None = None, tz: ZoneInfo | None = None,
+           closed: bool = False) -> tuple[str, list[dict[str, Any]]]:
+    """One message per wave of a storm, updated in place: counts by alert name and by host, and when it was
+    last updated; once the next wave began it is closed and keeps its counts."""
     by_name = Counter({name: firing for name, firing, _ in alerts.by_name if firing})
     by_host = Counter(dict(alerts.busiest_hosts))
     firing, total = alerts.firing, alerts.total
     resolved = total - firing
-    text = f"Alert digest: {firing} firing, {resolved} resolved"
+    text = f"Alert digest, wave {wave}: {firing} firing, {resolved} resolved"
     name_lines = "\n".join(f"• *{mrkdwn(one_line(n, 80))}* × {c}" for n, c in by_name.most_common(10))
     host_lines = ", ".join(f"{mrkdwn(one_line(h, 60))} ({c})" for h, c in by_host.most_common(DIGEST_HOSTS))
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(
@@ -147,6 +219,9 @@ def digest(alerts: AlertTally) -> tuple[str, list[dict[str, Any]]]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*By alert*\n{name_lines}"[:3000])))
     if host_lines:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*By host*\n{host_lines}"[:3000])))
+    when = f", last updated {clock(updated_at, tz)}" if updated_at is not None and tz is not None else ""
+    state = f" · closed: wave {wave + 1} has a digest of its own" if closed else ""
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Wave {wave}{when}{state}")]))
     return text, _dicts(blocks)
 
 
@@ -154,8 +229,14 @@ def offer_resolve(incident: IncidentRecord) -> tuple[str, list[dict[str, Any]]]:
     text = f"Every alert of {incident.ref} has resolved. Resolve the incident?"
     return text, _dicts([
         SectionBlock(text=MarkdownTextObject(text=f":large_green_circle: {text}")),
-        ActionsBlock(elements=[_button("Resolve", RESOLVE, str(incident.id), "primary")]),
+        ActionsBlock(elements=[_button("Resolve", RESOLVE_OFFER, f"{incident.id}:{incident.wave}", "primary")]),
     ])
+
+
+def offered_wave(value: str) -> tuple[int, int | None]:
+    """A resolve button's value → (incident id, the wave the offer was made in; None for the header's)."""
+    incident, _, wave = value.partition(":")
+    return int(incident), int(wave) if wave.isdigit() else None
 
 
 def offer_postmortem(incident: IncidentRecord) -> tuple[str, list[dict[str, Any]]]:

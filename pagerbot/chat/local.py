@@ -167,14 +167,15 @@ class LocalChat:
                                      created_at=self.clock.now(), edited_at=None))
 
     async def upload_file(self, channel: str, filename: str, title: str, data: bytes,
-                          comment: str | None = None) -> str:
+                          comment: str | None = None, *, shared: bool = True) -> str:
         if not data:
             raise ChatError("files.upload", "no_file_data")
         file_id = "FL" + secrets.token_hex(5).upper()
         async with self.store.transaction() as session:
             session.add(LocalFile(id=file_id, name=filename, title=title, content=data, deleted=0,
                                   created_at=self.clock.now()))
-        await self.post_message(channel, comment or "", None, file_ids=[file_id])
+        if shared:
+            await self.post_message(channel, comment or "", None, file_ids=[file_id])
         return file_id
 
     async def find_file(self, channel: str, filename: str, oldest: float) -> str | None:

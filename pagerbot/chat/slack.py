@@ -174,9 +174,11 @@ class SlackChat:
             channel=channel, user=user, text=text, blocks=[dict(b) for b in blocks] if blocks else None))
 
     async def upload_file(self, channel: str, filename: str, title: str, data: bytes,
-                          comment: str | None = None) -> str:
+                          comment: str | None = None, *, shared: bool = True) -> str:
+        # Unshared, a file is private to the bot, which may still show it in its own messages' image blocks.
         response = await self._call("files.upload", lambda: self.client.files_upload_v2(
-            channel=channel, filename=filename, title=title, content=data, initial_comment=comment))
+            channel=channel if shared else None, filename=filename, title=title, content=data,
+            initial_comment=comment if shared else None))
         file = response.get("file") or (response.get("files") or [{}])[0]
         return str(file["id"])
 

@@ -48,6 +48,7 @@ class AlertTally:
     hosts: Sequence[str]  # the hosts, sorted (the first few dozen)
     started: datetime | None  # the earliest startsAt
     first: Sequence[AlertRecord]  # the first alerts received, oldest first (a few)
+    last_change: datetime | None = None  # the latest delivery that changed one of them
 
     @property
     def firing(self) -> int:
@@ -87,6 +88,9 @@ class IncidentRecord:
     summary: str | None = None
     description: str | None = None
     participants: tuple[str, ...] = ()
+    wave: int = 1
+    wave_started_at: datetime | None = None  # None for the first wave (it began when the incident opened)
+    acknowledged_by: str | None = None
 
     @property
     def ref(self) -> str:

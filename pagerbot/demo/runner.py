@@ -136,7 +136,7 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
                 channel_id = await channel()
                 reply = await run_command(ctx, CommandRequest(text=step["text"], user_id=step["user"],
                                                               channel_id=channel_id, source="slack"))
-                if reply.text:
+                if reply.text and not reply.shown_in_channel:
                     await local.post_ephemeral(channel_id, step["user"], reply.text, reply.blocks)
                 line = f"{who} typed /incident {step['text'][:60]}"
             elif kind == "click":
@@ -181,7 +181,7 @@ async def _click(ctx: Any, local: Any, channel_id: str, step: dict[str, Any], wh
                 if element.get("action_id") == wanted:
                     reply = await run_button(ctx, wanted, element.get("value", ""), Actor(step["user"]),
                                                 channel_id=channel_id, trigger_id=None)
-                    if reply is not None and reply.text:
+                    if reply is not None and reply.text and not reply.shown_in_channel:
                         await local.post_ephemeral(channel_id, step["user"], reply.text, reply.blocks)
                     return f"{who} clicked {element.get('text', {}).get('text', wanted)}"
     raise RuntimeError(f"no button {wanted!r} in the incident channel")

@@ -134,8 +134,10 @@ def parse_alert(value: object, path: str, *, source: str = SOURCE) -> AlertEvent
     if fingerprint is None:
         fingerprint = stable_hash(sorted(labels.items()))
     name = labels.get("alertname", "")
+    host = host_from_labels(labels)
     title_source = annotations.get("summary", "").strip() or name.strip() or f"Alert {fingerprint}"
     description = annotations.get("description") or annotations.get("message") or ""
+    title_source, description = (by_host_name(text, labels, host) for text in (title_source, description))
     return AlertEvent(
         source=source,
         fingerprint=fingerprint,
@@ -147,7 +149,7 @@ def parse_alert(value: object, path: str, *, source: str = SOURCE) -> AlertEvent
         annotations=annotations,
         starts_at=optional_time(alert, "startsAt", path),
         ends_at=optional_time(alert, "endsAt", path),
-        host=host_from_labels(labels),
+        host=host,
         description=description,
         url=optional_str(alert, "generatorURL", path, max_length=MAX_URL_LENGTH) or None,
     )
@@ -177,6 +179,15 @@ def host_from_labels(labels: Mapping[str, str]) -> str | None:
         if value:
             return value
     return None
+
+
+def by_host_name(text: str, labels: Mapping[str, str], host: str | None) -> str:
+    """Alert text names the host as people do: a rule's ``{{ $labels.instance }}`` ("db1:9100 is slow")
+    reads "db1 is slow", as every other line about db1 does. The labels and annotations keep what was sent."""
+    instance = labels.get("instance", "").strip()
+    if not host or not instance or instance == host or "://" in instance or _strip_port(instance) != host:
+        return text  # a probe's URL is what was probed: it stays
+    return re.sub(rf"(?<![\w.-]){re.escape(instance)}(?![\w:])", host, text)
 
 
 def _strip_port(instance: str) -> str:

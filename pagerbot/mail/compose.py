@@ -128,7 +128,8 @@ class HostSummary:
         return self.load / self.cpus
 
     def numbers(self) -> str:
-        """'load 14.2 on 8 CPUs (1.8 per CPU), iowait 62%, CPU busy 97%, memory available 12%'."""
+        """'load 14.2 on 8 CPUs (1.8 per CPU), iowait 62 %, CPU busy 97 %, memory available 12 %' (percentages
+        as pagerbot writes them everywhere: the findings, Slack, the postmortem)."""
         parts: list[str] = []
         if self.load is not None:
             text = f"load {self.load:.1f}"
@@ -137,11 +138,11 @@ class HostSummary:
                 text += f" on {self.cpus} CPU{plural} ({self.load / self.cpus:.1f} per CPU)"
             parts.append(text)
         if self.iowait is not None:
-            parts.append(f"iowait {self.iowait:.0f}%")
+            parts.append(f"iowait {self.iowait:.0f} %")
         if self.cpu_busy is not None:
-            parts.append(f"CPU busy {self.cpu_busy:.0f}%")
+            parts.append(f"CPU busy {self.cpu_busy:.0f} %")
         if self.mem_available_pct is not None:
-            parts.append(f"memory available {self.mem_available_pct:.0f}%")
+            parts.append(f"memory available {self.mem_available_pct:.0f} %")
         return ", ".join(parts) if parts else "no current numbers"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -102,7 +102,7 @@ async def _channel_taken(ctx: Services, channel_id: str) -> bool:
 async def set_topic(ctx: Services, job: Job) -> Persist | None:
     row, record = await _load(ctx, job)
     channel = _channel(row)
-    text = blocks.topic(record)
+    text = blocks.topic(record, ctx.settings.tz)
     if text == row.slack_topic:
         return None
     await ctx.chat.set_topic(channel, text)
@@ -218,8 +218,19 @@ async def announce(ctx: Services, job: Job) -> Persist | None:
     except ChatError as exc:
         if exc.retryable:
             raise
-    await _post_once(ctx, job, found.id, blocks.announcement(record, channel), None)
-    return _with_timeline(ctx, row.id, f"Announced in #{found.name}")
+    ts = await _post_once(ctx, job, found.id, blocks.announcement(record, channel), None)
+    return _with_timeline(ctx, row.id, f"Announced in #{found.name}",
+                          then=_set_incident(row.id, announce_channel_id=found.id, announce_ts=ts))
+
+
+async def update_announcement(ctx: Services, job: Job) -> Persist | None:
+    """The announcement follows the incident's severity and status (edited, not posted again)."""
+    row, record = await _load(ctx, job)
+    if not row.announce_ts or not row.announce_channel_id or not row.channel_id:
+        return None  # not announced (yet): the announcement, still queued, will show the current state
+    await ctx.chat.update_message(row.announce_channel_id, row.announce_ts,
+                                  blocks.announcement(record, row.channel_id))
+    return None
 
 
 async def post(ctx: Services, job: Job) -> Persist | None:
@@ -230,13 +241,52 @@ async def post(ctx: Services, job: Job) -> Persist | None:
     return None
 
 
+async def offer_resolve(ctx: Services, job: Job) -> Persist | None:
+    """Every alert has resolved: offer to resolve, and keep the message's ts to withdraw it if alerts fire again."""
+    row, _ = await _load(ctx, job)
+    message_blocks = job.payload.get("blocks")
+    ts = await _post_once(ctx, job, _channel(row), str(job.payload.get("text") or ""),
+                          list(message_blocks) if message_blocks else None)
+    return _set_incident(row.id, resolve_offer_ts=ts)
+
+
+async def withdraw_offer(ctx: Services, job: Job) -> Persist | None:
+    """Alerts fired again, or someone resolved the incident: the standing offer loses its button and says so."""
+    row, record = await _load(ctx, job)
+    if not row.resolve_offer_ts:
+        return None
+    resolved_by = job.payload.get("resolved_by")
+    text, message_blocks = blocks.offer_withdrawn(record, datetime.fromisoformat(str(job.payload["at"])),
+                                                  ctx.settings.tz, resolved_by=resolved_by and str(resolved_by))
+    try:
+        await ctx.chat.update_message(_channel(row), row.resolve_offer_ts, text, message_blocks)
+    except ChatError as exc:
+        if exc.retryable:
+            raise
+        log.warning("INC-%s: the resolve offer could not be withdrawn (%s)", row.id, exc,
+                    extra={"incident_id": row.id})
+    return _set_incident(row.id, resolve_offer_ts=None)
+
+
+async def close_digest(ctx: Services, job: Job) -> Persist | None:
+    """A new wave began: the last wave's digest shows its final counts and says it is closed."""
+    row, _ = await _load(ctx, job)
+    wave = int(job.payload["wave"])
+    async with ctx.store.sessions() as session:
+        alerts = await ctx.store.alert_tally(session, row.id, hosts=blocks.DIGEST_HOSTS, wave=wave)
+    text, digest_blocks = blocks.digest(alerts, wave=wave, updated_at=alerts.last_change, tz=ctx.settings.tz,
+                                        closed=True)
+    await ctx.chat.update_message(_channel(row), str(job.payload["ts"]), text, digest_blocks)
+    return None
+
+
 async def digest(ctx: Services, job: Job) -> Persist | None:
     row, _ = await _load(ctx, job)
     channel = _channel(row)
     async with ctx.store.sessions() as session:
-        alerts = await ctx.store.alert_tally(session, row.id, hosts=blocks.DIGEST_HOSTS)
-    text, digest_blocks = blocks.digest(alerts)
+        alerts = await ctx.store.alert_tally(session, row.id, hosts=blocks.DIGEST_HOSTS, wave=row.wave)
     now = ctx.clock.now()
+    text, digest_blocks = blocks.digest(alerts, wave=row.wave, updated_at=now, tz=ctx.settings.tz)
     if row.digest_ts:
         await ctx.chat.update_message(channel, row.digest_ts, text, digest_blocks)
         return _set_incident(row.id, digest_at=now)
@@ -255,6 +305,8 @@ def default_handlers() -> dict[str, Handler]:
     handlers: dict[str, Handler] = {
         "open_channel": open_channel, "set_topic": set_topic, "set_purpose": set_purpose, "invite": invite,
         "post_header": post_header, "pin_header": pin_header, "update_header": update_header,
-        "announce": announce, "post": post, "digest": digest, "ephemeral": ephemeral,
+        "announce": announce, "update_announcement": update_announcement, "post": post, "digest": digest,
+        "close_digest": close_digest, "offer_resolve": offer_resolve, "withdraw_offer": withdraw_offer,
+        "ephemeral": ephemeral,
     }
     return handlers

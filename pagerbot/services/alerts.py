@@ -22,6 +22,7 @@ from pagerbot.core.alerts import AlertEvent, AlertState
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.grouping import Candidate, Decision, decide, group_key
 from pagerbot.core.lifecycle import Status
+from pagerbot.core.waves import WaveStart, alerts_by_name, starts_wave
 from pagerbot.observability import INCIDENTS_OPENED
 from pagerbot.services.context import Services
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
@@ -235,6 +236,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
 
     incident = latest
     opened = False
+    waves_begun: set[int] = set()  # incidents whose alerts fired again after a lull, in this round
     firing_new = [e for e, _ in new_events if e.state is not AlertState.RESOLVED]
     if new_events:
         candidate = None if latest is None else Candidate(latest.id, latest.resolved_at is None, latest.resolved_at)
@@ -246,7 +248,12 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             result.opened.append((incident.id, key))
         elif decision is Decision.REOPEN:
             assert incident is not None
-            await _new_wave(ctx, session, incident, key, firing_new, now)
+            await _new_wave(ctx, session, incident, [(e.name, e.host) for e in firing_new], now, reopen_key=key)
+            waves_begun.add(incident.id)
+        elif incident is not None and incident.resolved_at is None and starts_wave(
+                lull_since=incident.all_resolved_offered_at, alert_fires=bool(firing_new)):
+            await _new_wave(ctx, session, incident, [(e.name, e.host) for e in firing_new], now)
+            waves_begun.add(incident.id)
         assert incident is not None
         await ctx.store.insert_alerts(session, [
             _row_values(e, incident_id=incident.id, occurrence=occ, wave=incident.wave, now=now)
@@ -269,6 +276,13 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
                   else await ctx.store.incident(session, incident_id))
         if target is None:
             continue
+        mine_refired = [r for r in refired_rows if r.incident_id == incident_id]
+        if target.resolved_at is None and incident_id not in waves_begun and starts_wave(
+                lull_since=target.all_resolved_offered_at, alert_fires=bool(mine_refired)):
+            await _new_wave(ctx, session, target, [(r.name, r.host) for r in mine_refired], now)
+            await session.execute(update(Alert).where(Alert.id.in_([r.id for r in mine_refired]))
+                                  .values(wave=target.wave))
+            waves_begun.add(incident_id)
         mine_new = [e for e, _ in new_events] if incident is not None and target.id == incident.id else []
         firing, total = await ctx.store.alerts_firing_and_count(
             session, incident_id, storm_threshold + 1, firing=any(e.state is AlertState.FIRING for e in mine_new))
@@ -282,9 +296,11 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             await ctx.store.enqueue_coalesced(session, incident_id, [
                 ("digest", f"digest:{incident_id}", due), ("update_header", f"header:{incident_id}", due)], now=now)
         else:
+            # a new wave's first alerts are in its message already
+            fired = [] if incident_id in waves_begun else [e for e in mine_new if e.state is not AlertState.RESOLVED]
             lines = [f":red_circle: *{mrkdwn(one_line(e.name, 100))}*"
                      f"{' on ' + mrkdwn(e.host) if e.host else ''}: {mrkdwn(one_line(e.title, 200))}"
-                     for e in mine_new if e.state is not AlertState.RESOLVED]
+                     for e in fired]
             lines += [f":large_green_circle: Resolved: *{mrkdwn(one_line(r.name, 100))}*"
                       f"{' on ' + mrkdwn(r.host) if r.host else ''}" for r in mine_resolved]
             if lines:
@@ -293,7 +309,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
         if not firing and total > 0 and target.resolved_at is None and target.all_resolved_offered_at is None:
             target.all_resolved_offered_at = now
             text, offer = blocks.offer_resolve(incident_record(target))
-            await enqueue_post(ctx, session, incident_id, text, offer, now=now)
+            await ctx.store.enqueue(session, incident_id, "offer_resolve", {"text": text, "blocks": offer}, now=now)
             await ctx.store.add_timeline(session, incident_id, at=now, kind="alert_resolved", source="pagerbot",
                                          actor=None, text="Every alert has resolved; offered to resolve the incident",
                                          now=now)
@@ -341,20 +357,37 @@ async def _open(ctx: Services, session: AsyncSession, key: str, events: Sequence
     return incident
 
 
-async def _new_wave(ctx: Services, session: AsyncSession, incident: Incident, key: str,
-                    events: Sequence[AlertEvent], now: datetime) -> None:
-    incident.wave += 1
-    incident.status = Status.INVESTIGATING.value
-    incident.resolved_at = None
-    incident.open_group_key = key
-    incident.last_status_at = now
+async def _new_wave(ctx: Services, session: AsyncSession, incident: Incident, fired: Sequence[tuple[str, str | None]],
+                    now: datetime, *, reopen_key: str | None = None) -> None:
+    """Alerts fired again after every one had resolved: a new wave, told as news at the bottom of the channel.
+
+    With ``reopen_key`` the incident had been resolved and is reopened. The standing "Resolve?" offer is
+    withdrawn, the storm digest of the last wave is closed (the new wave gets its own), and the header and
+    topic say which wave this is."""
+    offered = incident.all_resolved_offered_at
+    previous_digest, previous_wave = incident.digest_ts, incident.wave
+    wave = WaveStart(number=incident.wave + 1, began_at=now, lull_since=offered or incident.resolved_at or now,
+                     alerts=alerts_by_name(fired), reopened=reopen_key is not None)
+    incident.wave = wave.number
+    incident.wave_started_at = now
+    if reopen_key is not None:
+        incident.status = Status.INVESTIGATING.value
+        incident.resolved_at = None
+        incident.open_group_key = reopen_key
+        incident.last_status_at = now
     incident.all_resolved_offered_at = None
+    incident.digest_ts = None
+    incident.digest_at = None
     await session.flush()
-    names = ", ".join(sorted({e.name for e in events}))
-    text = f"New wave {incident.wave}: {names} fired again; the incident is reopened"
-    await ctx.store.add_timeline(session, incident.id, at=now, kind="wave", source=events[0].source, actor=None,
-                                 text=text, now=now)
-    await enqueue_post(ctx, session, incident.id, f":ocean: {mrkdwn(text)}", now=now)
+    await ctx.store.add_timeline(session, incident.id, at=now, kind="wave", source="pagerbot", actor=None,
+                                 text=wave.timeline_text, data={"wave": wave.number}, now=now)
+    text, news = blocks.wave_started(wave, incident_record(incident), ctx.settings.tz)
+    await enqueue_post(ctx, session, incident.id, text, news, now=now)
+    if offered is not None:
+        await ctx.store.enqueue(session, incident.id, "withdraw_offer", {"at": now.isoformat()}, now=now)
+    if previous_digest:
+        await ctx.store.enqueue(session, incident.id, "close_digest", {"ts": previous_digest, "wave": previous_wave},
+                                now=now)
     await enqueue_refresh(ctx, session, incident.id, now)
     if ctx.metrics is not None:
         await ctx.store.enqueue(session, incident.id, "refresh_graph", {"reason": "new wave"}, now=now,

@@ -19,7 +19,9 @@ COMMAND_OF_BUTTON = {blocks.ESCALATE: "escalate", blocks.GRAPHS: "graph", blocks
 
 async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *, channel_id: str | None,
                      trigger_id: str | None) -> Reply | None:
-    """Run the button ``action_id`` pressed on the message whose value is ``value`` (an incident or email id).
+    """Run the button ``action_id`` pressed on the message whose value is ``value`` (an incident or email id;
+    the resolve offer's names its wave too, "7:1"), on the incident as it is now: a button of an older
+    message answers with what happened instead of acting on a state that has passed.
 
     With a ``trigger_id`` (Slack) the Resolve button asks for a summary in a form; without one (the local
     page) it resolves at once.
@@ -27,13 +29,18 @@ async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *,
     try:
         if action_id in EMAIL_ACTIONS:
             return await email_button(ctx, action_id, int(value), actor)
-        incident_id = int(value)
+        incident_id, offered_wave = blocks.offered_wave(value)
         if action_id == blocks.ACK:
-            return Reply(await incidents.acknowledge(ctx, incident_id, actor))
+            return Reply(await incidents.acknowledge(ctx, incident_id, actor), shown_in_channel=True)
+        if action_id == blocks.RESOLVE_OFFER:  # "Every alert has resolved. Resolve?", maybe pressed too late
+            stale = await incidents.stale_offer(ctx, incident_id, offered_wave)
+            if stale is not None:
+                return Reply(f":ocean: {stale}")
+            action_id = blocks.RESOLVE
         if action_id == blocks.RESOLVE:
             if trigger_id:
                 return Reply("", view=resolve_modal(incident_id))
-            return Reply(await incidents.resolve(ctx, incident_id, actor, None))
+            return Reply(await incidents.resolve(ctx, incident_id, actor, None), shown_in_channel=True)
         request = CommandRequest(text=action_id, user_id=actor.user_id, channel_id=channel_id or "",
                                  trigger_id=trigger_id, source=actor.source)
         name = COMMAND_OF_BUTTON[action_id]

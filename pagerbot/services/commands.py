@@ -111,14 +111,14 @@ async def _declare(ctx: Services, request: CommandRequest, title: str) -> Reply:
         return Reply("Fill in the form to declare an incident.", view=declare_modal(request.channel_id))
     incident_id = await incidents.declare(ctx, request.actor, title)
     return Reply(f":rotating_light: Declared INC-{incident_id}: {mrkdwn(one_line(title, 200))}. "
-                 "Its channel opens in a moment.")
+                 "Its channel opens in a moment.")  # said where it was typed: the channel is not there yet
 
 
 async def _status(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
     if argument.strip():
         target = parse_status(argument.split()[0])
         note = " ".join(argument.split()[1:]) or None
-        return Reply(await incidents.move(ctx, incident_id, target, request.actor, note=note))
+        return Reply(await incidents.move(ctx, incident_id, target, request.actor, note=note), shown_in_channel=True)
     async with ctx.store.sessions() as session:
         row = await ctx.store.incident(session, incident_id)
         firing, total = await ctx.store.alert_counts(session, incident_id)
@@ -129,21 +129,23 @@ async def _status(ctx: Services, request: CommandRequest, incident_id: int, argu
 
 
 async def _ack(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    return Reply(await incidents.acknowledge(ctx, incident_id, request.actor))
+    return Reply(await incidents.acknowledge(ctx, incident_id, request.actor), shown_in_channel=True)
 
 
 async def _sev(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
     if argument.strip() not in {"1", "2", "3", "4", "sev1", "sev2", "sev3", "sev4"}:
         raise UsageError("give a severity from 1 (worst) to 4, as in `sev 2`")
-    return Reply(await incidents.set_severity(ctx, incident_id, Severity.parse(argument.strip()), request.actor))
+    return Reply(await incidents.set_severity(ctx, incident_id, Severity.parse(argument.strip()), request.actor),
+                 shown_in_channel=True)
 
 
 async def _lead(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    return Reply(await incidents.set_lead(ctx, incident_id, parse_user(argument), request.actor))
+    return Reply(await incidents.set_lead(ctx, incident_id, parse_user(argument), request.actor),
+                 shown_in_channel=True)
 
 
 async def _note(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    return Reply(await incidents.add_note(ctx, incident_id, argument, request.actor))
+    return Reply(await incidents.add_note(ctx, incident_id, argument, request.actor), shown_in_channel=True)
 
 
 async def _timeline(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
@@ -160,15 +162,16 @@ async def _timeline(ctx: Services, request: CommandRequest, incident_id: int, ar
 async def _resolve(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
     if not argument.strip() and request.trigger_id:
         return Reply("Add a summary to resolve.", view=resolve_modal(incident_id))
-    return Reply(await incidents.resolve(ctx, incident_id, request.actor, argument.strip() or None))
+    return Reply(await incidents.resolve(ctx, incident_id, request.actor, argument.strip() or None),
+                 shown_in_channel=True)
 
 
 async def _reopen(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    return Reply(await incidents.reopen(ctx, incident_id, request.actor))
+    return Reply(await incidents.reopen(ctx, incident_id, request.actor), shown_in_channel=True)
 
 
 async def _graph(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    return Reply(await request_graph(ctx, incident_id, argument, request.actor))
+    return Reply(await request_graph(ctx, incident_id, argument, request.actor), shown_in_channel=True)
 
 
 async def _hosts(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
@@ -177,11 +180,12 @@ async def _hosts(ctx: Services, request: CommandRequest, incident_id: int, argum
 
 async def _escalate(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
     incidents.check_may_escalate(ctx, request.actor)
+    # the draft is in the channel; the answer says what to do with it (not the same words)
     return Reply(await draft(ctx, incident_id, argument.strip() or None, request.actor))
 
 
 async def _postmortem(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    return Reply(await share_postmortem(ctx, incident_id, request.actor))
+    return Reply(await share_postmortem(ctx, incident_id, request.actor), shown_in_channel=True)
 
 
 HANDLERS: dict[str, Handler] = {

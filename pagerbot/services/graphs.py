@@ -207,7 +207,10 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
             log.warning("graph for INC-%s: cannot look for the earlier upload (%s); uploading", row.id, exc,
                         extra={"incident_id": row.id})
     if file_id is None:
-        file_id = await ctx.chat.upload_file(row.channel_id, name, graph.title, graph.png, comment=mrkdwn(comment))
+        # The live graph is shown by the pinned header's image block, edited to each new file before the old
+        # one is deleted: shared into the channel, every refresh would leave a "This file was deleted." line.
+        file_id = await ctx.chat.upload_file(row.channel_id, name, graph.title, graph.png, comment=mrkdwn(comment),
+                                             shared=not live)
     old_file = row.graph_file_id if live else None
     now = ctx.clock.now()
 
@@ -303,8 +306,9 @@ MAX_HOST_LINES = 20
 
 
 async def host_summary_text(ctx: Services, incident_id: int) -> str:
-    """`/incident hosts`: each host's numbers over the last hour and what stands out, posted in the channel.
-    The answer to the command says when the source cannot be used (nothing is posted then)."""
+    """`/incident hosts`: each host's numbers over the last hour and what stands out. A read-only answer, to
+    the one who asked (as `timeline` is); `/incident graph` posts for everyone. Says so when the source
+    cannot be used."""
     window = timedelta(hours=1)
     try:
         series = await _fetch(ctx, None, window)
@@ -329,10 +333,7 @@ async def host_summary_text(ctx: Services, incident_id: int) -> str:
     tail = ["*What stands out*", *(f"• {mrkdwn(s)}" for s in summary.stands_out)] if summary.stands_out else []
     text = "\n".join(tail)
     text = "\n".join(lines)[:2900 - len(text)] + ("\n" + text if text else "")
-    async with ctx.store.transaction() as session:
-        await enqueue_post(ctx, session, incident_id, text, now=ctx.clock.now())
-    ctx.wake_outbox()
-    return "Host summary posted in the channel."
+    return text
 
 
 def _num(value: float, digits: int = 1) -> str:

@@ -72,6 +72,7 @@ async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *,
         incident.last_status_at = now
         if target is Status.ACKNOWLEDGED and incident.acknowledged_at is None:
             incident.acknowledged_at = now
+            incident.acknowledged_by = actor.user_id
         if target is Status.IDENTIFIED and incident.identified_at is None:
             incident.identified_at = now
         if target is Status.MONITORING and incident.mitigated_at is None:
@@ -102,6 +103,9 @@ async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *,
         await enqueue_post(ctx, session, incident.id, f"{STATUS_EMOJI[target]} {mrkdwn_safe(text)}", now=now)
         await enqueue_refresh(ctx, session, incident.id, now)
         if target is Status.RESOLVED:
+            if incident.all_resolved_offered_at is not None:  # the offer is answered
+                await ctx.store.enqueue(session, incident.id, "withdraw_offer",
+                                        {"at": now.isoformat(), "resolved_by": actor.mention}, now=now)
             post_text, offer = blocks.offer_postmortem(incident_record(incident))
             await enqueue_post(ctx, session, incident.id, post_text, offer, now=now)
             await offer_all_clear(ctx, session, incident, now)
@@ -120,12 +124,46 @@ def mrkdwn_safe(text: str) -> str:
 
 
 async def acknowledge(ctx: Services, incident_id: int, actor: Actor) -> str:
+    """Acknowledge; pressed again on an older message (or typed twice), says who did and changes nothing."""
+    async with ctx.store.sessions() as session:
+        row = await ctx.store.incident(session, incident_id)
+    if row is not None and row.status == Status.RESOLVED.value:
+        raise ActionRefused(f"INC-{row.id} is resolved: nothing to acknowledge (`/incident reopen` reopens it)")
+    if row is not None and row.status != Status.INVESTIGATING.value:
+        done = blocks.acknowledged_line(incident_record(row), ctx.settings.tz) or "nobody acknowledged it"
+        raise ActionRefused(f"INC-{row.id} is {row.status} already ({done}): nothing changed")
     return await move(ctx, incident_id, Status.ACKNOWLEDGED, actor)
 
 
 async def resolve(ctx: Services, incident_id: int, actor: Actor, summary: str | None = None) -> str:
     _check_allowed(ctx.settings.config.slack.resolvers, actor, "resolve")
+    async with ctx.store.sessions() as session:
+        row = await ctx.store.incident(session, incident_id)
+    if row is not None and row.resolved_at is not None:
+        raise ActionRefused(f"INC-{row.id} is already resolved (since "
+                            f"{blocks.clock(row.resolved_at, ctx.settings.tz)}): nothing changed")
     return await move(ctx, incident_id, Status.RESOLVED, actor, note=summary)
+
+
+async def stale_offer(ctx: Services, incident_id: int, offered_wave: int | None) -> str | None:
+    """Why the "Every alert has resolved. Resolve?" offer pressed now no longer stands, or None if it does.
+
+    The offer is withdrawn when alerts fire again; a press that crossed the withdrawal must not resolve an
+    incident whose alerts are firing."""
+    async with ctx.store.sessions() as session:
+        row = await ctx.store.incident(session, incident_id)
+        if row is None:
+            raise ActionRefused(f"INC-{incident_id} does not exist")
+        firing, _ = await ctx.store.alert_counts(session, incident_id)
+    tz = ctx.settings.tz
+    if row.resolved_at is not None:
+        return f"INC-{row.id} is already resolved (since {blocks.clock(row.resolved_at, tz)}): nothing changed."
+    if (offered_wave is not None and row.wave != offered_wave) or firing:
+        since = f" at {blocks.clock(row.wave_started_at, tz)}" if row.wave_started_at else ""
+        return (f"Alerts of INC-{row.id} fired again{since} (wave {row.wave}, {firing} firing): the incident stays "
+                "open and nothing changed. If it is over anyway, use Resolve on the pinned header or "
+                "`/incident resolve SUMMARY`.")
+    return None
 
 
 async def reopen(ctx: Services, incident_id: int, actor: Actor) -> str:

@@ -24,11 +24,14 @@ async def enqueue_opening(ctx: Services, session: AsyncSession, incident: Incide
 
 async def enqueue_refresh(ctx: Services, session: AsyncSession, incident_id: int, now: datetime,
                           *, topic: bool = True) -> None:
-    """The pinned header (and the topic) show the current state; one pending update absorbs the rest."""
+    """The pinned header (and the topic and the announcement) show the current state; one pending update
+    absorbs the rest. ``topic=False`` for changes of the alerts only, which neither of those shows."""
     await ctx.store.enqueue(session, incident_id, "update_header", {}, now=now,
                             coalesce_key=f"header:{incident_id}")
     if topic:
         await ctx.store.enqueue(session, incident_id, "set_topic", {}, now=now, coalesce_key=f"topic:{incident_id}")
+        await ctx.store.enqueue(session, incident_id, "update_announcement", {}, now=now,
+                                coalesce_key=f"announcement:{incident_id}")
 
 
 async def enqueue_post(ctx: Services, session: AsyncSession, incident_id: int, text: str,

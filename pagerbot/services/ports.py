@@ -92,8 +92,10 @@ class ChatPort(Protocol):
                              blocks: Sequence[Mapping[str, Any]] | None = None) -> None: ...
 
     async def upload_file(self, channel: str, filename: str, title: str, data: bytes,
-                          comment: str | None = None) -> str:
-        """Returns the file id once it is shared into the channel."""
+                          comment: str | None = None, *, shared: bool = True) -> str:
+        """Returns the file id once it is shared into the channel (a message of its own). With ``shared``
+        False the file is uploaded for ``channel`` but shared nowhere: it shows only where a message's image
+        block names it, and deleting it later leaves no "This file was deleted." message behind."""
         ...
 
     async def find_file(self, channel: str, filename: str, oldest: float) -> str | None:

@@ -83,6 +83,8 @@ async def _send(ctx: Services, respond: Any, reply: Reply, trigger_id: str | Non
                 log.exception("could not open the %s modal", reply.view.get("callback_id"))
                 reply = Reply(f":warning: The form could not be opened (Slack allows 3 seconds); try again. "
                               f"{reply.text}")
+        if reply.shown_in_channel or not (reply.text or reply.blocks):
+            return  # the channel shows what happened: no private echo of it
         await respond(text=reply.text, blocks=reply.blocks,
                       response_type="in_channel" if reply.public else "ephemeral", replace_original=False)
     except Exception:

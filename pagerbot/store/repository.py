@@ -176,14 +176,18 @@ class Store:
         return [alert_record(a) for a in rows.scalars()]
 
     async def alert_tally(self, session: AsyncSession, incident_id: int, *, first: int = 0, hosts: int = 0,
-                          host_names: int = 0) -> AlertTally:
-        """The incident's alerts counted by name and state (names in the order they first appeared) with their
-        earliest start, and as the caller asks: the ``hosts`` hosts with the most firing alerts, the first
-        ``host_names`` host names, the ``first`` alerts received (each a query of its own, skipped at 0)."""
+                          host_names: int = 0, wave: int | None = None) -> AlertTally:
+        """The incident's alerts (of one ``wave``, when given) counted by name and state (names in the order
+        they first appeared) with their earliest start and latest change, and as the caller asks: the
+        ``hosts`` hosts with the most firing alerts, the first ``host_names`` host names, the ``first`` alerts
+        received (each a query of its own, skipped at 0)."""
         mine = Alert.incident_id == incident_id
+        if wave is not None:
+            mine = mine & (Alert.wave == wave)
         firing = Alert.state != "resolved"
         names = (await session.execute(
-            select(Alert.name, func.count().filter(firing), func.count().filter(~firing), func.min(Alert.starts_at))
+            select(Alert.name, func.count().filter(firing), func.count().filter(~firing), func.min(Alert.starts_at),
+                   func.max(Alert.last_received_at))
             .where(mine).group_by(Alert.name).order_by(func.min(Alert.id)))).all()
         busiest = (await session.execute(
             select(Alert.host, func.count()).where(mine, firing).group_by(Alert.host)
@@ -194,11 +198,12 @@ class Store:
         oldest = (await session.execute(
             select(Alert).where(mine).order_by(Alert.first_received_at, Alert.id).limit(first))).scalars().all() \
             if first else []
-        return AlertTally(by_name=[(name, int(f), int(r)) for name, f, r, _ in names],
+        return AlertTally(by_name=[(name, int(f), int(r)) for name, f, r, *_ in names],
                           busiest_hosts=[(host or "(no host)", int(n)) for host, n in busiest],
                           hosts=[str(host) for host in named],
-                          started=min((at for *_, at in names if at is not None), default=None),
-                          first=[alert_record(a) for a in oldest])
+                          started=min((at for *_, at, _ in names if at is not None), default=None),
+                          first=[alert_record(a) for a in oldest],
+                          last_change=max((at for *_, at in names if at is not None), default=None))
 
     async def alert_counts(self, session: AsyncSession, incident_id: int) -> tuple[int, int]:
         """(firing, total) alerts of an incident."""
@@ -365,7 +370,8 @@ def incident_record(row: Incident, participants: Sequence[str] = ()) -> Incident
         channel_id=row.channel_id, channel_name=row.channel_name, opened_at=row.opened_at,
         acknowledged_at=row.acknowledged_at, identified_at=row.identified_at, mitigated_at=row.mitigated_at,
         resolved_at=row.resolved_at, summary=row.summary, description=row.description,
-        participants=tuple(participants))
+        participants=tuple(participants), wave=row.wave or 1, wave_started_at=row.wave_started_at,
+        acknowledged_by=row.acknowledged_by)
 
 
 def alert_record(row: Alert) -> AlertRecord:

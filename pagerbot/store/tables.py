@@ -77,15 +77,20 @@ class Incident(Base):
     # open incident per group, whatever the replicas and requests race to do.
     open_group_key: Mapped[str | None] = mapped_column(String(1000), unique=True)
     wave: Mapped[int] = mapped_column(Integer, default=1)
+    wave_started_at: Mapped[datetime | None]  # when the current wave began (NULL for the first: opened_at)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     channel_name: Mapped[str | None] = mapped_column(String(100))
     header_ts: Mapped[str | None] = mapped_column(String(32))
-    digest_ts: Mapped[str | None] = mapped_column(String(32))
+    digest_ts: Mapped[str | None] = mapped_column(String(32))  # the current wave's storm digest
+    resolve_offer_ts: Mapped[str | None] = mapped_column(String(32))  # the standing "Resolve?" offer
+    announce_channel_id: Mapped[str | None] = mapped_column(String(32))
+    announce_ts: Mapped[str | None] = mapped_column(String(32))
     graph_file_id: Mapped[str | None] = mapped_column(String(64))
     slack_topic: Mapped[str | None] = mapped_column(String(250))
     digest_at: Mapped[datetime | None]
     opened_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     identified_at: Mapped[datetime | None]
     mitigated_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]

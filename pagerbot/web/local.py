@@ -18,8 +18,9 @@ from pagerbot.chat.local import BOT_USER
 from pagerbot.services.actor import Actor
 from pagerbot.services.buttons import run_button
 from pagerbot.services.commands import CommandRequest, run_command
-from pagerbot.store.tables import OutboxRow
+from pagerbot.store.tables import Incident, OutboxRow
 from pagerbot.web.errors import ApiError
+from pagerbot.web.live import channel_version, follow_script
 from pagerbot.web.render import message_html, mrkdwn_to_text, page
 
 if TYPE_CHECKING:  # for the annotation only: the composition root builds the Runtime this app serves
@@ -45,11 +46,22 @@ def router(runtime: Runtime) -> APIRouter:
     if announce and announce not in local.standing_channels:  # as a Slack workspace would have it
         local.standing_channels.append(announce)
 
-    def nav(channels: list[Any], current: str = "") -> str:
+    async def nav(channels: list[Any], current: str = "") -> str:
+        """#incidents first, then the incident channels, newest first, each with its severity and status."""
+        async with ctx.store.sessions() as session:
+            incidents = {row.channel_id: row for row in (await session.execute(
+                select(Incident).where(Incident.channel_id.in_([c.id for c in channels])))).scalars()}
+        ordered = sorted(channels, key=lambda c: (c.name != announce, -c.created_at.timestamp(), c.name))
         here = ' aria-current="page"'
-        return "<nav>" + "".join(
-            f'<a href="/local/{html.escape(c.id)}"{here if c.id == current else ""}>#{html.escape(c.name)}</a>'
-            for c in channels) + "</nav>"
+        links = []
+        for c in ordered:
+            incident = incidents.get(c.id)
+            badges = "" if incident is None else (
+                f'<span class="badge sev{incident.severity}">SEV{incident.severity}</span>'
+                f'<span class="badge {html.escape(incident.status)}">{html.escape(incident.status)}</span>')
+            links.append(f'<a href="/local/{html.escape(c.id)}"{here if c.id == current else ""}>'
+                         f'#{html.escape(c.name)}{badges}</a>')
+        return "<nav>" + "".join(links) + "</nav>"
 
     @api.get("/local", response_class=HTMLResponse)
     async def home() -> Response:
@@ -59,7 +71,8 @@ def router(runtime: Runtime) -> APIRouter:
         if channels:
             return RedirectResponse(f"/local/{(incident_channels or channels)[-1].id}", status_code=303)
         form = _command_form("-", local.known_names())
-        return HTMLResponse(page("pagerbot local workspace", "no Slack connected", _EMPTY + form, nav=nav(channels)))
+        return HTMLResponse(page("pagerbot local workspace", "no Slack connected", _EMPTY + form,
+                                 nav=await nav(channels)))
 
     @api.get("/local/files/{file_id}")
     async def file(file_id: str) -> Response:
@@ -69,12 +82,22 @@ def router(runtime: Runtime) -> APIRouter:
         kind = "image/png" if found.name.endswith(".png") else "text/plain; charset=utf-8"
         return Response(found.content, media_type=kind)
 
+    @api.get("/local/{channel_id}/version")
+    async def version(channel_id: str, request: Request) -> Response:
+        """What the channel page shows, as an ETag: 304 while it is unchanged (the page polls this)."""
+        tag = await channel_version(ctx.store, channel_id)
+        headers = {"ETag": tag, "Cache-Control": "no-store"}
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=headers)
+        return Response(tag, media_type="text/plain", headers=headers)
+
     @api.get("/local/{channel_id}", response_class=HTMLResponse)
     async def channel(channel_id: str) -> HTMLResponse:
         channels = await local.channels()
         current = next((c for c in channels if c.id == channel_id), None)
         if current is None:
             raise ApiError(404, "no such channel", {"id": channel_id})
+        shown_version = await channel_version(ctx.store, channel_id)  # before reading: a change since shows
         messages = await local.messages(channel_id)
         files = {}
         for message in messages:
@@ -98,9 +121,10 @@ def router(runtime: Runtime) -> APIRouter:
                        for m in messages)
         if not messages:
             body += _EMPTY
-        body += _command_form(channel_id, names)
+        body = f'<div id="messages">{body}</div>' + _command_form(channel_id, names)
         topic = mrkdwn_to_text(current.topic, names, channel_names)
-        return HTMLResponse(page(f"#{current.name}", topic, body, nav=nav(channels, channel_id)))
+        live = follow_script(f"/local/{channel_id}/version", shown_version)
+        return HTMLResponse(page(f"#{current.name}", topic, body, nav=await nav(channels, channel_id), script=live))
 
     @api.post("/local/{channel_id}/command", dependencies=[Depends(same_origin)])
     async def command(channel_id: str, text: str = Form(...), user: str = Form("U0ALICE")) -> Response:
@@ -108,7 +132,7 @@ def router(runtime: Runtime) -> APIRouter:
         channel_id = "" if channel_id == "-" else channel_id  # typed on the empty home page
         reply = await run_command(ctx, CommandRequest(text=words, user_id=user, channel_id=channel_id,
                                                       source="local"))
-        await _show(channel_id, user, _no_forms(reply), reply.blocks, public=reply.public)
+        await _answer(channel_id, user, reply)
         return RedirectResponse(f"/local/{channel_id}" if channel_id else "/local", status_code=303)
 
     @api.post("/local/{channel_id}/action", dependencies=[Depends(same_origin)])
@@ -117,7 +141,7 @@ def router(runtime: Runtime) -> APIRouter:
         reply = await run_button(ctx, action_id, value, Actor(user, "local"), channel_id=channel_id,
                                  trigger_id=None)
         if reply is not None:
-            await _show(channel_id, user, _no_forms(reply), reply.blocks, public=reply.public)
+            await _answer(channel_id, user, reply)
         else:
             await _settle()
         return RedirectResponse(f"/local/{channel_id}", status_code=303)
@@ -136,6 +160,12 @@ def router(runtime: Runtime) -> APIRouter:
             if not due:
                 return
             await asyncio.sleep(0.05)
+
+    async def _answer(channel_id: str, user: str, reply: Any) -> None:
+        if reply.shown_in_channel and reply.view is None:
+            await _settle()  # the channel shows what happened: no private echo of it
+            return
+        await _show(channel_id, user, _no_forms(reply), reply.blocks, public=reply.public)
 
     async def _show(channel_id: str, user: str, text: str, blocks: Any = None, *, public: bool = False) -> None:
         """The answer, after what it caused: to everyone in the channel when public, else only to the one

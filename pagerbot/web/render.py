@@ -65,6 +65,8 @@ code{background:#f1f1f1;padding:1px 4px;border-radius:3px}
 nav{display:flex;flex-wrap:wrap;gap:4px;margin:0 0 6px -8px}nav a{color:#d9c7da;text-decoration:none;
 padding:2px 8px;border-radius:4px;font-size:14px}nav a:hover{background:#350d36}
 nav a[aria-current]{background:#1164a3;color:#fff}
+.badge{font-size:11px;border-radius:3px;padding:0 4px;margin-left:5px;background:#5c3a5e;color:#fff}
+.badge.sev1{background:#e01e5a}.badge.sev2{background:#e8912d}.badge.resolved{background:#2eb67d}
 .avatar.bot{background:#1264a3}.deleted{font-size:13px;color:#616061;font-style:italic;margin-top:4px}
 pre{background:#f8f8f8;border:1px solid #ddd;border-radius:4px;padding:8px;white-space:pre-wrap;
 font-size:13px;margin:6px 0}

@@ -6,6 +6,7 @@ import base64
 import email
 import email.policy
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -72,14 +73,15 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     assert not page.problems, page.problems[:5]
     assert page.open == [], page.open
     assert page.scripts == 0
-    assert {"Postmortem", "Resolve", "Graphs"} <= set(page.buttons), page.buttons
+    assert {"Postmortem", "Graphs"} <= set(page.buttons), page.buttons
+    assert "Resolve" not in page.buttons  # resolved: the header and the answered offers keep no Resolve button
     assert len(page.images) >= 4
     for src in page.images:
         assert src.startswith("data:image/png;base64,"), src[:60]
         assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG)
     text = " ".join(" ".join(page.text).split())
     for seen in (
-        "#incidents", "INC-1 opened", "Pinned",                                   # channel, announcement, header
+        "#incidents", "SEV1 INC-1 · resolved", "Pinned",                          # channel, announcement, header
         "moved the incident to acknowledged", "moved the incident to identified",  # status changes
         "moved the incident to resolved",
         "Hosts (last hour)", "db1 is disk-bound", "web4 carries half the load",    # host summary, findings
@@ -94,6 +96,8 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     for raw in ("```", "<@U", "<#C", "&amp;lt;", "&lt;", ":memo:", ":rotating_light:", "sent no metrics"):
         assert raw not in text, raw
     assert not re.search(r":[a-z_]+:(?!\d)", text.replace("https://", "")), re.findall(r":[a-z_]+:", text)[:5]
+
+    _assert_the_channel_tells_the_morning(text, out / "pagerbot.db")
 
     graphs = list((out / "graphs").glob("*.png"))
     assert len(graphs) >= 4 and all(g.read_bytes().startswith(PNG) for g in graphs)
@@ -130,3 +134,22 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     assert "U0ALICE" not in markdown and "U0BOB" not in markdown
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown):
         assert (out / link).read_bytes().startswith(PNG), link
+
+
+HOST_AND_PORT = re.compile(r"\b[a-z][a-z0-9.-]*:\d{2,5}\b")
+
+
+def _assert_the_channel_tells_the_morning(text: str, database: Path) -> None:
+    """The second wave is news at its time, the live graph leaves no tombstones, nobody is told privately what
+    the channel says, and hosts go by their names."""
+    assert "Wave 2 began at 10:36" in text and "alerts fired again after a lull of 1 h 22 min" in text
+    assert "alerts fired again at 10:36 (wave 2): the incident stays open" in text  # the stale offer
+    assert "Wave 1, last updated 09:14 · closed" in text  # the first wave's storm digest, closed
+    assert "This file was deleted." not in text
+    shown = text[text.index("#incidents"):]  # after the page's style sheet
+    assert not HOST_AND_PORT.findall(shown), HOST_AND_PORT.findall(shown)[:5]
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT text, ephemeral_to FROM local_messages").fetchall()
+    public = [" ".join(t.split()) for t, to in rows if to is None and t]
+    echoes = [t for t, to in rows if to is not None and any(" ".join(t.split()) in p for p in public)]
+    assert not echoes, echoes

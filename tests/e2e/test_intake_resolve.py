@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pagerbot.chat.blocks import RESOLVE
+from pagerbot.chat.blocks import RESOLVE_OFFER
 from pagerbot.clock import ShiftedClock
 from tests.e2e.intake_support import Sender, SlackView
 from tests.fakes.slack_api import FakeSlack, Message
@@ -50,7 +50,7 @@ def test_all_resolved_offers_to_resolve_and_waits(database_url: str, fake_slack:
         assert server.drain()
         [offer] = _offers(SlackView.of(fake_slack))
         button = _resolve_button(offer)
-        assert (button["action_id"], button["value"], button["text"]["text"]) == (RESOLVE, "1", "Resolve")
+        assert (button["action_id"], button["value"], button["text"]["text"]) == (RESOLVE_OFFER, "1:1", "Resolve")
 
         # a repeat of the resolve does not offer again; days later, nothing has resolved by itself
         sender.post_all("alertmanager", [am_notification([resolved(a) for a in ALERTS])])
@@ -88,7 +88,9 @@ def test_auto_resolve_after_the_configured_minutes(database_url: str, fake_slack
         sender.post_all("alertmanager", [am_notification([resolved(refire)])])
         assert server.drain()
         second_offer = clock.now()
-        assert len(_offers(SlackView.of(fake_slack))) == 2
+        # the first offer was withdrawn when the alert fired again (wave 2); the second stands
+        assert len(_offers(SlackView.of(fake_slack))) == 1
+        assert len(SlackView.of(fake_slack).with_text("Every alert of INC-1 had resolved, but alerts fired")) == 1
 
         clock.jump_to(second_offer + timedelta(minutes=9, seconds=50))
         _tick(server)

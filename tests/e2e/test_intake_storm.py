@@ -43,7 +43,7 @@ def test_storm_makes_one_incident_and_few_slack_calls(database_url: str, fake_sl
     view = SlackView.of(fake_slack)
     view.assert_opened_once()
     [digest] = view.digests()
-    assert digest.text == "Alert digest: 2000 firing, 0 resolved"
+    assert digest.text == "Alert digest, wave 1: 2000 firing, 0 resolved"
     updates = [c for c in fake_slack.calls_to("chat.update") if c.args["ts"] == digest.ts]
     assert updates, "the digest is updated in place"
     posted = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == view.channel_id]
@@ -107,7 +107,7 @@ def test_slack_outage_in_the_middle_of_the_storm(database_url: str) -> None:
     view = SlackView.of(slack)
     view.assert_opened_once()
     [digest] = view.digests()
-    assert digest.text == "Alert digest: 2000 firing, 0 resolved"
+    assert digest.text == "Alert digest, wave 1: 2000 firing, 0 resolved"
     assert len(view.messages) == 2, [m.text for m in view.messages]
     # The channel whose creation answer was lost is adopted, not made twice.
     creates = [c.error for c in slack.calls_to("conversations.create")]

@@ -82,8 +82,20 @@ class Live:
         return channel
 
     def uploads(self, channel: str) -> list[str]:
-        """Ids of the files shared into ``channel``, oldest first."""
+        """Ids of the files shared into ``channel`` (graphs asked for), oldest first."""
         return [f for m in self.slack.messages(channel) for f in m.files]
+
+    def live_files(self) -> list[str]:
+        """Ids of the live graph's files, oldest first: uploaded, completed, shared nowhere (the header shows
+        them by its image block)."""
+        return [f.id for f in self.slack.files.values() if f.completed and not f.shares]
+
+    def assert_one_live_graph(self, channel: str) -> None:
+        """One message shows the live graph (the pinned header), and no refresh left a tombstone."""
+        shown = self.slack.images_shown(channel)
+        assert [m.ts for m, _ in shown] == [self.bot.header(channel).ts], shown
+        assert not self.slack.files[shown[0][1]].deleted
+        assert self.slack.tombstones(channel) == []
 
     def header_image(self, channel: str) -> str | None:
         images = [b for b in self.bot.header(channel).blocks or [] if b["type"] == "image"]
@@ -146,15 +158,13 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
     with live(fake_slack, database_url, RECORDED, ShiftedClock(MORNING)) as lv:
         channel = lv.open_incident()
 
-        # the first graph: a PNG through the three-step upload, shared into the incident channel
-        [first] = lv.uploads(channel)
+        # the first graph: a PNG through the three-step upload, shared nowhere: no message of its own
+        [first] = lv.live_files()
         f = lv.slack.files[first]
-        assert f.completed and not f.deleted and list(f.shares) == [channel]
+        assert f.completed and not f.deleted and not f.shares and lv.uploads(channel) == []
         assert (f.bytes or b"").startswith(PNG) and len(f.bytes or b"") > 10_000
         assert f.name.startswith("load-cluster-") and f.title == "Load, cluster, last 2 h"
         _three_steps(lv.slack, first)
-        shared = next(m for m in lv.slack.messages(channel) if m.files == [first])
-        assert shared.text.startswith("Load, cluster, last 2 h\n• db1 is disk-bound (iowait 5")
 
         # the pinned header shows it (slack_file), with what stands out, after the upload completed
         assert lv.header_image(channel) == first
@@ -174,12 +184,13 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
         # not due yet: a tick changes nothing
         lv.advance(2)
         lv.tick()
-        assert lv.uploads(channel) == [first]
+        assert lv.live_files() == [first]
+        lv.assert_one_live_graph(channel)
 
         # the next refresh: a new file, the header points at it, then the superseded file is deleted
         lv.advance(3)
         lv.tick()
-        [_, second] = lv.uploads(channel)
+        [_, second] = lv.live_files()
         _three_steps(lv.slack, second)
         assert lv.header_image(channel) == second
         files = lv.slack.files
@@ -187,19 +198,29 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
         deletes = [i for i, c in enumerate(lv.slack.calls) if c.method == "files.delete"]
         assert len(deletes) == 1 and lv.slack.calls[deletes[0]].args["file"] == first
         assert min(_header_updates(lv.slack, channel, second)) < deletes[0]
+        lv.assert_one_live_graph(channel)  # replaced in place: no "This file was deleted." in the channel
         assert [g.slack_file_id for g in lv.graphs()] == [first, second]
         assert [g.png[:8] for g in lv.graphs()] == [b"", PNG]  # the superseded image is not kept twice
         # routine refreshes are not timeline entries; the first graph is
         assert [e["text"] for e in lv.bot.timeline() if e["kind"] == "graph"] == [
             "Graph posted: Load, cluster, last 2 h"]
 
+        # several refreshes more: still one live graph, and not one tombstone
+        for _ in range(3):
+            lv.advance(5)
+            lv.tick()
+            lv.assert_one_live_graph(channel)
+        second = lv.live_files()[-1]
+        refreshed = len(lv.live_files())
+        assert refreshed == 5 and lv.header_image(channel) == second
+
         # resolve: refreshing stops, the last graph stays in the header and in the database
-        assert "resolved" in lv.bot.say("resolve RAID rebuild throttled", channel_id=channel)
+        assert "resolved" in lv.bot.do("resolve RAID rebuild throttled", channel_id=channel)
         assert lv.server.drain()
         for _ in range(2):
             lv.advance(6)
             lv.tick()
-        assert lv.uploads(channel) == [first, second]
+        assert len(lv.live_files()) == refreshed and lv.uploads(channel) == []
         assert lv.header_image(channel) == second and not lv.slack.files[second].deleted
         assert lv.graphs()[-1].slack_file_id == second
         postmortem = httpx.get(f"{lv.server.url}/incidents/1/postmortem.md", timeout=30,
@@ -213,11 +234,11 @@ def test_an_upload_whose_answer_was_lost_is_not_repeated(database_url: str, fake
     finds the file it named after its outbox row and uses it instead of uploading it again."""
     with live(fake_slack, database_url, RECORDED, ShiftedClock(MORNING)) as lv:
         channel = lv.open_incident()
-        [first] = lv.uploads(channel)
+        [first] = lv.live_files()
         lv.slack.lose_answer_next("files.completeUploadExternal")
         lv.advance(5)
         lv.tick()
-        [_, second] = lv.uploads(channel)  # one new file in the channel, not two
+        [_, second] = lv.live_files()  # one new file, not two
         assert [c.ok for c in lv.slack.calls if c.method == "files.completeUploadExternal"] == [True, False]
         assert [c.ok for c in lv.slack.calls if c.method == "files.list"] == [True]
         assert lv.header_image(channel) == second and lv.slack.files[first].deleted
@@ -233,64 +254,66 @@ def test_an_upload_that_cannot_be_looked_for_is_made_again(sqlite_url: str, fake
         lv.slack.lose_answer_next("files.completeUploadExternal")
         lv.advance(5)
         lv.tick()
-        [first, lost, again] = lv.uploads(channel)
+        [first, lost, again] = lv.live_files()
         assert [c.error for c in lv.slack.calls if c.method == "files.list"] == ["missing_scope"]
         assert lv.header_image(channel) == again and lv.slack.files[first].deleted
-        assert not lv.slack.files[lost].deleted  # the copy nobody could find stays in the channel
+        assert not lv.slack.files[lost].deleted  # the copy nobody could find stays (shared nowhere)
+        lv.assert_one_live_graph(channel)
 
 
 def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> None:
     with live(fake_slack, sqlite_url, RECORDED, ShiftedClock(MORNING)) as lv:
         channel = lv.open_incident()
-        [live_file] = lv.uploads(channel)
+        [live_file] = lv.live_files()
 
-        # a pool over a window: a new file in the channel; the live graph and the header stay as they were
-        said = lv.bot.say("graph db 30m", channel_id=channel)
-        assert said == "Drawing the load of pool db over the last 30 min…"
+        # a pool over a window: a new message with its file; the live graph and the header stay as they were
+        said = lv.bot.do("graph db 30m", channel_id=channel)  # no private "drawing…" echo: the graph says it
+        assert said.startswith("Load, pool db, last 30 min")
         assert lv.server.drain()
-        [_, db_file] = lv.uploads(channel)
+        [db_file] = lv.uploads(channel)
         assert lv.slack.files[db_file].title == "Load, pool db, last 30 min"
         assert (lv.slack.files[db_file].bytes or b"").startswith(PNG)
         _three_steps(lv.slack, db_file)
         # one host, the default window: its load against its cores, CPU busy and iowait
-        assert lv.bot.say("graph web4", channel_id=channel) == "Drawing the load of host web4 over the last 2 h…"
+        assert lv.bot.do("graph web4", channel_id=channel).startswith("Load, CPU and iowait, host web4, last 2 h")
         assert lv.server.drain()
         web4 = lv.uploads(channel)[-1]
         assert lv.slack.files[web4].title == "Load, CPU and iowait, host web4, last 2 h"  # one host: its panels
         assert [g.kind for g in lv.graphs()] == ["stacked_load", "stacked_load", "host_panels"]
         assert lv.header_image(channel) == live_file and not lv.slack.calls_to("files.delete")
         # the header's findings stay those of the live graph, not of the last graph someone asked for
-        lv.bot.say("ack", channel_id=channel)
+        lv.bot.do("ack", channel_id=channel)
         assert lv.server.drain()
         assert "db1 is disk-bound" in _section_text(lv.bot.header(channel), "*What stands out*")
 
         # mistakes: a window out of range is refused; an unknown host is said in the channel, once
         assert "between 5 minutes and 7 days" in lv.bot.say("graph db 10d", channel_id=channel)
-        lv.bot.say("graph nosuchhost", channel_id=channel)
+        lv.bot.do("graph nosuchhost", channel_id=channel)
         assert lv.server.drain()
         assert lv.posts(channel)[-1] == ":warning: No graph: the metrics source has no load data for host nosuchhost."
 
         # a requested graph does not postpone the live refresh (due 5 minutes after the live one)
         lv.advance(5)
         lv.tick()
-        assert lv.header_image(channel) == lv.uploads(channel)[-1] != live_file
+        assert lv.header_image(channel) == lv.live_files()[-1] != live_file
         assert lv.slack.files[live_file].deleted and not lv.slack.files[db_file].deleted
+        lv.assert_one_live_graph(channel)
         # the superseded live graph keeps its row and summary, not its image; requested graphs keep theirs
         stored = {g.slack_file_id: g for g in lv.graphs()}
         assert stored[live_file].png == b"" and stored[live_file].summary["findings"]
-        assert all((stored[f].png or b"").startswith(PNG) for f in (db_file, web4, lv.uploads(channel)[-1]))
+        assert all((stored[f].png or b"").startswith(PNG) for f in (db_file, web4, lv.live_files()[-1]))
 
-        # /incident hosts: each host's numbers and what stands out, posted in the channel
-        assert lv.bot.say("hosts", channel_id=channel) == "Host summary posted in the channel."
-        assert lv.server.drain()
-        hosts = lv.posts(channel)[-1]
+        # /incident hosts: each host's numbers and what stands out, a read-only answer to the one who asked
+        posts = len(lv.posts(channel))
+        hosts = lv.bot.say("hosts", channel_id=channel)
+        assert lv.server.drain() and len(lv.posts(channel)) == posts
         lines = hosts.splitlines()
         assert lines[0] == "*Hosts* (last hour)" and len([x for x in lines if x.startswith("• *")]) >= 6
         assert lines[1].startswith("• *db1*: load 1") and "on 8 cores" in lines[1] and "iowait 5" in lines[1]
         assert "*What stands out*" in hosts and "db1 is disk-bound" in hosts
 
         # the escalation email's host lines carry the live graph's numbers (one stored shape for both)
-        lv.bot.say("escalate hostwise", channel_id=channel)
+        lv.bot.do("escalate hostwise", channel_id=channel)
         assert lv.server.drain()
         draft = next(m for m in reversed(lv.slack.messages(channel)) if "Hostwise" in m.text or any(
             "Hostwise" in json.dumps(b) for b in m.blocks or []))
@@ -339,8 +362,8 @@ def test_metrics_source_down_slow_then_back(sqlite_url: str, fake_slack: FakeSla
                                   f"http://127.0.0.1:{port} refused the connection"), warning
         assert warning.endswith("pagerbot tries again at the next refresh.")
         lv.tick()  # tried again (no graph yet, so due at every tick): still down, and not said twice
-        assert lv.posts(channel)[-1] == warning and lv.uploads(channel) == []
-        assert "acknowledged" in lv.bot.say("ack", channel_id=channel)
+        assert lv.posts(channel)[-1] == warning and lv.live_files() == []
+        assert "acknowledged" in lv.bot.do("ack", channel_id=channel)
 
         # slow (accepts, never answers): commands answer within the timeout; the incident moves on
         with silent_listener(port):
@@ -350,17 +373,17 @@ def test_metrics_source_down_slow_then_back(sqlite_url: str, fake_slack: FakeSla
                             "did not answer within 1 s.")
             assert time.monotonic() - started < 5
             lv.tick()
-            assert "<@U0ALICE> moved the incident to identified" == lv.bot.say("status identified",
-                                                                               channel_id=channel)
+            assert lv.bot.do("status identified", channel_id=channel).endswith(
+                "<@U0ALICE> moved the incident to identified")
             assert lv.server.drain()
-            assert lv.bot.incident()["status"] == "identified" and lv.uploads(channel) == []
+            assert lv.bot.incident()["status"] == "identified" and lv.live_files() == []
 
         # back: a real Prometheus with the morning's history on the same port; the next tick draws it
         end = math.floor(time.time() / 60) * 60
         with start_prometheus(tmp_path, history=incident_history(end), port=port,
                               wait_for=['node_load1{instance="db1"}']):
             lv.tick()
-            [graph] = lv.uploads(channel)
+            [graph] = lv.live_files()
             assert (lv.slack.files[graph].bytes or b"").startswith(PNG)
             assert lv.header_image(channel) == graph
             assert "db1 is disk-bound" in _section_text(lv.bot.header(channel), "*What stands out*")

@@ -911,6 +911,21 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._files)
 
+    def tombstones(self, channel_id: str) -> list[Message]:
+        """What Slack shows as "This file was deleted.": a message that shared files into the channel, all of
+        them deleted since (Slack keeps the message, its files in mode "tombstone"). A file that was never
+        shared leaves nothing behind when deleted; an image block naming it shows the file no more."""
+        with self._lock:
+            return copy.deepcopy([
+                m for m in self._messages.get(channel_id, [])
+                if m.files and all(f not in self._files or self._files[f].deleted for f in m.files)])
+
+    def images_shown(self, channel_id: str) -> list[tuple[Message, str]]:
+        """(message, file id) for each image block of the channel's messages that names a file."""
+        with self._lock:
+            return copy.deepcopy([(m, str(b["slack_file"]["id"])) for m in self._messages.get(channel_id, [])
+                                  for b in m.blocks or [] if b.get("type") == "image" and b.get("slack_file")])
+
     @property
     def bookmarks(self) -> list[Bookmark]:
         with self._lock:

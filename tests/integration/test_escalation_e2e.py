@@ -63,11 +63,17 @@ class Slack:
     def __init__(self, server: ServerThread, fake: FakeSlack) -> None:
         self.server, self.fake = server, fake
 
-    def command(self, text: str, channel_id: str, user: str = "U0ALICE") -> str:
+    def command(self, text: str, channel_id: str, user: str = "U0ALICE", *, answered: bool = True) -> str:
+        """`/incident text`; its private answer, or (``answered`` False: a command whose effect the channel
+        shows, which answers nothing) the newest message of the channel once the outbox delivered it."""
         url = self.fake.new_response_url(channel_id=channel_id, user_id=user)
         body, headers = slash_command(SIGNING_SECRET, text, user_id=user, channel_id=channel_id, response_url=url,
                                       trigger_id=self.fake.new_trigger_id())
+        before = len(self.fake.messages(channel_id))
         assert self.server.slack(body, headers).status_code == 200
+        if not answered:
+            posted = wait_for(lambda: self.fake.messages(channel_id)[before:], what=f"what /incident {text} posts")
+            return posted[0].text
         answer = wait_for(lambda: self.fake.responses(url), what=f"an answer to /incident {text}")
         return str(answer[0]["text"])
 
@@ -261,7 +267,7 @@ def test_escalation_end_to_end(database_url: str, fake_slack: FakeSlack, smtp: S
         assert _buttons(gone) == [] and "Discarded by <@U0ALICE>" in _text(gone)
 
         # on resolve, an all-clear email is offered; it threads onto the last one sent
-        slack.command("resolve the load balancer weights were fixed", channel)
+        slack.command("resolve the load balancer weights were fixed", channel, answered=False)
         assert server.drain()
         offer = wait_for(lambda: [m for m in fake_slack.messages(channel)
                                   if any(b[1] == blocks.EMAIL_ALL_CLEAR for b in _buttons(m))], what="offer")[0]
@@ -335,10 +341,11 @@ def test_the_vendor_reads_names_not_slack_ids(sqlite_url: str, fake_slack: FakeS
     with _server(settings, smtp) as server:
         slack = Slack(server, fake_slack)
         channel = _open_incident(server, fake_slack)
-        slack.command("ack", channel)  # U0ALICE: display name "Alice"
-        slack.command("lead <@U0BOB|bob>", channel)  # U0BOB has no display name: his real name
-        slack.command("note <@U0EVE> is on the load balancer; U0GHOST said so", channel, user="U0EVE")
-        slack.command("note nobody knows me", channel, user="U0GHOST")  # not in the workspace
+        slack.command("ack", channel, answered=False)  # U0ALICE: display name "Alice"
+        slack.command("lead <@U0BOB|bob>", channel, answered=False)  # U0BOB has no display name: his real name
+        slack.command("note <@U0EVE> is on the load balancer; U0GHOST said so", channel, user="U0EVE",
+                      answered=False)
+        slack.command("note nobody knows me", channel, user="U0GHOST", answered=False)  # not in the workspace
         slack.command("escalate", channel, user="U0ALICE")
         assert server.drain()
         draft = slack.drafts(channel)[0]
@@ -366,7 +373,7 @@ def test_the_vendor_reads_names_not_slack_ids(sqlite_url: str, fake_slack: FakeS
         # names are looked up once per process: a second draft asks Slack for no one it already asked
         asked = [c.args.get("user") for c in fake_slack.calls_to("users.info")]
         assert sorted(asked) == ["U0ALICE", "U0BOB", "U0EVE", "U0GHOST"]
-        slack.command("note handing over to <@U0BOB>", channel)
+        slack.command("note handing over to <@U0BOB>", channel, answered=False)
         slack.command("escalate", channel)
         assert server.drain()
         assert len(fake_slack.calls_to("users.info")) == len(asked)
@@ -380,7 +387,7 @@ def test_the_email_is_drafted_when_slack_cannot_name_people(sqlite_url: str, fak
     with _server(settings, smtp) as server:
         slack = Slack(server, fake_slack)
         channel = _open_incident(server, fake_slack)
-        slack.command("ack", channel)
+        slack.command("ack", channel, answered=False)
         fake_slack.fail_next("users.info", count=100, status=503)
         said = slack.command("escalate", channel)
         assert "drafted" in said, said

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pagerbot.core.alerts import AlertEvent, AlertState, Severity
-from pagerbot.intake.alertmanager import host_from_labels, parse_alertmanager
+from pagerbot.intake.alertmanager import by_host_name, host_from_labels, parse_alertmanager
 from pagerbot.intake.errors import PayloadError
 from pagerbot.intake.generic import generic_key, parse_generic
 from pagerbot.intake.grafana import parse_grafana
@@ -52,6 +52,15 @@ def test_every_fixture_is_named_in_sources() -> None:
 
 
 # --- Alertmanager ---------------------------------------------------------------------------------
+def test_alert_text_names_the_host_as_people_do() -> None:
+    labels = {"instance": "db1:9100", "alertname": "DBHighIOWait"}
+    text = "db1:9100 spent 54.3% of CPU time in iowait; db1:91000 and xdb1:9100 are other things"
+    assert by_host_name(text, labels, "db1") == \
+        "db1 spent 54.3% of CPU time in iowait; db1:91000 and xdb1:9100 are other things"
+    assert by_host_name(text, {"instance": "db1:9100", "host": "primary"}, "primary") == text  # a host label
+    probe = {"instance": "https://db1.example.org:443/health"}
+    assert by_host_name("https://db1.example.org:443/health is down", probe, "db1.example.org") == \
+        "https://db1.example.org:443/health is down"
 def test_alertmanager_firing_with_fingerprint_and_summary() -> None:
     note = parse_alertmanager(load("alertmanager/firing_probe_failure.json"))
     assert note.status is AlertState.FIRING

@@ -126,7 +126,7 @@ def test_escalation_subject_and_body(templates: TemplateSet) -> None:
     # what and since when, in the configured zone and UTC
     assert "since 2024-03-05 06:12 PST (14:12 UTC), 1 h 23 min so far" in text
     # hosts with numbers and findings
-    assert "db1 (db pool): load 14.2 on 8 CPUs (1.8 per CPU), iowait 62%, CPU busy 97%" in text
+    assert "db1 (db pool): load 14.2 on 8 CPUs (1.8 per CPU), iowait 62 %, CPU busy 97 %" in text
     assert "db1 is waiting on disk: iowait 62%." in text
     assert "The attached graph (load.png)" in text
     # asks, numbered
