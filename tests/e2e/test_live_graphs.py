@@ -313,7 +313,7 @@ def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> No
         assert "*What stands out*" in hosts and "db1 is disk-bound" in hosts
 
         # the escalation email's host lines carry the live graph's numbers (one stored shape for both)
-        lv.bot.do("escalate hostwise", channel_id=channel)
+        assert "drafted in the channel" in lv.bot.say("escalate hostwise", channel_id=channel)  # the next step
         assert lv.server.drain()
         draft = next(m for m in reversed(lv.slack.messages(channel)) if "Hostwise" in m.text or any(
             "Hostwise" in json.dumps(b) for b in m.blocks or []))
