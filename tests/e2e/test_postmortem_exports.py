@@ -65,11 +65,13 @@ def test_the_postmortem_names_people(sqlite_url: str, fake_slack: FakeSlack) -> 
         channel = next(c for c in fake_slack.channels.values() if c.name.startswith("inc-"))
 
         def command(text: str, user: str) -> None:
+            """A command whose effect the channel shows (and which answers nothing privately)."""
             url = fake_slack.new_response_url(channel_id=channel.id, user_id=user)
             body, headers = slash_command(SIGNING_SECRET, text, channel_id=channel.id, user_id=user,
                                           trigger_id=fake_slack.new_trigger_id(), response_url=url)
+            before = len(fake_slack.messages(channel.id))
             assert server.slack(body, headers).status_code == 200
-            wait_for(lambda: fake_slack.responses(url), what=f"an answer to /incident {text}")
+            wait_for(lambda: fake_slack.messages(channel.id)[before:], what=f"what /incident {text} posts")
 
         command("ack", "U0ALICE")
         command("lead <@U0BOB|bob>", "U0ALICE")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pagerbot.chat.blocks import RESOLVE
+from pagerbot.chat.blocks import RESOLVE_OFFER
 from tests.e2e.intake_support import scalar, sql
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import API_TOKEN, ServerThread, make_settings, wait_for
@@ -54,7 +54,7 @@ def test_alertmanager_pushes_to_pagerbot(database_url: str, fake_slack: FakeSlac
 
         message = wait_for(offer, 20, interval=0.2, what="the offer to resolve")
         [actions] = [b for b in message.blocks if b["type"] == "actions"]  # type: ignore[attr-defined]
-        assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [(RESOLVE, "1")]
+        assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [(RESOLVE_OFFER, "1:1")]
         assert sql(database_url, "SELECT DISTINCT state FROM alerts") == [("resolved",)]
         assert server.get("/incidents/1")["status"] == "investigating"
         # Alertmanager resends whole groups: whatever it sent again changed nothing

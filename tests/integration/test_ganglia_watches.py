@@ -107,7 +107,7 @@ def test_a_watch_on_ganglia_opens_and_resolves_an_incident(sqlite_url: str, fake
         # the same opening as for a webhook: channel, pinned header, and a graph from the polled history
         channel = lv.bot.channel()
         assert lv.server.drain()
-        [graph] = lv.uploads(channel)
+        [graph] = lv.live_files()
         assert (lv.slack.files[graph].bytes or b"").startswith(PNG) and lv.header_image(channel) == graph
         stored = lv.graphs()[-1]
         db1 = next(h for h in stored.summary["hosts"] if h["host"] == "db1")
