@@ -36,12 +36,12 @@ RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=cacert \
 # without their debugging symbols (the bundled libraries in *.libs/ are left alone: auditwheel rewrote them,
 # and strip can break such files). Bytecode only for what pagerbot imports (pip compiled nothing above):
 # importing every pagerbot module, the database drivers and uvicorn's fast loop writes it, and fails the
-# build if a deleted or stripped file was needed after all.
+# build if a deleted or stripped file was needed after all (run from /, so the installed copy is imported).
 RUN find /opt/pagerbot -depth \( -type d \( -name tests -o -name test -o -name include \) \
       -o -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.h' -o -name '*.c' \) \) \
       -exec rm -rf '{}' + \
  && find /opt/pagerbot -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded '{}' + \
- && /opt/pagerbot/bin/python -c "import importlib, pkgutil, pagerbot; \
+ && cd / && /opt/pagerbot/bin/python -c "import importlib, pkgutil, pagerbot; \
 [importlib.import_module(m.name) for m in pkgutil.walk_packages(pagerbot.__path__, 'pagerbot.') \
  if not m.name.endswith('__main__')]; \
 import sqlalchemy.dialects.postgresql.asyncpg, sqlalchemy.dialects.sqlite.aiosqlite, alembic.ddl.postgresql, \
@@ -60,7 +60,8 @@ ENV PATH=/opt/pagerbot/bin:$PATH \
     PAGERBOT_DATABASE_URL=sqlite:////app/data/pagerbot.db \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    PAGERBOT_HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
 WORKDIR /app
 USER 10001:10001
 # The only place pagerbot writes besides /tmp (the SQLite database and its inbox file): a volume, so the
@@ -68,9 +69,9 @@ USER 10001:10001
 VOLUME /app/data
 EXPOSE 8080
 # Liveness only: /readyz (the database answers) is for load balancers, so a database outage does not get
-# every replica restarted.
+# every replica restarted. A server started on another port (`--network host`) sets PAGERBOT_HEALTHCHECK_URL.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["python3", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status == 200 else 1)"]
+  CMD ["python3", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(os.environ['PAGERBOT_HEALTHCHECK_URL'], timeout=2).status == 200 else 1)"]
 # SIGTERM (docker stop): in-flight requests and the outbox batch finish, then exit 0 within
 # server.shutdown_seconds (8 s by default, inside Docker's 10 s grace).
 STOPSIGNAL SIGTERM
