@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from tests.container.compose import for_this_machine, readme_compose_example, replicas
-from tests.container.engine import bridge_gateway, docker
+from tests.container.engine import docker
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import API_TOKEN, SIGNING_SECRET, free_port, wait_for
 from tests.integration.production import post_alerts
@@ -42,17 +41,6 @@ class Compose:
 
     def container(self, service: str) -> str:
         return self("ps", "--quiet", service).strip()
-
-
-@pytest.fixture
-def slack_on_the_bridge() -> Iterator[FakeSlack]:
-    """The fake Slack where containers on a compose network reach it: the host's bridge address."""
-    slack = FakeSlack(host=bridge_gateway()).start()
-    slack.add_channel("incidents", members=["U0ALICE"])
-    try:
-        yield slack
-    finally:
-        slack.stop()
 
 
 def _healthy(url: str) -> bool:

@@ -130,13 +130,16 @@ def test_serves_on_postgresql_and_stops_cleanly(image: str, fake_slack: FakeSlac
         assert query(database_url, "SELECT count(*) AS n FROM outbox WHERE claimed_by IS NOT NULL")[0]["n"] == 0
 
 
-def test_default_sqlite_lives_in_the_data_volume(image: str, containers: list[Container]) -> None:
+def test_default_command_keeps_sqlite_in_the_data_volume(image: str, slack_on_the_bridge: FakeSlack,
+                                                          containers: list[Container]) -> None:
+    """The image as a user runs it: its own command and HEALTHCHECK, a published port, the default SQLite."""
+    slack = slack_on_the_bridge
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = Container.run(
-        image, "serve", "--host", "127.0.0.1", "--port", str(port),
-        options=("--network", "host", "--read-only", "--tmpfs", "/tmp", "--health-interval", "1s",
-                 "--env", f"PAGERBOT_HEALTHCHECK_URL={url}/healthz", "--env", f"PAGERBOT_API_TOKEN={API_TOKEN}"))
+    server = Container.run(image, options=(
+        "--publish", f"127.0.0.1:{port}:8080", "--read-only", "--tmpfs", "/tmp", "--health-interval", "1s",
+        "--env", f"PAGERBOT_API_TOKEN={API_TOKEN}", "--env", f"SLACK_BOT_TOKEN={slack.token}",
+        "--env", f"SLACK_SIGNING_SECRET={SIGNING_SECRET}", "--env", f"SLACK_API_URL={slack.api_url}"))
     containers.append(server)
     server.wait_healthy()
     assert post_alerts(url, "alertmanager", _alert("DiskFull")).status_code == 202
@@ -145,11 +148,15 @@ def test_default_sqlite_lives_in_the_data_volume(image: str, containers: list[Co
 
     docker("start", server.id)  # the same container: the same volume, a fresh process
     server.wait_healthy()
-    incidents = httpx.get(f"{url}/incidents", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10).json()
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    incidents = httpx.get(f"{url}/incidents", headers=headers, timeout=10).json()
     assert len(incidents) == 1, incidents
-    incident = httpx.get(f"{url}/incidents/{incidents[0]['id']}", headers={"Authorization": f"Bearer {API_TOKEN}"},
-                         timeout=10).json()
+    incident = httpx.get(f"{url}/incidents/{incidents[0]['id']}", headers=headers, timeout=10).json()
     assert [alert["name"] for alert in incident["alerts"]] == ["DiskFull"]
+    # its channel, opened before or after the restart, once
+    wait_for(lambda: any(c.name.startswith("inc-") for c in slack.channels.values()), 30, interval=0.2,
+             what="the incident channel")
+    assert len([call for call in slack.calls_to("conversations.create") if call.ok]) == 1
     mounts = json.loads(docker("inspect", "--format", "{{json .Mounts}}", server.id).stdout)
     assert [mount["Destination"] for mount in mounts] == ["/app/data"]
 
