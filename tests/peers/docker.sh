@@ -12,9 +12,13 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
     echo "the Docker engine is not answering: start it as root (dockerd), or add this user to the docker group" >&2
     exit 1
   fi
-  # where an init system runs services, let it start the engine; otherwise run it in the background
-  service docker start >/dev/null 2>&1 || true
-  if ! "$DOCKER" info >/dev/null 2>&1; then
+  if [ -d /run/systemd/system ]; then
+    systemctl start docker
+  else
+    # no service manager (a container, a CI sandbox): the engine runs in the background, in a session of its
+    # own so it outlives this script; a pid file left by an engine that died would stop it from starting
+    pidfile=/var/run/docker.pid
+    if [ -e "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
     setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
   fi
   for _ in $(seq 60); do "$DOCKER" info >/dev/null 2>&1 && break; sleep 1; done
