@@ -12,7 +12,6 @@ official slim base, with no compiler, test suite, pip or bytecode of modules pag
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -22,7 +21,7 @@ from pagerbot.store.migrate import head_revision
 from tests.container.engine import BASE_IMAGE, Container, docker, image_size, process_uids
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import API_TOKEN, SIGNING_SECRET, free_port, postgres_database, wait_for
-from tests.integration.production import post_alerts, query
+from tests.integration.production import AlertTraffic, post_alerts, query
 from tests.payloads import am_alert, am_notification
 
 pytestmark = [pytest.mark.container, pytest.mark.postgres]
@@ -101,32 +100,13 @@ def test_serves_on_postgresql_and_stops_cleanly(image: str, fake_slack: FakeSlac
         assert len(channels) == 1
 
         # docker stop in the middle of traffic: exit 0 within the grace, every answered alert stored
-        answered: list[str] = []
-        stop = threading.Event()
-
-        def traffic() -> None:
-            n = 0
-            while not stop.is_set():
-                name = f"Burst{n:03d}"
-                n += 1
-                try:
-                    if post_alerts(url, "alertmanager", _alert(name), timeout=10).status_code == 202:
-                        answered.append(name)
-                except httpx.HTTPError:
-                    return  # the server stopped accepting
-
-        sender = threading.Thread(target=traffic)
-        sender.start()
-        try:
-            wait_for(lambda: len(answered) >= 10, 30, what="traffic")
+        with AlertTraffic(url, _alert) as traffic:
+            wait_for(lambda: len(traffic.answered) >= 10, 30, what="traffic")
             exit_code, took = server.stop()
-        finally:
-            stop.set()
-            sender.join(15)
         assert exit_code == 0, server.logs()
         assert took < 10, took
         stored = {row["name"] for row in query(database_url, "SELECT name FROM alerts")}
-        assert {"DiskFull", *answered} <= stored
+        assert {"DiskFull", *traffic.answered} <= stored
         assert query(database_url, "SELECT count(*) AS n FROM outbox WHERE claimed_by IS NOT NULL")[0]["n"] == 0
 
 
