@@ -26,21 +26,22 @@ RUN python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb')
 RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=cacert \
     if [ -f /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
  && /opt/pagerbot/bin/pip install --no-compile --only-binary=:all: -r requirements.txt
-COPY README.md ./
-COPY pagerbot ./pagerbot
-RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=cacert \
-    if [ -f /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
- && /opt/pagerbot/bin/pip install --no-compile --no-deps . \
- && /opt/pagerbot/bin/pip uninstall --yes --quiet pip setuptools wheel
 # Smaller: no test suites, C headers, type stubs or Cython sources of the dependencies; extension modules
 # without their debugging symbols (the bundled libraries in *.libs/ are left alone: auditwheel rewrote them,
-# and strip can break such files). Bytecode only for what pagerbot imports (pip compiled nothing above):
-# importing every pagerbot module, the database drivers and uvicorn's fast loop writes it, and fails the
-# build if a deleted or stripped file was needed after all (run from /, so the installed copy is imported).
+# and strip can break such files). Done on the dependencies' layer, so a change to pagerbot does not redo it.
 RUN find /opt/pagerbot -depth \( -type d \( -name tests -o -name test -o -name include \) \
       -o -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.h' -o -name '*.c' \) \) \
       -exec rm -rf '{}' + \
- && find /opt/pagerbot -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded '{}' + \
+ && find /opt/pagerbot -type f -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded '{}' +
+COPY README.md ./
+COPY pagerbot ./pagerbot
+# pagerbot itself, then no pip. Bytecode only for what pagerbot imports (pip compiled nothing): importing
+# every pagerbot module, the database drivers and uvicorn's fast loop writes it, and fails the build if a
+# file deleted or stripped above was needed after all (run from /, so the installed copy is imported).
+RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=cacert \
+    if [ -f /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
+ && /opt/pagerbot/bin/pip install --no-compile --no-deps . \
+ && /opt/pagerbot/bin/pip uninstall --yes --quiet pip setuptools wheel \
  && cd / && /opt/pagerbot/bin/python -c "import importlib, pkgutil, pagerbot; \
 [importlib.import_module(m.name) for m in pkgutil.walk_packages(pagerbot.__path__, 'pagerbot.') \
  if not m.name.endswith('__main__')]; \
