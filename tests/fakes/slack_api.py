@@ -655,7 +655,10 @@ class FakeSlack:
         trigger_ttl: float = 3.0,
         action_id_scope: str = "message",
         default_users: bool = True,
+        host: str = "127.0.0.1",
     ) -> None:
+        #: the address it listens on: another than loopback lets containers on a bridge network reach it
+        self.host = host
         self.token = token
         self.scopes: set[str] = set(scopes)
         self.clock = clock
@@ -741,7 +744,7 @@ class FakeSlack:
         app.router.add_get("/socket/{ticket}", self._handle_socket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, self.host, 0)
         await site.start()
         self._runner = runner
         server = site._server
@@ -772,7 +775,7 @@ class FakeSlack:
     def url(self) -> str:
         if self._port is None:
             raise RuntimeError("FakeSlack is not started")
-        return f"http://127.0.0.1:{self._port}/"
+        return f"http://{self.host}:{self._port}/"
 
     @property
     def api_url(self) -> str:
@@ -1494,7 +1497,7 @@ class FakeSlack:
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         ticket = secrets.token_hex(8)
         self._socket_tickets.add(ticket)
-        return {"ok": True, "url": f"ws://127.0.0.1:{self._port}/socket/{ticket}"}
+        return {"ok": True, "url": f"ws://{self.host}:{self._port}/socket/{ticket}"}
 
     def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("name")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +55,37 @@ def serving(*servers: ServerProcess) -> Iterator[Sequence[ServerProcess]]:
 def post_alerts(url: str, sender: str, body: Any, *, timeout: float = 15) -> httpx.Response:
     return httpx.post(f"{url}/alerts/{sender}", json=body, headers={"Authorization": f"Bearer {API_TOKEN}"},
                       timeout=timeout)
+
+
+class AlertTraffic:
+    """Alertmanager notifications posted one after another from a thread (``Burst000``, ``Burst001``…) until
+    stopped or the server stops accepting; ``answered`` names those answered 202."""
+
+    def __init__(self, url: str, notification: Callable[[str], Any]) -> None:
+        self.url = url
+        self.notification = notification
+        self.answered: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._send)
+
+    def _send(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            name = f"Burst{n:03d}"
+            n += 1
+            try:
+                if post_alerts(self.url, "alertmanager", self.notification(name), timeout=10).status_code == 202:
+                    self.answered.append(name)
+            except httpx.HTTPError:
+                return  # the server stopped accepting
+
+    def __enter__(self) -> AlertTraffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(15)
 
 
 # --- /metrics -------------------------------------------------------------------------------------------

@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import API_TOKEN, ServerProcess, postgres_database, wait_for
-from tests.integration.production import FAST, post_alerts, query, server_env, write_config
+from tests.integration.production import FAST, AlertTraffic, query, server_env, write_config
 from tests.payloads import am_alert, am_notification
 
 pytestmark = pytest.mark.postgres
@@ -66,43 +64,26 @@ def test_sigterm_mid_traffic_then_restart(tmp_path: Path, fake_slack: FakeSlack)
         server = ServerProcess(server_env(database_url, fake_slack, config), log_path=log)
         try:
             server.start()
-            answered: list[str] = []
-            stop = threading.Event()
+            with AlertTraffic(server.url, _alert) as traffic:
+                wait_for(lambda: len(traffic.answered) >= 10, 20, what="traffic")
+                slow = SlowRequest(server.port, json.dumps(_alert("Slow")).encode())
+                time.sleep(0.2)  # its headers are in: a request in flight
 
-            def traffic() -> None:
-                n = 0
-                while not stop.is_set():
-                    name = f"Burst{n:03d}"
-                    n += 1
-                    try:
-                        if post_alerts(server.url, "alertmanager", _alert(name), timeout=10).status_code == 202:
-                            answered.append(name)
-                    except httpx.HTTPError:
-                        return  # the server stopped accepting
-
-            sender = threading.Thread(target=traffic)
-            sender.start()
-            wait_for(lambda: len(answered) >= 10, 20, what="traffic")
-            slow = SlowRequest(server.port, json.dumps(_alert("Slow")).encode())
-            time.sleep(0.2)  # its headers are in: a request in flight
-
-            assert server.process is not None
-            signalled = time.monotonic()
-            server.process.terminate()
-            wait_for(lambda: _refused(server.port), 5, what="the listening socket to close")
-            assert server.process.poll() is None  # still finishing what is in flight
-            assert slow.finish() == 202
-            answered.append("Slow")
-            status = server.process.wait(15)
-            took = time.monotonic() - signalled
-            stop.set()
-            sender.join(15)
+                assert server.process is not None
+                signalled = time.monotonic()
+                server.process.terminate()
+                wait_for(lambda: _refused(server.port), 5, what="the listening socket to close")
+                assert server.process.poll() is None  # still finishing what is in flight
+                assert slow.finish() == 202
+                traffic.answered.append("Slow")
+                status = server.process.wait(15)
+                took = time.monotonic() - signalled
             assert status == 0, log.read_text()[-3000:]
             assert took < 10, took
 
             # every alert answered 2xx was stored
             stored = {r["name"] for r in query(database_url, "SELECT name FROM alerts")}
-            assert set(answered) <= stored
+            assert set(traffic.answered) <= stored
             # no outbox row is left claimed by the stopped process: a restart need not wait for a lease
             assert query(database_url, "SELECT count(*) AS n FROM outbox WHERE claimed_by IS NOT NULL")[0]["n"] == 0
             left = query(database_url, "SELECT count(*) AS n FROM outbox WHERE status = 'pending'")[0]["n"]

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests start (Prometheus, node_exporter,
-# Alertmanager, Ganglia, rrdtool, Icinga 2, Chromium and an emoji font) from Debian's packages when missing.
+# Alertmanager, Ganglia, rrdtool, Icinga 2, Chromium and an emoji font) from Debian's packages when missing,
+# and readies what the container tests need: a Docker engine, docker-compose, and a Debian base image.
 set -euo pipefail
 need=()
 for pair in prometheus:prometheus prometheus-node-exporter:prometheus-node-exporter \
             prometheus-alertmanager:prometheus-alertmanager gmetad:gmetad gmond:ganglia-monitor \
-            rrdtool:rrdtool chromium:chromium promtool:prometheus icinga2:icinga2-bin; do
+            rrdtool:rrdtool chromium:chromium promtool:prometheus icinga2:icinga2-bin \
+            dockerd:docker.io debootstrap:debootstrap docker-compose:docker-compose; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -25,3 +27,6 @@ fi
 for svc in prometheus prometheus-node-exporter prometheus-alertmanager gmetad ganglia-monitor; do
   service "$svc" stop >/dev/null 2>&1 || true
 done
+
+# --- the container tests (tests/container) ---
+bash "$(dirname "$0")/docker.sh"

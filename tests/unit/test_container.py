@@ -1,21 +1,22 @@
 """The Dockerfile and the README's Production section say what is true.
 
-No Docker daemon is needed: the Dockerfile is read (two slim stages, a numeric non-root user, the
-migrations, a HEALTHCHECK on /healthz whose command is run against a real server), and the compose
-example is parsed (only environment variables and config keys pagerbot reads).
+No Docker daemon is needed: the Dockerfile is read (two stages on one base, the official slim image by
+default, a numeric non-root user, the migrations, a HEALTHCHECK on /healthz whose command is run against a
+real server), and the compose example is parsed (only environment variables and config keys pagerbot reads).
+tests/container builds the image and runs it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from pagerbot.settings import ServerConfig
+from tests.container.compose import production_section, readme_compose_example
 from tests.harness import ServerThread, free_port, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,8 +35,12 @@ def _final_stage() -> list[tuple[str, str]]:
 
 
 def test_dockerfile_is_multi_stage_slim_and_non_root() -> None:
-    bases = [arg.split()[0] for op, arg in _instructions() if op == "FROM"]
-    assert len(bases) >= 2 and all(base.endswith("-slim") for base in bases)
+    steps = _instructions()
+    build_args = dict(arg.split("=", 1) for op, arg in steps if op == "ARG" and "=" in arg)
+    bases = [arg.split()[0] for op, arg in steps if op == "FROM"]
+    assert len(bases) >= 2 and set(bases) == {"${BASE}"}  # one base for both stages, chosen at build time
+    assert build_args["BASE"] == "python:3.11-slim"  # the official slim image unless told otherwise
+    assert not (ROOT / "Dockerfile").read_text().startswith("# syntax=")  # that line pulls a frontend image
     final = dict(_final_stage())
     user = final["USER"].split(":")[0]
     assert user.isdigit() and int(user) != 0  # numeric, so Kubernetes' runAsNonRoot can check it
@@ -48,11 +53,14 @@ def test_dockerfile_is_multi_stage_slim_and_non_root() -> None:
 
 
 def _healthcheck(port: int) -> int:
-    spec = dict(_final_stage())["HEALTHCHECK"]
+    final = dict(_final_stage())
+    spec = final["HEALTHCHECK"]
     command = json.loads(spec[spec.index("CMD") + 3:].strip())
-    assert command[0] == "python" and "/healthz" in command[-1]
-    command = [sys.executable, *command[1:-1], command[-1].replace("127.0.0.1:8080", f"127.0.0.1:{port}")]
-    return subprocess.run(command, capture_output=True, timeout=30, check=False).returncode
+    assert command[0] == "python3" and "PAGERBOT_HEALTHCHECK_URL" in command[-1]
+    assert "PAGERBOT_HEALTHCHECK_URL=http://127.0.0.1:8080/healthz" in final["ENV"]  # the port CMD serves on
+    env = {**os.environ, "PAGERBOT_HEALTHCHECK_URL": f"http://127.0.0.1:{port}/healthz"}
+    return subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, timeout=30,
+                          check=False).returncode
 
 
 def test_healthcheck_command_probes_healthz(tmp_path: Path) -> None:
@@ -62,15 +70,8 @@ def test_healthcheck_command_probes_healthz(tmp_path: Path) -> None:
     assert _healthcheck(free_port()) != 0
 
 
-def _production() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme[readme.index("## Production"):]
-
-
 def test_compose_example_uses_only_what_pagerbot_reads() -> None:
-    block = re.search(r"```yaml\n(.*?)```", _production(), re.S)
-    assert block is not None
-    compose = yaml.safe_load(block.group(1))
+    compose = readme_compose_example()
     settings_source = (ROOT / "pagerbot" / "settings.py").read_text()
     known = set(re.findall(r'env(?:\.get\(|\[)"([A-Z_]+)"', settings_source)) | {"PAGERBOT_MIGRATIONS"}
     replicas = [s for name, s in compose["services"].items() if name.startswith("pagerbot")]
@@ -81,5 +82,5 @@ def test_compose_example_uses_only_what_pagerbot_reads() -> None:
 
 
 def test_server_keys_are_documented() -> None:
-    documented = set(re.findall(r"`server\.(\w+)`", _production()))
+    documented = set(re.findall(r"`server\.(\w+)`", production_section()))
     assert documented == set(ServerConfig.model_fields)
