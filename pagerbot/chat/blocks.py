@@ -100,7 +100,8 @@ def header(incident: IncidentRecord, alerts: AlertTally, *, tz: ZoneInfo,
                                 + (f"\n:ocean: {wave}" if wave and status.is_open else "")),
         MarkdownTextObject(text=f"*Lead*\n{f'<@{incident.lead}>' if incident.lead else 'nobody yet'}"),
         MarkdownTextObject(text=f"*Started*\n{local_time(started, tz)}"),
-        MarkdownTextObject(text=f"*Alerts*\n{firing} firing, {total - firing} resolved"),
+        MarkdownTextObject(text=f"*Alerts*\n{firing} firing, {total - firing} resolved"
+                                + (f"\n:warning: {incident.left_out_note}" if incident.left_out_note else "")),
         MarkdownTextObject(text=f"*Hosts*\n{mrkdwn(one_line(', '.join(hosts), 300)) if hosts else '—'}"),
     ]
     blocks: list[Block] = [

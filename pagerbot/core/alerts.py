@@ -72,7 +72,8 @@ class AlertEvent:
 
     ``fingerprint`` identifies the alert across deliveries (Alertmanager's fingerprint, PagerDuty's
     dedup_key, ...). ``starts_at`` tells occurrences apart: the same fingerprint firing again after a
-    resolve has a new ``starts_at``.
+    resolve has a new ``starts_at``; unless ``identity_by_key``, for senders whose key alone is the
+    identity (PagerDuty: a re-trigger with a newer ``timestamp`` is the same alert, not a new occurrence).
     """
 
     source: str
@@ -88,6 +89,8 @@ class AlertEvent:
     host: str | None = None
     description: str = ""
     url: str | None = None
+    identity_by_key: bool = False
+    left_out: int = 0  # alerts the sender left out of this alert's notification (Alertmanager's truncatedAlerts)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: how a delivery waits in the intake queue between its 2xx and its processing."""
@@ -95,7 +98,8 @@ class AlertEvent:
                 "title": self.title, "severity": int(self.severity), "labels": dict(self.labels),
                 "annotations": dict(self.annotations), "host": self.host, "description": self.description,
                 "url": self.url, "starts_at": self.starts_at.isoformat() if self.starts_at else None,
-                "ends_at": self.ends_at.isoformat() if self.ends_at else None}
+                "ends_at": self.ends_at.isoformat() if self.ends_at else None,
+                "identity_by_key": self.identity_by_key, "left_out": self.left_out}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AlertEvent:
@@ -106,4 +110,6 @@ class AlertEvent:
                    labels=data.get("labels") or {}, annotations=data.get("annotations") or {},
                    starts_at=datetime.fromisoformat(starts_at) if starts_at else None,
                    ends_at=datetime.fromisoformat(ends_at) if ends_at else None, host=data.get("host"),
-                   description=data.get("description") or "", url=data.get("url"))
+                   description=data.get("description") or "", url=data.get("url"),
+                   identity_by_key=bool(data.get("identity_by_key", False)),
+                   left_out=int(data.get("left_out", 0)))

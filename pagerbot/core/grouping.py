@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from pagerbot.core.alerts import AlertEvent
+
+GENERIC_NAMES = frozenset({"", "default"})
+"""Alert names that tell nothing apart (PagerDuty events without a class, Grafana's class ``default``)."""
+
 
 def group_key(labels: Mapping[str, str], group_labels: Sequence[str], *, fallback: str) -> str:
     """``cluster=prod`` from the configured labels; alerts missing all of them group by ``fallback``
@@ -15,6 +20,16 @@ def group_key(labels: Mapping[str, str], group_labels: Sequence[str], *, fallbac
     if not parts:
         return f"alertname={fallback}"
     return ",".join(parts)
+
+
+def grouping_fallback(event: AlertEvent) -> str:
+    """What groups an alert carrying none of the grouping labels: its name, or, when the name is empty or
+    generic, the alert's own key, so that unrelated pages (PagerDuty events without a class) do not pile into
+    one incident while a resend of the same page (same dedup key) still joins its incident."""
+    name = event.name.strip()
+    if name.lower() in GENERIC_NAMES:
+        return f"{event.source}:{event.fingerprint}"
+    return name
 
 
 class Decision(Enum):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+SENDER_NAMES = {"alertmanager": "Alertmanager", "grafana": "Grafana", "pagerduty": "PagerDuty"}
+
 
 @dataclass(frozen=True, slots=True)
 class TimelineEntry:
@@ -91,6 +93,17 @@ class IncidentRecord:
     wave: int = 1
     wave_started_at: datetime | None = None  # None for the first wave (it began when the incident opened)
     acknowledged_by: str | None = None
+    alerts_left_out: int = 0  # by the sender's last notification (truncatedAlerts)
+    left_out_by: str | None = None  # that sender: alertmanager, grafana
+
+    @property
+    def left_out_note(self) -> str | None:
+        """ "Alertmanager left out 2 alerts", while the sender's last notification left some out."""
+        if self.alerts_left_out <= 0:
+            return None
+        sender = SENDER_NAMES.get(self.left_out_by or "", self.left_out_by or "The sender")
+        plural = "s" if self.alerts_left_out != 1 else ""
+        return f"{sender} left out {self.alerts_left_out} alert{plural}"
 
     @property
     def ref(self) -> str:

@@ -26,18 +26,18 @@ from urllib.parse import urlsplit
 from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.intake.errors import PayloadError
 from pagerbot.intake.limits import (
-    MAX_ALERTS,
     MAX_ANNOTATION_LENGTH,
     MAX_ANNOTATIONS,
     MAX_KEY_LENGTH,
     MAX_TITLE_LENGTH,
-    MAX_URL_LENGTH,
+    UNLIMITED,
     child,
     clip,
     index,
     optional_int,
     optional_str,
     optional_time,
+    optional_url,
     require_list,
     require_obj,
     require_str,
@@ -81,10 +81,11 @@ class AlertmanagerNotification:
 def parse_alertmanager(body: object) -> AlertmanagerNotification:
     """Validate an Alertmanager webhook body (already JSON-decoded) and return its alerts.
 
-    Required: ``alerts`` (an array of at most 1000), and in each alert ``status`` and ``labels``.
-    Optional but type-checked: ``version`` (must be "4" when given), ``groupKey``, ``status``,
-    ``receiver``, ``externalURL``, ``groupLabels``, ``commonLabels``, ``commonAnnotations``,
-    ``truncatedAlerts``. Raises :class:`PayloadError` naming the first offending field.
+    Required: ``alerts`` (an array), and in each alert ``status`` and ``labels``. Optional but
+    type-checked: ``version`` (must be "4" when given), ``groupKey``, ``status``, ``receiver``,
+    ``externalURL``, ``groupLabels``, ``commonLabels``, ``commonAnnotations``, ``truncatedAlerts``.
+    Unknown fields are ignored (newer Alertmanagers add some) and oversized values are clipped: only a
+    body that is not of the format raises :class:`PayloadError`, naming the first offending field.
     """
     obj = require_obj(body, "")
     version = obj.get("version")
@@ -92,22 +93,22 @@ def parse_alertmanager(body: object) -> AlertmanagerNotification:
         raise PayloadError("version", f'unsupported webhook version {clip(str(version), 20)!r}: expected "4"')
     if "alerts" not in obj:
         raise PayloadError("alerts", "required: an array of alerts")
-    items = require_list(obj["alerts"], "alerts", max_items=MAX_ALERTS)
-    alerts = [parse_alert(item, index("alerts", i)) for i, item in enumerate(items)]
+    items = require_list(obj["alerts"], "alerts", max_items=UNLIMITED)
+    truncated = optional_int(obj, "truncatedAlerts", "") or 0
+    if truncated < 0:
+        raise PayloadError("truncatedAlerts", "must not be negative")
+    alerts = [parse_alert(item, index("alerts", i), left_out=truncated) for i, item in enumerate(items)]
     status_text = optional_str(obj, "status", "", max_length=32)
     if status_text is None:
         firing = any(a.state is AlertState.FIRING for a in alerts)
         status = AlertState.FIRING if firing or not alerts else AlertState.RESOLVED
     else:
         status = parse_status(status_text, "status")
-    truncated = optional_int(obj, "truncatedAlerts", "") or 0
-    if truncated < 0:
-        raise PayloadError("truncatedAlerts", "must not be negative")
     return AlertmanagerNotification(
-        group_key=optional_str(obj, "groupKey", "", max_length=MAX_KEY_LENGTH * 16) or "",
+        group_key=optional_str(obj, "groupKey", "", max_length=UNLIMITED) or "",
         status=status,
-        receiver=optional_str(obj, "receiver", "", max_length=MAX_KEY_LENGTH) or "",
-        external_url=optional_str(obj, "externalURL", "", max_length=MAX_URL_LENGTH) or None,
+        receiver=optional_str(obj, "receiver", "", max_length=UNLIMITED) or "",
+        external_url=optional_url(obj, "externalURL", ""),
         group_labels=_optional_labels(obj, "groupLabels", ""),
         common_labels=_optional_labels(obj, "commonLabels", ""),
         common_annotations=_optional_annotations(obj, "commonAnnotations", ""),
@@ -117,8 +118,11 @@ def parse_alertmanager(body: object) -> AlertmanagerNotification:
     )
 
 
-def parse_alert(value: object, path: str, *, source: str = SOURCE) -> AlertEvent:
-    """One alert of an Alertmanager-shaped body (Grafana's alerts have the same core fields)."""
+def parse_alert(value: object, path: str, *, source: str = SOURCE, left_out: int = 0) -> AlertEvent:
+    """One alert of an Alertmanager-shaped body (Grafana's alerts have the same core fields).
+
+    ``left_out``: the notification's ``truncatedAlerts``, carried by each of its alerts to the incident.
+    """
     alert = require_obj(value, path)
     if "status" not in alert:
         raise PayloadError(child(path, "status"), "required: firing or resolved")
@@ -128,10 +132,10 @@ def parse_alert(value: object, path: str, *, source: str = SOURCE) -> AlertEvent
         state = parse_status(status, child(path, "status"))
     if "labels" not in alert:
         raise PayloadError(child(path, "labels"), "required: an object of strings")
-    labels = require_string_map(alert["labels"], path, key="labels")
+    labels = require_string_map(alert["labels"], path, key="labels", clip=True)
     annotations = _optional_annotations(alert, "annotations", path)
-    fingerprint = optional_str(alert, "fingerprint", path, max_length=MAX_KEY_LENGTH, allow_empty=False)
-    if fingerprint is None:
+    fingerprint = optional_str(alert, "fingerprint", path, max_length=MAX_KEY_LENGTH)
+    if not fingerprint:  # absent, or empty as in hand-made and templated bodies
         fingerprint = stable_hash(sorted(labels.items()))
     name = labels.get("alertname", "")
     host = host_from_labels(labels)
@@ -151,7 +155,8 @@ def parse_alert(value: object, path: str, *, source: str = SOURCE) -> AlertEvent
         ends_at=optional_time(alert, "endsAt", path),
         host=host,
         description=description,
-        url=optional_str(alert, "generatorURL", path, max_length=MAX_URL_LENGTH) or None,
+        url=optional_url(alert, "generatorURL", path),
+        left_out=left_out,
     )
 
 
@@ -208,7 +213,7 @@ def _optional_labels(obj: Mapping[str, object], key: str, path: str) -> dict[str
     value = obj.get(key)
     if value is None:
         return {}
-    return require_string_map(value, path, key=key)
+    return require_string_map(value, path, key=key, clip=True)
 
 
 def _optional_annotations(obj: Mapping[str, object], key: str, path: str) -> dict[str, str]:
@@ -222,4 +227,5 @@ def _optional_annotations(obj: Mapping[str, object], key: str, path: str) -> dic
         max_items=MAX_ANNOTATIONS,
         max_value_length=MAX_ANNOTATION_LENGTH,
         what="annotations",
+        clip=True,
     )

@@ -20,17 +20,14 @@ from pagerbot.core.alerts import AlertEvent
 from pagerbot.intake.alertmanager import parse_alert, parse_status
 from pagerbot.intake.errors import PayloadError
 from pagerbot.intake.limits import (
-    MAX_ALERTS,
     MAX_ANNOTATION_LENGTH,
-    MAX_KEY_LENGTH,
-    MAX_LABELS,
-    MAX_TEXT_LENGTH,
-    MAX_URL_LENGTH,
+    UNLIMITED,
     child,
     describe,
     index,
     optional_int,
     optional_str,
+    optional_url,
     require_list,
     require_obj,
     require_string_map,
@@ -47,25 +44,23 @@ def parse_grafana(body: object) -> list[AlertEvent]:
     """Validate a Grafana webhook body (already JSON-decoded) and return its alerts.
 
     Required: ``alerts``, and in each alert ``status`` and ``labels``. Everything else is optional
-    but type-checked. Raises :class:`PayloadError` naming the first offending field.
+    but type-checked; unknown fields are ignored (Grafana adds some in new versions: ``ruleUID``,
+    ``enrichments``, ...) and oversized values clipped. Raises :class:`PayloadError` naming the first
+    offending field of a body that is not of the format.
     """
     obj = require_obj(body, "")
     if "alerts" not in obj:
         raise PayloadError("alerts", "required: an array of alerts")
     _check_envelope(obj)
-    items = require_list(obj["alerts"], "alerts", max_items=MAX_ALERTS)
-    return [_parse_grafana_alert(item, index("alerts", i)) for i, item in enumerate(items)]
+    items = require_list(obj["alerts"], "alerts", max_items=UNLIMITED)
+    left_out = max(optional_int(obj, "truncatedAlerts", "") or 0, 0)
+    return [_parse_grafana_alert(item, index("alerts", i), left_out) for i, item in enumerate(items)]
 
 
 def _check_envelope(obj: Mapping[str, object]) -> None:
-    optional_str(obj, "version", "", max_length=16)
-    optional_str(obj, "groupKey", "", max_length=MAX_KEY_LENGTH * 16)
-    optional_str(obj, "receiver", "", max_length=MAX_KEY_LENGTH)
-    optional_str(obj, "externalURL", "", max_length=MAX_URL_LENGTH)
-    optional_str(obj, "title", "", max_length=MAX_TEXT_LENGTH)
-    optional_str(obj, "message", "", max_length=MAX_ANNOTATION_LENGTH * 16)
+    for key in ("version", "groupKey", "receiver", "externalURL", "title", "message"):
+        optional_str(obj, key, "", max_length=UNLIMITED)
     optional_int(obj, "orgId", "")
-    optional_int(obj, "truncatedAlerts", "")
     status = obj.get("status")
     if status is not None:
         parse_status(status, "status")
@@ -74,21 +69,17 @@ def _check_envelope(obj: Mapping[str, object]) -> None:
         raise PayloadError("state", f"unknown state {state!r}: expected alerting or ok")
     for key in ("groupLabels", "commonLabels"):
         if obj.get(key) is not None:
-            require_string_map(obj[key], key)
+            require_string_map(obj[key], key, clip=True)
     if obj.get("commonAnnotations") is not None:
-        require_string_map(
-            obj["commonAnnotations"],
-            "commonAnnotations",
-            max_value_length=MAX_ANNOTATION_LENGTH,
-            what="annotations",
-        )
+        require_string_map(obj["commonAnnotations"], "commonAnnotations", max_value_length=MAX_ANNOTATION_LENGTH,
+                           what="annotations", clip=True)
 
 
-def _parse_grafana_alert(value: object, path: str) -> AlertEvent:
-    event = parse_alert(value, path, source=SOURCE)
+def _parse_grafana_alert(value: object, path: str, left_out: int) -> AlertEvent:
+    event = parse_alert(value, path, source=SOURCE, left_out=left_out)
     alert = require_obj(value, path)  # already checked by parse_alert; typed access for the extras
-    urls = {key: optional_str(alert, key, path, max_length=MAX_URL_LENGTH) or "" for key in _URL_FIELDS}
-    optional_str(alert, "valueString", path, max_length=MAX_ANNOTATION_LENGTH)
+    urls = {key: optional_url(alert, key, path) or "" for key in _URL_FIELDS}
+    optional_str(alert, "valueString", path, max_length=UNLIMITED)
     optional_int(alert, "orgId", path)
     _check_values(alert.get("values"), child(path, "values"))
     if event.url is None:
@@ -103,8 +94,6 @@ def _check_values(value: object, path: str) -> None:
     if value is None:
         return
     values = require_obj(value, path)
-    if len(values) > MAX_LABELS:
-        raise PayloadError(path, f"too many values: {len(values)}, at most {MAX_LABELS} are accepted")
     for name, item in values.items():
         if item is not None and (isinstance(item, bool) or not isinstance(item, int | float)):
             raise PayloadError(child(path, name), f"expected a number or null, got {describe(item)}")

@@ -16,6 +16,8 @@ from functools import lru_cache
 from pagerbot.intake.errors import PayloadError
 
 __all__ = [
+    "CLIPPED_ENTRY",
+    "CLIP_MARKER",
     "MAX_ALERTS",
     "MAX_ANNOTATIONS",
     "MAX_ANNOTATION_LENGTH",
@@ -26,14 +28,17 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "MAX_TITLE_LENGTH",
     "MAX_URL_LENGTH",
+    "UNLIMITED",
     "child",
     "clip",
+    "clip_marked",
     "describe",
     "index",
     "optional_bool",
     "optional_int",
     "optional_str",
     "optional_time",
+    "optional_url",
     "parse_time",
     "require_list",
     "require_obj",
@@ -60,6 +65,10 @@ MAX_TEXT_LENGTH = 16 * 1024
 MAX_KEY_LENGTH = 512
 """Fingerprints, dedup keys, group keys, routing keys."""
 MAX_URL_LENGTH = 8192
+UNLIMITED = 1 << 62
+"""For the senders' formats: no count or length limit of its own; the body's size limit (413) is the bound."""
+CLIP_MARKER = " …[clipped by pagerbot: {more} more characters]"
+"""Ends a value that was too long to keep whole, so a reader knows something is missing (and how much)."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PATH_KEY_SHOWN = 64
@@ -150,6 +159,14 @@ def optional_str(
     return require_str(value, child(path, key), max_length=max_length, allow_empty=allow_empty)
 
 
+def optional_url(obj: Mapping[str, object], key: str, path: str) -> str | None:
+    """``obj[key]`` as a link: None when absent, empty, or too long to be followed once clipped."""
+    value = optional_str(obj, key, path, max_length=UNLIMITED)
+    if not value or len(value) > MAX_URL_LENGTH:
+        return None
+    return value
+
+
 def optional_int(obj: Mapping[str, object], key: str, path: str) -> int | None:
     """``obj[key]`` as an integer (a JSON number without a fraction), or None when absent or null."""
     value = obj.get(key)
@@ -182,13 +199,16 @@ def require_string_map(
     max_name_length: int = MAX_LABEL_NAME_LENGTH,
     max_value_length: int = MAX_LABEL_VALUE_LENGTH,
     what: str = "labels",
+    clip: bool = False,
 ) -> dict[str, str]:
     """A label (or annotation) map: an object of at most ``max_items`` non-empty names to strings.
 
     The map is at ``path``, or at ``child(path, key)`` when ``key`` is given (built only for an error
-    message: a storm's notifications carry thousands of label maps). Absurd maps (thousands of labels,
-    megabyte values, empty names, nested values) are rejected rather than clipped: clipping labels would
-    change an alert's identity.
+    message: a storm's notifications carry thousands of label maps). Values that are not strings are
+    always refused (the body is not of the format). Beyond that, pagerbot's own form refuses oversized maps;
+    with ``clip`` (the senders' formats, whose notifications must never be refused) an overlong value or
+    name is clipped with :data:`CLIP_MARKER`, names past ``max_items`` are left out (an entry named
+    ``pagerbot_clipped`` says how many) and empty names are dropped.
     """
     if type(value) is dict and len(value) <= max_items:  # what json.loads gives: one pass, no paths
         for name, item in value.items():
@@ -197,8 +217,34 @@ def require_string_map(
                 break
         else:
             return dict(value)
-    return _checked_string_map(value, child(path, key) if key is not None else path, max_items=max_items,
+    where = child(path, key) if key is not None else path
+    if clip:
+        return _clipped_string_map(value, where, max_items=max_items, max_name_length=max_name_length,
+                                   max_value_length=max_value_length)
+    return _checked_string_map(value, where, max_items=max_items,
                                max_name_length=max_name_length, max_value_length=max_value_length, what=what)
+
+
+CLIPPED_ENTRY = "pagerbot_clipped"
+"""The entry that says how many entries of an oversized label or annotation map were left out."""
+
+
+def _clipped_string_map(
+    value: object, path: str, *, max_items: int, max_name_length: int, max_value_length: int
+) -> dict[str, str]:
+    """:func:`require_string_map` for a sender's map: only a value that is not a string is refused."""
+    obj = require_obj(value, path)
+    result: dict[str, str] = {}
+    for name, item in obj.items():
+        if not isinstance(item, str):
+            raise PayloadError(child(path, name), f"expected a string, got {describe(item)}")
+        if name:
+            result[clip_marked(name, max_name_length)] = clip_marked(item, max_value_length)
+    if len(result) > max_items:
+        kept = dict(list(result.items())[: max_items - 1])
+        kept[CLIPPED_ENTRY] = f"{len(result) - len(kept)} more entries were left out"
+        return kept
+    return result
 
 
 def _checked_string_map(
@@ -308,6 +354,18 @@ def stable_hash(value: object, *, length: int = 16) -> str:
     """
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+def clip_marked(text: str, max_length: int) -> str:
+    """``text`` whole when it fits in ``max_length``; else cut so that it ends with :data:`CLIP_MARKER`
+    (which says how many characters were left out) and is ``max_length`` long."""
+    if len(text) <= max_length:
+        return text
+    marker = CLIP_MARKER.format(more=len(text) - max_length)  # about right; exact below
+    keep = max(max_length - len(marker), 0)
+    marker = CLIP_MARKER.format(more=len(text) - keep)
+    keep = max(max_length - len(marker), 0)
+    return text[:keep] + marker
 
 
 def clip(text: str, max_length: int) -> str:

@@ -2,19 +2,26 @@
 
 The format: https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
 
-A body is one event object, or (a pagerbot extension) a JSON array of at most 1000 events.
+A body is one event object, or (a pagerbot extension) a JSON array of events.
 
 - ``event_action``: ``trigger`` → firing, ``acknowledge`` → acknowledged, ``resolve`` → resolved.
-- ``dedup_key`` (at most 255 characters) is the fingerprint. It is required for acknowledge and
-  resolve. A trigger without one gets a key derived from ``routing_key`` and the payload's
-  ``source``, ``summary``, ``component``, ``group`` and ``class`` (32 hex digits), so a retried
-  delivery of the same event is recognised; the route returns it, as PagerDuty does, in
+- ``dedup_key`` (at most 255 characters, PagerDuty's own limit) is the fingerprint, and the alert's
+  whole identity: a trigger with a newer ``payload.timestamp`` is the same alert triggered again, as
+  PagerDuty treats it. It is required for acknowledge and resolve. A trigger without one gets a key
+  derived from ``routing_key`` and the payload's ``source``, ``summary``, ``component``, ``group``
+  and ``class`` (32 hex digits), so a retried delivery of the same event is recognised; the route
+  returns it, as PagerDuty does, in
   ``{"status": "success", "message": "Event processed", "dedup_key": ...}`` (:func:`success_body`).
-- trigger needs ``payload.summary`` (at most 1024 characters, the title), ``payload.source`` (the
+- trigger needs ``payload.summary`` (the title; clipped at 1024 characters), ``payload.source`` (the
   host) and ``payload.severity``: critical → sev1, error → sev2, warning → sev3, info → sev4.
-- ``payload.timestamp`` → ``starts_at``; ``component``, ``group``, ``class`` and ``source`` become
-  labels; ``custom_details`` become annotations (strings as they are, other values as JSON);
-  ``links``/``images`` are checked, and the first link (else ``client_url``) is the alert's url.
+- ``payload.timestamp`` → ``starts_at`` (ignored when it is not a timestamp pagerbot can read);
+  ``component``, ``group``, ``class`` and ``source`` become labels; ``custom_details`` become
+  annotations (strings as they are, other values as JSON; each clipped at 16 KiB with a marker, as
+  Alertmanager's and Grafana's receivers put a whole group's alerts in one detail); the first link with an
+  ``href`` (else ``client_url``) is the alert's url; ``images`` (``src``, or ``url`` as some clients send)
+  are not used. Unknown fields are ignored.
+- the alert's ``name`` is ``payload.class``, unless it is absent or generic (Grafana always sends
+  ``default``): then it is empty, and such alerts are grouped by their dedup key (core.grouping).
 - acknowledge and resolve carry no payload: their title is the payload's summary when one was sent
   anyway, else ``"PagerDuty alert <dedup_key>"``, and their severity is sev3. Only their
   fingerprint and state are meant to be used.
@@ -24,21 +31,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 
 from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.intake.errors import PayloadError
 from pagerbot.intake.limits import (
-    MAX_ALERTS,
+    CLIPPED_ENTRY,
     MAX_ANNOTATION_LENGTH,
     MAX_ANNOTATIONS,
-    MAX_KEY_LENGTH,
     MAX_LABEL_NAME_LENGTH,
     MAX_LABEL_VALUE_LENGTH,
     MAX_URL_LENGTH,
+    UNLIMITED,
     child,
+    clip,
+    clip_marked,
     index,
     optional_str,
-    optional_time,
+    optional_url,
+    parse_time,
     require_list,
     require_obj,
     require_str,
@@ -50,7 +61,8 @@ __all__ = ["ACTIONS", "MAX_DEDUP_KEY_LENGTH", "SEVERITIES", "parse_pagerduty", "
 SOURCE = "pagerduty"
 MAX_DEDUP_KEY_LENGTH = 255
 MAX_SUMMARY_LENGTH = 1024
-MAX_LINKS = 50
+GENERIC_CLASSES = frozenset({"", "default"})
+"""Classes that say nothing about the problem (Grafana's PagerDuty receiver always sends ``default``)."""
 ACTIONS: dict[str, AlertState] = {
     "trigger": AlertState.FIRING,
     "acknowledge": AlertState.ACKNOWLEDGED,
@@ -67,7 +79,7 @@ SEVERITIES: dict[str, Severity] = {
 def parse_pagerduty(body: object) -> list[AlertEvent]:
     """Validate one Events API v2 event, or an array of them, and return the alerts in order."""
     if isinstance(body, list | tuple):
-        items = require_list(body, "", max_items=MAX_ALERTS, min_items=1)
+        items = require_list(body, "", max_items=UNLIMITED, min_items=1)
         return [_parse_event(item, index("", i)) for i, item in enumerate(items)]
     return [_parse_event(body, "")]
 
@@ -88,13 +100,11 @@ def _parse_event(value: object, path: str) -> AlertEvent:
             child(path, "event_action"),
             f"unknown event_action {action!r}: expected trigger, acknowledge or resolve",
         )
-    routing_key = optional_str(event, "routing_key", path, max_length=MAX_KEY_LENGTH) or ""
-    dedup_key = optional_str(event, "dedup_key", path, max_length=MAX_DEDUP_KEY_LENGTH, allow_empty=False)
-    client_url = optional_str(event, "client_url", path, max_length=MAX_URL_LENGTH)
-    optional_str(event, "client", path, max_length=MAX_LABEL_VALUE_LENGTH)
-    links = _links(event, path)
-    _images(event, path)
-    url = links[0] if links else (client_url or None)
+    routing_key = optional_str(event, "routing_key", path, max_length=UNLIMITED) or ""
+    dedup_key = optional_str(event, "dedup_key", path, max_length=MAX_DEDUP_KEY_LENGTH)
+    dedup_key = dedup_key if dedup_key and dedup_key.strip() else None
+    links = _links(event.get("links"))
+    url = links[0] if links else optional_url(event, "client_url", path)
 
     payload_value = event.get("payload")
     if action != "trigger":
@@ -102,17 +112,16 @@ def _parse_event(value: object, path: str) -> AlertEvent:
             raise PayloadError(child(path, "dedup_key"), f"required for {action}")
         summary = None
         if isinstance(payload_value, Mapping):
-            summary = optional_str(
-                payload_value, "summary", child(path, "payload"), max_length=MAX_SUMMARY_LENGTH
-            )
+            summary = optional_str(payload_value, "summary", child(path, "payload"), max_length=UNLIMITED)
         return AlertEvent(
             source=SOURCE,
             fingerprint=dedup_key,
             state=state,
             name="",
-            title=(summary or "").strip() or f"PagerDuty alert {dedup_key}",
+            title=clip(summary or "", MAX_SUMMARY_LENGTH) or f"PagerDuty alert {dedup_key}",
             severity=Severity.SEV3,
             url=url,
+            identity_by_key=True,
         )
 
     ppath = child(path, "payload")
@@ -122,14 +131,11 @@ def _parse_event(value: object, path: str) -> AlertEvent:
     for key in ("summary", "source", "severity"):
         if payload.get(key) is None:
             raise PayloadError(child(ppath, key), "required for trigger")
-    summary_text = require_str(
-        payload["summary"], child(ppath, "summary"), max_length=MAX_SUMMARY_LENGTH, allow_empty=False
-    )
-    source_text = require_str(
-        payload["source"], child(ppath, "source"), max_length=MAX_LABEL_VALUE_LENGTH, allow_empty=False
-    )
+    summary_text = require_str(payload["summary"], child(ppath, "summary"), max_length=UNLIMITED, allow_empty=False)
+    source_text = require_str(payload["source"], child(ppath, "source"), max_length=UNLIMITED, allow_empty=False)
+    source_text = clip_marked(source_text.strip(), MAX_LABEL_VALUE_LENGTH)
     severity_text = require_str(payload["severity"], child(ppath, "severity"), max_length=32)
-    severity = SEVERITIES.get(severity_text)
+    severity = SEVERITIES.get(severity_text.strip().lower())
     if severity is None:
         raise PayloadError(
             child(ppath, "severity"),
@@ -137,9 +143,9 @@ def _parse_event(value: object, path: str) -> AlertEvent:
         )
     labels: dict[str, str] = {"source": source_text}
     for key in ("component", "group", "class"):
-        text = optional_str(payload, key, ppath, max_length=MAX_LABEL_VALUE_LENGTH)
+        text = optional_str(payload, key, ppath, max_length=UNLIMITED)
         if text:
-            labels[key] = text
+            labels[key] = clip_marked(text, MAX_LABEL_VALUE_LENGTH)
     annotations = _custom_details(payload.get("custom_details"), child(ppath, "custom_details"))
     if dedup_key is None:
         dedup_key = stable_hash(
@@ -153,74 +159,63 @@ def _parse_event(value: object, path: str) -> AlertEvent:
             },
             length=32,
         )
+    event_class = labels.get("class", "")
     return AlertEvent(
         source=SOURCE,
         fingerprint=dedup_key,
         state=state,
-        name=labels.get("class", ""),
-        title=" ".join(summary_text.split()),
+        name="" if event_class.strip().lower() in GENERIC_CLASSES else event_class,
+        title=clip(summary_text, MAX_SUMMARY_LENGTH),
         severity=severity,
         labels=labels,
         annotations=annotations,
-        starts_at=optional_time(payload, "timestamp", ppath),
-        host=source_text.strip(),
+        starts_at=_timestamp(payload.get("timestamp"), child(ppath, "timestamp")),
+        host=source_text,
         description=annotations.get("description", ""),
         url=url,
+        identity_by_key=True,
     )
 
 
+def _timestamp(value: object, path: str) -> datetime | None:
+    """When the source detected the problem; a value pagerbot cannot read is left out, not refused (PagerDuty
+    itself takes any ISO 8601 time, and the dedup key, not this, identifies the alert)."""
+    try:
+        return parse_time(value, path) if value not in (None, "") else None
+    except PayloadError:
+        return None
+
+
 def _custom_details(value: object, path: str) -> dict[str, str]:
-    """``custom_details`` as annotations: an object's members, or any other value under one key."""
+    """``custom_details`` as annotations: an object's members, or any other value under one key.
+
+    Never refused for its size: each detail is clipped at 16 KiB with a marker, and details past the 64th
+    are left out (an entry ``pagerbot_clipped`` counts them).
+    """
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        return {"custom_details": _text(value, path)}
+        return {"custom_details": _text(value)}
     details = require_obj(value, path)
-    if len(details) > MAX_ANNOTATIONS:
-        raise PayloadError(path, f"too many details: {len(details)}, at most {MAX_ANNOTATIONS} are accepted")
     result: dict[str, str] = {}
     for name, item in details.items():
-        if not name:
-            raise PayloadError(path, "detail names must not be empty")
-        if len(name) > MAX_LABEL_NAME_LENGTH:
-            raise PayloadError(path, f"a name is too long: {len(name)} characters")
-        result[name] = _text(item, child(path, name))
+        if name:
+            result[clip_marked(name, MAX_LABEL_NAME_LENGTH)] = _text(item)
+    if len(result) > MAX_ANNOTATIONS:
+        kept = dict(list(result.items())[: MAX_ANNOTATIONS - 1])
+        kept[CLIPPED_ENTRY] = f"{len(result) - len(kept)} more details were left out"
+        return kept
     return result
 
 
-def _text(value: object, path: str) -> str:
+def _text(value: object) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if len(text) > MAX_ANNOTATION_LENGTH:
-        raise PayloadError(path, f"too long: {len(text)} characters, at most {MAX_ANNOTATION_LENGTH}")
-    return text
+    return clip_marked(text, MAX_ANNOTATION_LENGTH)
 
 
-def _links(event: Mapping[str, object], path: str) -> list[str]:
-    if event.get("links") is None:
+def _links(value: object) -> list[str]:
+    """The ``href`` of each link that has one (Grafana sends an empty one when it has no external URL)."""
+    if not isinstance(value, list):
         return []
-    lpath = child(path, "links")
-    hrefs: list[str] = []
-    for i, item in enumerate(require_list(event["links"], lpath, max_items=MAX_LINKS)):
-        ipath = index(lpath, i)
-        link = require_obj(item, ipath)
-        if link.get("href") is None:
-            raise PayloadError(child(ipath, "href"), "required: the link's URL")
-        hrefs.append(
-            require_str(link["href"], child(ipath, "href"), max_length=MAX_URL_LENGTH, allow_empty=False)
-        )
-        optional_str(link, "text", ipath, max_length=MAX_LABEL_VALUE_LENGTH)
-    return hrefs
-
-
-def _images(event: Mapping[str, object], path: str) -> None:
-    if event.get("images") is None:
-        return
-    ipath_root = child(path, "images")
-    for i, item in enumerate(require_list(event["images"], ipath_root, max_items=MAX_LINKS)):
-        ipath = index(ipath_root, i)
-        image = require_obj(item, ipath)
-        if image.get("src") is None:
-            raise PayloadError(child(ipath, "src"), "required: the image's URL")
-        require_str(image["src"], child(ipath, "src"), max_length=MAX_URL_LENGTH, allow_empty=False)
-        optional_str(image, "href", ipath, max_length=MAX_URL_LENGTH)
-        optional_str(image, "alt", ipath, max_length=MAX_LABEL_VALUE_LENGTH)
+    hrefs = (link.get("href") for link in value if isinstance(link, Mapping))
+    return [href.strip() for href in hrefs if isinstance(href, str) and 0 < len(href.strip()) <= MAX_URL_LENGTH]

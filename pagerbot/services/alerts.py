@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pagerbot.chat import blocks
 from pagerbot.core.alerts import AlertEvent, AlertState
 from pagerbot.core.escaping import mrkdwn, one_line
-from pagerbot.core.grouping import Candidate, Decision, decide, group_key
+from pagerbot.core.grouping import Candidate, Decision, decide, group_key, grouping_fallback
 from pagerbot.core.lifecycle import Status
 from pagerbot.core.waves import WaveStart, alerts_by_name, starts_wave
 from pagerbot.observability import INCIDENTS_OPENED
@@ -73,21 +73,22 @@ async def apply_alerts(ctx: Services, session: AsyncSession,
     changes nothing that applying the deliveries one by one would not.
     """
     grouping = ctx.settings.config.grouping
-    rounds: dict[str, list[list[AlertEvent]]] = defaultdict(list)
+    # Round n holds the n-th word of each occurrence, by group. An occurrence's words may fall in different
+    # groups (a resolve without the labels of its trigger): rounds, not groups, keep them in order.
+    rounds: list[dict[str, list[AlertEvent]]] = []
     times_seen: dict[tuple[str, str, str], int] = defaultdict(int)
     for delivery in deliveries:
         for event in _latest_per_occurrence(delivery):
-            key = group_key(event.labels, grouping.labels, fallback=event.name)
+            key = group_key(event.labels, grouping.labels, fallback=grouping_fallback(event))
             occurrence = _occurrence_key(event)
-            turn = times_seen[occurrence]  # rounds 0..turn-1 of the group exist: they hold its earlier words
+            turn = times_seen[occurrence]  # rounds 0..turn-1 exist: they hold its earlier words
             times_seen[occurrence] += 1
-            group_rounds = rounds[key]
-            if turn == len(group_rounds):
-                group_rounds.append([])
-            group_rounds[turn].append(event)
+            if turn == len(rounds):
+                rounds.append(defaultdict(list))
+            rounds[turn][key].append(event)
     result = IntakeResult()
-    for key, group_rounds in rounds.items():
-        for events in group_rounds:
+    for groups in rounds:
+        for key, events in groups.items():
             await _apply_group(ctx, session, key, events, result)
     return result
 
@@ -122,7 +123,8 @@ def _merge(into: IntakeResult, part: IntakeResult) -> None:
 
 
 def _occurrence_key(event: AlertEvent) -> tuple[str, str, str]:
-    return event.source, event.fingerprint, event.starts_at.isoformat() if event.starts_at else ""
+    started = event.starts_at.isoformat() if event.starts_at and not event.identity_by_key else ""
+    return event.source, event.fingerprint, started
 
 
 def _latest_per_occurrence(events: Sequence[AlertEvent]) -> list[AlertEvent]:
@@ -185,10 +187,11 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
     touched_incidents: set[int] = set()
     resolved_rows: list[Alert] = []
     refired_rows: list[Alert] = []
+    rises: list[tuple[int, AlertEvent]] = []  # (incident, alert) of firing alerts whose severity changed
     for event in events:
         known = existing.get((event.source, event.fingerprint), [])
         row: Alert | None
-        if event.starts_at is not None:
+        if event.starts_at is not None and not event.identity_by_key:
             occurrence = event.starts_at.isoformat()
             row = next((r for r in known if r.occurrence == occurrence), None)
         else:
@@ -204,7 +207,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             if event.state is AlertState.ACKNOWLEDGED:
                 result.ignored += 1  # an acknowledge for an alert we never saw (PagerDuty drops those too)
                 continue
-            if event.starts_at is not None:
+            if event.starts_at is not None and not event.identity_by_key:
                 event = _late(event, known)
                 for older in _superseded(event, known):
                     await session.execute(update(Alert).where(Alert.id == older.id).values(
@@ -225,6 +228,8 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
         for name, value in changes.items():
             setattr(row, name, value)
         touched_incidents.add(row.incident_id)
+        if "severity" in changes and row.state == AlertState.FIRING.value:
+            rises.append((row.incident_id, event))
         if changes.get("state") == AlertState.RESOLVED.value:
             result.resolved += 1
             resolved_rows.append(row)
@@ -260,16 +265,14 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             for e, occ in new_events])
         result.new += len(new_events)
         touched_incidents.add(incident.id)
-        worst = min(int(e.severity) for e, _ in new_events)
-        if not opened and worst < incident.severity and incident.resolved_at is None:
-            previous = incident.severity
-            incident.severity = worst
-            await ctx.store.add_timeline(session, incident.id, at=now, kind="status", source="pagerbot", actor=None,
-                                         text=f"Severity raised from SEV{previous} to SEV{worst} by new alerts",
-                                         now=now)
+        if not opened:
+            rises += [(incident.id, e) for e, _ in new_events if e.state is AlertState.FIRING]
+    if incident is not None and await _note_left_out(ctx, session, incident, events, now):
+        touched_incidents.add(incident.id)
     result.incidents += sorted(touched_incidents)
     if opened:
         return
+    raised = await _raise_severity(ctx, session, incident, rises, now)
 
     for incident_id in touched_incidents:
         target = (incident if incident is not None and incident.id == incident_id
@@ -295,17 +298,19 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             due = _digest_due(ctx, target, now)
             await ctx.store.enqueue_coalesced(session, incident_id, [
                 ("digest", f"digest:{incident_id}", due), ("update_header", f"header:{incident_id}", due)], now=now)
+            if incident_id in raised:
+                await enqueue_refresh(ctx, session, incident_id, now)
         else:
             # a new wave's first alerts are in its message already
             fired = [] if incident_id in waves_begun else [e for e in mine_new if e.state is not AlertState.RESOLVED]
-            lines = [f":red_circle: *{mrkdwn(one_line(e.name, 100))}*"
+            lines = [f":red_circle: *{mrkdwn(one_line(e.name or e.title, 100))}*"
                      f"{' on ' + mrkdwn(e.host) if e.host else ''}: {mrkdwn(one_line(e.title, 200))}"
                      for e in fired]
-            lines += [f":large_green_circle: Resolved: *{mrkdwn(one_line(r.name, 100))}*"
+            lines += [f":large_green_circle: Resolved: *{mrkdwn(one_line(r.name or r.title, 100))}*"
                       f"{' on ' + mrkdwn(r.host) if r.host else ''}" for r in mine_resolved]
             if lines:
                 await enqueue_post(ctx, session, incident_id, "\n".join(lines)[:3000], now=now)
-            await enqueue_refresh(ctx, session, incident_id, now, topic=False)
+            await enqueue_refresh(ctx, session, incident_id, now, topic=incident_id in raised)
         if not firing and total > 0 and target.resolved_at is None and target.all_resolved_offered_at is None:
             target.all_resolved_offered_at = now
             text, offer = blocks.offer_resolve(incident_record(target))
@@ -315,6 +320,59 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
                                          now=now)
         elif firing and target.all_resolved_offered_at is not None:
             target.all_resolved_offered_at = None
+
+
+TRUNCATING_SENDERS = frozenset({"alertmanager", "grafana"})
+"""Senders whose notifications say how many alerts they left out (``truncatedAlerts``, over ``max_alerts``)."""
+
+
+async def _note_left_out(ctx: Services, session: AsyncSession, incident: Incident,
+                         events: Sequence[AlertEvent], now: datetime) -> bool:
+    """Keep on the incident how many alerts its sender's last notification left out; True when that changed.
+
+    The header shows it while it lasts, and the timeline records each new count ("Alertmanager left out 2
+    alerts"): those alerts never reach pagerbot, so the incident would otherwise look smaller than it is.
+    """
+    counted = [e for e in events if e.source in TRUNCATING_SENDERS]
+    if incident.resolved_at is not None or not counted:
+        return False
+    count = max(e.left_out for e in counted)
+    if count == (incident.alerts_left_out or 0):
+        return False
+    incident.alerts_left_out, incident.left_out_by = count, counted[0].source
+    note = incident_record(incident).left_out_note
+    if note:
+        await ctx.store.add_timeline(session, incident.id, at=now, kind="alert", source=counted[0].source,
+                                     actor=None, text=f"{note} of its notification (its receiver's max_alerts)",
+                                     now=now)
+    return True
+
+
+async def _raise_severity(ctx: Services, session: AsyncSession, incident: Incident | None,
+                          rises: Sequence[tuple[int, AlertEvent]], now: datetime) -> set[int]:
+    """Raise each open incident to the worst severity its firing alerts now have; the incidents raised.
+
+    Never lowered automatically: a person lowers it (``/incident sev``). The timeline and the channel say
+    which alert raised it; the caller updates the header and the topic.
+    """
+    worst: dict[int, AlertEvent] = {}
+    for incident_id, event in rises:
+        if incident_id not in worst or event.severity < worst[incident_id].severity:
+            worst[incident_id] = event
+    raised: set[int] = set()
+    for incident_id, event in worst.items():
+        target = incident if incident is not None and incident.id == incident_id else await ctx.store.incident(
+            session, incident_id)
+        if target is None or target.resolved_at is not None or int(event.severity) >= target.severity:
+            continue
+        previous, target.severity = target.severity, int(event.severity)
+        name = one_line(event.name or event.title, 100)
+        text = f"Severity raised from SEV{previous} to SEV{target.severity}: {name} is {event.severity.label}"
+        await ctx.store.add_timeline(session, incident_id, at=now, kind="status", source=event.source, actor=None,
+                                     text=text, now=now)
+        await enqueue_post(ctx, session, incident_id, f":arrow_up: {mrkdwn(text)}", now=now)
+        raised.add(incident_id)
+    return raised
 
 
 def _superseded(event: AlertEvent, known: Sequence[Alert]) -> list[Alert]:
@@ -351,7 +409,8 @@ async def _open(ctx: Services, session: AsyncSession, key: str, events: Sequence
     session.add(incident)
     await session.flush()  # the unique open_group_key decides races here
     await ctx.store.add_timeline(session, incident.id, at=now, kind="status", source=first.source, actor=None,
-                                 text=f"Incident opened from {first.source} alert {first.name}: {first.title}",
+                                 text=f"Incident opened from {first.source} alert"
+                                      f"{' ' + first.name if first.name else ''}: {first.title}",
                                  now=now)
     await enqueue_opening(ctx, session, incident, now)
     return incident

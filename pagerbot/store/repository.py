@@ -371,7 +371,7 @@ def incident_record(row: Incident, participants: Sequence[str] = ()) -> Incident
         acknowledged_at=row.acknowledged_at, identified_at=row.identified_at, mitigated_at=row.mitigated_at,
         resolved_at=row.resolved_at, summary=row.summary, description=row.description,
         participants=tuple(participants), wave=row.wave or 1, wave_started_at=row.wave_started_at,
-        acknowledged_by=row.acknowledged_by)
+        acknowledged_by=row.acknowledged_by, alerts_left_out=row.alerts_left_out or 0, left_out_by=row.left_out_by)
 
 
 def alert_record(row: Alert) -> AlertRecord:

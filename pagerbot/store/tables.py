@@ -100,6 +100,10 @@ class Incident(Base):
     all_resolved_offered_at: Mapped[datetime | None]
     summary: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # How many alerts the last notification of the incident's sender left out (Alertmanager's and Grafana's
+    # truncatedAlerts, over their receiver's max_alerts), and which sender: shown in the header.
+    alerts_left_out: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    left_out_by: Mapped[str | None] = mapped_column(String(32))
 
 
 class Alert(Base):
