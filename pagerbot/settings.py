@@ -166,6 +166,10 @@ class RemindersConfig(_Strict):
 class IntakeConfig(_Strict):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     grafana_secret: str | None = None
+    # Grafana's contact point lets the user name both headers (HMAC Signature → Header, Timestamp Header).
+    grafana_signature_header: str = Field(default="X-Grafana-Alerting-Signature", min_length=1)
+    # null: signatures without a timestamp are accepted (no replay protection; not recommended)
+    grafana_timestamp_header: str | None = Field(default="X-Grafana-Alerting-Timestamp", min_length=1)
     storm_threshold: int = Field(default=5, ge=0)  # alerts posted one by one before the digest takes over
     digest_seconds: float = Field(default=5.0, ge=0)
 

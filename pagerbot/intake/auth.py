@@ -11,13 +11,17 @@ from collections.abc import Mapping
 
 __all__ = [
     "GRAFANA_SIGNATURE_HEADER",
+    "GRAFANA_TIMESTAMP_HEADER",
     "GRAFANA_TIMESTAMP_TOLERANCE",
+    "SeenSignatures",
     "check_grafana_signature",
     "check_token",
 ]
 
 GRAFANA_SIGNATURE_HEADER = "X-Grafana-Alerting-Signature"
 """Grafana's default signature header (configurable in the contact point's HMAC settings)."""
+GRAFANA_TIMESTAMP_HEADER = "X-Grafana-Alerting-Timestamp"
+"""pagerbot's default for the contact point's *Timestamp Header* (Grafana itself has no default name)."""
 GRAFANA_TIMESTAMP_TOLERANCE = 300.0
 """How far (seconds) a signed timestamp may be from now, either way, before it counts as a replay."""
 
@@ -85,6 +89,30 @@ def check_grafana_signature(
         message = stamp.strip().encode("ascii", "replace") + b":" + body
     expected = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
     return _same(signature.strip().lower(), expected)
+
+
+class SeenSignatures:
+    """The signatures accepted within the last ``window`` seconds: the same signed request again is a replay.
+
+    Grafana signs every attempt anew (a retry carries a new timestamp, so a new signature); a signature seen
+    twice is somebody replaying a captured request. Older entries are forgotten: the timestamp check refuses
+    those requests anyway. One per process (a replay sent to another replica within the window is not seen).
+    """
+
+    def __init__(self, window: float = GRAFANA_TIMESTAMP_TOLERANCE) -> None:
+        self.window = window
+        self._seen: dict[str, float] = {}
+
+    def first_time(self, signature: str, now: float) -> bool:
+        """Record ``signature``; False when it was already seen within the window."""
+        if len(self._seen) > 1024:
+            self._seen = {key: at for key, at in self._seen.items() if now - at <= self.window}
+        key = signature.strip().lower()
+        seen_at = self._seen.get(key)
+        if seen_at is not None and now - seen_at <= self.window:
+            return False
+        self._seen[key] = now
+        return True
 
 
 def _same(given: str, expected: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from pagerbot.intake.auth import check_grafana_signature
+from pagerbot.intake.auth import SeenSignatures, check_grafana_signature
 from pagerbot.intake.bodies import PARSERS, body_text, parse_body
 from pagerbot.intake.errors import MalformedBody, PayloadError
 from pagerbot.intake.pagerduty import success_body
@@ -49,24 +49,42 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def authenticate(ctx: Services, request: Request, body: bytes, sender: str, insecure: bool) -> None:
-    secret = ctx.settings.config.intake.grafana_secret
-    if sender == "grafana" and secret:
-        if check_grafana_signature(body, dict(request.headers), secret):
-            return
-        raise ApiError(401, "invalid signature", "the Grafana HMAC signature header is missing or wrong")
+def authenticate(ctx: Services, request: Request, body: bytes, sender: str, insecure: bool,
+                 seen: SeenSignatures) -> None:
+    intake = ctx.settings.config.intake
+    if sender == "grafana" and intake.grafana_secret:
+        headers = dict(request.headers)
+        now = ctx.clock.now().timestamp()
+        if not check_grafana_signature(body, headers, intake.grafana_secret, header=intake.grafana_signature_header,
+                                       timestamp_header=intake.grafana_timestamp_header, now=now):
+            stamp = f" and {intake.grafana_timestamp_header} (within 5 minutes)" if intake.grafana_timestamp_header \
+                else ""
+            raise ApiError(401, "invalid signature",
+                           f"the Grafana HMAC headers {intake.grafana_signature_header}{stamp} are missing or wrong")
+        if intake.grafana_timestamp_header and not seen.first_time(
+                headers.get(intake.grafana_signature_header.lower(), ""), now):
+            raise ApiError(401, "replayed request", "this signed request was already received")
+        return
     require_api_token(request, ctx.settings.api_token, insecure=insecure)
+
+
+def pagerduty_error(exc: ApiError) -> JSONResponse:
+    """A refused event as PagerDuty's Events API answers it (400, ``status``/``message``/``errors``), which
+    its client libraries expect, with pagerbot's own ``error``/``detail`` beside them."""
+    return JSONResponse({"status": "invalid event", "message": "Event object is invalid", "errors": [exc.error],
+                         "error": exc.error, "detail": exc.detail}, status_code=400)
 
 
 def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
     api = APIRouter()
     limit = ctx.settings.config.intake.max_body_bytes
+    seen = SeenSignatures()
 
     async def receive(sender: str, request: Request) -> JSONResponse:
         started = time.perf_counter()
         try:
             body = await read_limited(request, limit)
-            authenticate(ctx, request, body, sender, insecure)
+            authenticate(ctx, request, body, sender, insecure, seen)
             try:
                 text = body_text(body)
                 events = parse_body(sender, text)
@@ -83,6 +101,8 @@ def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
                 raise
         except ApiError as exc:
             ALERTS_RECEIVED.labels(source=sender, outcome=str(exc.status)).inc()
+            if sender == "pagerduty" and exc.status in (400, 422):
+                return pagerduty_error(exc)
             raise
         finally:
             WEBHOOK_LATENCY.labels(route=sender).observe(time.perf_counter() - started)

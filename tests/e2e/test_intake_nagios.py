@@ -1,6 +1,7 @@
 """The Nagios command definitions of docs/intake.md, run as Nagios runs them (macros substituted into the
-command line, then /bin/sh -c), against a running pagerbot: a PROBLEM fires the alert, the RECOVERY
-resolves the same alert although its title changed with the state."""
+command line as text, then /bin/sh -c), against a running pagerbot, with host and service names that hold
+spaces, double quotes, `$`, backquotes and non-ASCII letters: WARNING → CRITICAL → RECOVERY → CRITICAL of a
+service is one alert in one incident, whose severity rises with the alert's; a host goes DOWN and recovers."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from tests.harness import API_TOKEN, ServerThread, make_settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "intake.md"
 PAGERBOT = Path(sys.executable).parent / "pagerbot"
+HOST = 'db "eins" $HOME `id` Škoda'
+SERVICE = 'MySQL replikace "primär" ñ'
+WEB = "web 2 (Zürich)"
 
 
 def command_lines() -> dict[str, str]:
@@ -28,33 +32,50 @@ def notify(command_line: str, server_url: str, macros: dict[str, str]) -> None:
     """What Nagios does: substitute the macros as text, run the result with /bin/sh."""
     line = command_line.replace("/usr/local/bin/pagerbot", str(PAGERBOT))
     line = line.replace("https://pagerbot.example.com", server_url)
-    for name, value in {"USER10": API_TOKEN, **macros}.items():
+    used = set(re.findall(r"\$([A-Z0-9]+)\$", line))
+    values = {"USER10": API_TOKEN, **macros}
+    assert used <= set(values), used - set(values)
+    for name, value in values.items():
         line = line.replace(f"${name}$", value)
-    assert "$" not in line.replace("$( ", "").replace("$(", ""), line
     done = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, (line, done.stderr)
+
+
+def service(state: str, kind: str = "PROBLEM") -> dict[str, str]:
+    return {"HOSTNAME": HOST, "SERVICEDESC": SERVICE, "SERVICESTATE": state, "NOTIFICATIONTYPE": kind,
+            "SERVICEOUTPUT": f"{state} - Seconds_Behind_Master: 412"}
 
 
 def test_nagios_commands_of_the_docs(sqlite_url: str, fake_slack: FakeSlack) -> None:
     commands = command_lines()
     settings = make_settings(sqlite_url, slack_api_url=fake_slack.api_url)
-    service = {"HOSTNAME": "db1", "SERVICEDESC": "MySQL replication"}
+    key = f"{HOST}/{SERVICE}"
     with ServerThread(settings) as server:
-        notify(commands["notify-service-by-pagerbot"], server.url,
-               {**service, "SERVICESTATE": "CRITICAL", "NOTIFICATIONTYPE": "PROBLEM"})
+        notify(commands["notify-service-by-pagerbot"], server.url, service("WARNING"))
         notify(commands["notify-host-by-pagerbot"], server.url,
-               {"HOSTNAME": "web2", "HOSTSTATE": "DOWN", "NOTIFICATIONTYPE": "PROBLEM"})
+               {"HOSTNAME": WEB, "HOSTSTATE": "DOWN", "NOTIFICATIONTYPE": "PROBLEM", "HOSTOUTPUT": "PING CRITICAL"})
         alerts = incident_alerts(server)
-        assert (alerts["db1/MySQL replication"]["title"], alerts["db1/MySQL replication"]["severity"],
-                alerts["db1/MySQL replication"]["state"]) == ("db1 MySQL replication is CRITICAL", 1, "firing")
-        assert (alerts["web2/host"]["title"], alerts["web2/host"]["state"]) == ("web2 is DOWN", "firing")
+        assert (alerts[key]["title"], alerts[key]["severity"], alerts[key]["state"], alerts[key]["host"]) == (
+            f"{HOST} {SERVICE}", 3, "firing", HOST)
+        assert (alerts[f"{WEB}/host"]["title"], alerts[f"{WEB}/host"]["state"]) == (f"host {WEB}", "firing")
+        service_incident = next(i for i in server.get("/incidents") if i["title"] == f"{HOST} {SERVICE}")
+        assert service_incident["severity"] == 3
 
-        notify(commands["notify-service-by-pagerbot"], server.url,
-               {**service, "SERVICESTATE": "OK", "NOTIFICATIONTYPE": "RECOVERY"})
+        notify(commands["notify-service-by-pagerbot"], server.url, service("CRITICAL"))
+        assert incident_alerts(server)[key]["severity"] == 1
+        detail = server.get(f"/incidents/{service_incident['id']}")
+        assert detail["severity"] == 1  # the incident follows its alert up
+        assert any(e["text"].startswith("Severity raised from SEV3 to SEV1") for e in detail["timeline"])
+
+        notify(commands["notify-service-by-pagerbot"], server.url, service("OK", "RECOVERY"))
         notify(commands["notify-host-by-pagerbot"], server.url,
-               {"HOSTNAME": "web2", "HOSTSTATE": "UP", "NOTIFICATIONTYPE": "RECOVERY"})
+               {"HOSTNAME": WEB, "HOSTSTATE": "UP", "NOTIFICATIONTYPE": "RECOVERY", "HOSTOUTPUT": "PING OK"})
         alerts = incident_alerts(server)
-        assert {key: a["state"] for key, a in alerts.items()} == {"db1/MySQL replication": "resolved",
-                                                                   "web2/host": "resolved"}
-        assert alerts["db1/MySQL replication"]["severity"] == 1  # a recovery does not rewrite the alert
-    assert scalar(sqlite_url, "SELECT count(*) FROM alerts") == 2
+        assert {k: a["state"] for k, a in alerts.items()} == {key: "resolved", f"{WEB}/host": "resolved"}
+        assert alerts[key]["severity"] == 1  # a recovery does not rewrite the alert
+
+        notify(commands["notify-service-by-pagerbot"], server.url, service("CRITICAL"))
+        assert incident_alerts(server)[key]["state"] == "firing"
+        # one incident per problem: the state change after the recovery fired the same alert in the same incident
+        assert sorted(i["title"] for i in server.get("/incidents")) == [f"{HOST} {SERVICE}", f"host {WEB}"]
+    assert scalar(sqlite_url, "SELECT count(DISTINCT fingerprint) FROM alerts") == 2
