@@ -2,7 +2,9 @@
 tests/peers/install.sh installs): a service that turns CRITICAL and a host that goes DOWN notify a running
 pagerbot through `pagerbot send-alert`, and their RECOVERY notifications resolve the same alerts.
 
-The checks read their exit code from a file the test writes, so the test decides when a state changes.
+The checks read their exit code from a file the test writes, so the test decides when a state changes. Host
+and service names hold spaces, double quotes and non-ASCII letters; the service goes WARNING, then CRITICAL
+(one alert, whose severity, and the incident's, rises), then recovers.
 """
 
 from __future__ import annotations
@@ -53,16 +55,16 @@ template Host "quick" {
   check_interval = 1s
   retry_interval = 1s
 }
-object Host "db1" {
+object Host "db \\"eins\\" Škoda" {
   import "quick"
   vars.state_file = "{states}/db1"
 }
-object Host "web2" {
+object Host "web 2 (Zürich)" {
   import "quick"
   vars.state_file = "{states}/web2"
 }
-object Service "MySQL replication" {
-  host_name = "db1"
+object Service "MySQL replikace \\"primär\\"" {
+  host_name = "db \\"eins\\" Škoda"
   check_command = "state-file"
   vars.state_file = "{states}/mysql"
   max_check_attempts = 1
@@ -118,10 +120,15 @@ def _name(lookup: Callable[[int], Any], number: int) -> str:
         return str(number)
 
 
+DB = 'db "eins" Škoda'
+SERVICE = 'MySQL replikace "primär"'
+WEB = "web 2 (Zürich)"
+
+
 def test_icinga2_configuration_of_the_docs(sqlite_url: str, fake_slack: FakeSlack, tmp_path: Path) -> None:
     states = tmp_path / "states"
     states.mkdir()
-    for name, code in {"db1": 0, "web2": 2, "mysql": 2}.items():  # web2 DOWN, replication CRITICAL
+    for name, code in {"db1": 0, "web2": 2, "mysql": 1}.items():  # web2 DOWN, replication WARNING
         (states / name).write_text(str(code))
     settings = make_settings(sqlite_url, slack_api_url=fake_slack.api_url)
     with ServerThread(settings) as server:
@@ -135,16 +142,24 @@ def test_icinga2_configuration_of_the_docs(sqlite_url: str, fake_slack: FakeSlac
                 server.apply_inbox()
                 return {key: (a["title"], a["severity"], a["state"]) for key, a in incident_alerts(server).items()}
 
-            fired = {"db1/MySQL replication": ("db1 MySQL replication is CRITICAL", 1, "firing"),
-                     "web2/host": ("web2 is DOWN", 1, "firing")}
+            service_key = f"{DB}/{SERVICE}"
+            fired = {service_key: (f"{DB} {SERVICE}", 3, "firing"), f"{WEB}/host": (f"host {WEB}", 1, "firing")}
             wait_for(lambda: alerts() == fired, 30, interval=0.5,
                      what=f"Icinga 2's PROBLEM notifications (its log: {log})")
 
+            (states / "mysql").write_text("2")  # WARNING → CRITICAL: the same alert, raised
+            critical = {**fired, service_key: (f"{DB} {SERVICE}", 1, "firing")}
+            wait_for(lambda: alerts() == critical, 30, interval=0.5,
+                     what=f"Icinga 2's CRITICAL notification (its log: {log})")
+            incidents = {i["title"]: i for i in server.get("/incidents")}
+            assert incidents[f"{DB} {SERVICE}"]["severity"] == 1 and len(incidents) == 2
+
             for name in ("web2", "mysql"):
                 (states / name).write_text("0")
-            resolved = {key: (title, severity, "resolved") for key, (title, severity, _) in fired.items()}
+            resolved = {key: (title, severity, "resolved") for key, (title, severity, _) in critical.items()}
             wait_for(lambda: alerts() == resolved, 30, interval=0.5,
                      what=f"Icinga 2's RECOVERY notifications (its log: {log})")
         notified = [line for line in log.read_text(encoding="utf-8").splitlines()
                     if "Completed sending" in line]
-        assert len(notified) == 4, notified  # a problem and a recovery each, nothing for db1 (always UP)
+        # a problem and a recovery each, the service's CRITICAL too, nothing for db1 (always UP)
+        assert len(notified) == 5, notified
