@@ -59,17 +59,36 @@ def _ready(url: str) -> bool:
         return False
 
 
+def webhook_receiver(url: str, token: str, **extra: Any) -> dict[str, Any]:
+    """A ``webhook_configs`` receiver as docs/intake.md configures it (``extra``: e.g. ``max_alerts``)."""
+    return {"webhook_configs": [{"url": url, "send_resolved": True,
+                                 "http_config": {"authorization": {"credentials": token}}, **extra}]}
+
+
+def pagerduty_receiver(url: str, token: str, **extra: Any) -> dict[str, Any]:
+    """A ``pagerduty_configs`` receiver (Events API v2) sending to ``url`` instead of PagerDuty, with the
+    token as its bearer credentials, as docs/intake.md configures it."""
+    return {"pagerduty_configs": [{"url": url, "routing_key": "R0PAGERBOT0000000000000000000000", "send_resolved": True,
+                                   "http_config": {"authorization": {"credentials": token}}, **extra}]}
+
+
 @contextmanager
-def start_alertmanager(tmp: Path, *, webhook_url: str, token: str,
-                       group_by: Sequence[str] = ("cluster",)) -> Iterator[Alertmanager]:
+def start_alertmanager(tmp: Path, *, webhook_url: str | None = None, token: str,
+                       group_by: Sequence[str] = ("cluster",),
+                       receivers: Mapping[str, dict[str, Any]] | None = None) -> Iterator[Alertmanager]:
+    """Alertmanager with one webhook receiver at ``webhook_url``, or with ``receivers`` (by name), each of
+    which gets every notification (routes with ``continue: true``)."""
     binary = need("prometheus-alertmanager")
     port = free_port()
+    if receivers is None:
+        assert webhook_url is not None
+        receivers = {"pagerbot": webhook_receiver(webhook_url, token)}
+    names = list(receivers)
     config = {
-        "route": {"receiver": "pagerbot", "group_by": list(group_by), "group_wait": "1s",
-                  "group_interval": "2s", "repeat_interval": "1h"},
-        "receivers": [{"name": "pagerbot", "webhook_configs": [{
-            "url": webhook_url, "send_resolved": True,
-            "http_config": {"authorization": {"credentials": token}}}]}],
+        "route": {"receiver": names[0], "group_by": list(group_by), "group_wait": "1s",
+                  "group_interval": "2s", "repeat_interval": "1h",
+                  "routes": [{"receiver": name, "continue": True} for name in names]},
+        "receivers": [{"name": name, **receiver} for name, receiver in receivers.items()],
     }
     path = tmp / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config))
