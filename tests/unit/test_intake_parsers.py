@@ -17,7 +17,6 @@ from pagerbot.intake.errors import PayloadError
 from pagerbot.intake.generic import generic_key, parse_generic
 from pagerbot.intake.grafana import parse_grafana
 from pagerbot.intake.limits import (
-    MAX_ALERTS,
     MAX_LABEL_VALUE_LENGTH,
     MAX_LABELS,
     child,
@@ -406,7 +405,8 @@ BAD: list[tuple[str, Parser, object, str]] = [
 
 
 # --- what a real sender may send is never refused: oversized values are clipped with a marker ------------
-PD_TRIGGER = {"event_action": "trigger", "dedup_key": "k", "payload": {"summary": "s", "source": "h", "severity": "info"}}
+PD_TRIGGER = {"event_action": "trigger", "dedup_key": "k",
+              "payload": {"summary": "s", "source": "h", "severity": "info"}}
 
 
 def test_sender_maps_are_clipped_not_refused() -> None:
