@@ -66,6 +66,13 @@ def test_nagios_commands_of_the_docs(sqlite_url: str, fake_slack: FakeSlack) -> 
         detail = server.get(f"/incidents/{service_incident['id']}")
         assert detail["severity"] == 1  # the incident follows its alert up
         assert any(e["text"].startswith("Severity raised from SEV3 to SEV1") for e in detail["timeline"])
+        server.drain()  # what the channel shows: the rise posted, the topic and the pinned header at SEV1
+        channel = next(c for c in fake_slack.channels.values() if c.id == detail["channel_id"])
+        assert channel.topic.startswith("SEV1 · ")
+        texts = [m.text for m in fake_slack.messages(channel.id)]
+        assert any(t.startswith(":arrow_up: Severity raised from SEV3 to SEV1") for t in texts), texts
+        [pinned] = fake_slack.pinned(channel.id)
+        assert "SEV1" in str(pinned.blocks) and "SEV3" not in str(pinned.blocks)
 
         notify(commands["notify-service-by-pagerbot"], server.url, service("OK", "RECOVERY"))
         notify(commands["notify-host-by-pagerbot"], server.url,
