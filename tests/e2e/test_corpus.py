@@ -81,3 +81,11 @@ def test_no_real_notification_is_refused(server: ServerThread) -> None:
     for path in notifications:
         answer = post(server, route_of(path), path.read_bytes())
         assert answer.status_code == 202, (path.relative_to(CORPUS.parent), answer.status_code, answer.text[:300])
+
+
+def test_every_corpus_directory_has_its_source_and_expectations() -> None:
+    readme = (CORPUS / "README.md").read_text(encoding="utf-8")
+    directories = {path.name for path in CORPUS.iterdir() if path.is_dir() and not path.name.startswith("__")}
+    assert directories == {s.directory for s in SCENARIOS}
+    for directory in directories:
+        assert f"| `{directory}` |" in readme, f"tests/corpus/README.md does not say where {directory} comes from"
