@@ -28,11 +28,13 @@ from pagerbot.intake.errors import PayloadError
 from pagerbot.intake.limits import (
     MAX_ANNOTATION_LENGTH,
     MAX_ANNOTATIONS,
-    MAX_KEY_LENGTH,
+    MAX_NAME_LENGTH,
     MAX_TITLE_LENGTH,
     UNLIMITED,
     child,
     clip,
+    clip_marked,
+    fit_key,
     index,
     optional_int,
     optional_str,
@@ -134,17 +136,17 @@ def parse_alert(value: object, path: str, *, source: str = SOURCE, left_out: int
         raise PayloadError(child(path, "labels"), "required: an object of strings")
     labels = require_string_map(alert["labels"], path, key="labels", clip=True)
     annotations = _optional_annotations(alert, "annotations", path)
-    fingerprint = optional_str(alert, "fingerprint", path, max_length=MAX_KEY_LENGTH)
+    fingerprint = optional_str(alert, "fingerprint", path, max_length=UNLIMITED)
     if not fingerprint:  # absent, or empty as in hand-made and templated bodies
         fingerprint = stable_hash(sorted(labels.items()))
-    name = labels.get("alertname", "")
-    host = host_from_labels(labels)
+    name = clip_marked(labels.get("alertname", ""), MAX_NAME_LENGTH)
+    host = _fit_host(host_from_labels(labels))
     title_source = annotations.get("summary", "").strip() or name.strip() or f"Alert {fingerprint}"
     description = annotations.get("description") or annotations.get("message") or ""
     title_source, description = (by_host_name(text, labels, host) for text in (title_source, description))
     return AlertEvent(
         source=source,
-        fingerprint=fingerprint,
+        fingerprint=fit_key(fingerprint),
         state=state,
         name=name,
         title=clip(title_source, MAX_TITLE_LENGTH),
@@ -193,6 +195,10 @@ def by_host_name(text: str, labels: Mapping[str, str], host: str | None) -> str:
     if not host or not instance or instance == host or "://" in instance or _strip_port(instance) != host:
         return text  # a probe's URL is what was probed: it stays
     return re.sub(rf"(?<![\w.-]){re.escape(instance)}(?![\w:])", host, text)
+
+
+def _fit_host(host: str | None) -> str | None:
+    return clip_marked(host, MAX_NAME_LENGTH) if host else host
 
 
 def _strip_port(instance: str) -> str:

@@ -8,7 +8,7 @@ A body is one alert object, or ``{"alerts": [alert, ...]}`` with at most 1000 al
       "severity": 2,                                     # 1-4, "sev1".."sev4", or a word (default sev3)
       "host": "db1",
       "key": "db1/replication",                          # dedup key (default: hash of title + host)
-      "description": "Seconds_Behind_Master = 412",
+      "description": "Seconds_Behind_Master = 412",      # clipped at 16 KiB, with a marker
       "labels": {"cluster": "prod-east", "service": "mysql"},
       "url": "https://nagios.example.com/...",
       "starts_at": "2024-05-01T12:00:00Z"                # RFC 3339
@@ -31,9 +31,13 @@ from pagerbot.intake.limits import (
     MAX_ALERTS,
     MAX_ANNOTATION_LENGTH,
     MAX_KEY_LENGTH,
+    MAX_NAME_LENGTH,
     MAX_TITLE_LENGTH,
     MAX_URL_LENGTH,
+    UNLIMITED,
     child,
+    clip_marked,
+    fit_key,
     index,
     optional_str,
     optional_time,
@@ -88,6 +92,7 @@ def _parse_alert(value: object, path: str) -> AlertEvent:
     host = optional_str(alert, "host", path, max_length=MAX_HOST_LENGTH)
     host = (host.strip() or None) if host is not None else None
     key = optional_str(alert, "key", path, max_length=MAX_KEY_LENGTH, allow_empty=False)
+    key = fit_key(key) if key is not None else None
     labels = (
         require_string_map(alert["labels"], path, key="labels") if alert.get("labels") is not None else {}
     )
@@ -95,13 +100,15 @@ def _parse_alert(value: object, path: str) -> AlertEvent:
         source=SOURCE,
         fingerprint=key if key is not None else generic_key(title, host),
         state=state,
-        name=labels.get("alertname") or title,
+        name=clip_marked(labels.get("alertname") or title, MAX_NAME_LENGTH),
         title=title,
         severity=severity,
         labels=labels,
         starts_at=optional_time(alert, "starts_at", path),
         host=host,
-        description=optional_str(alert, "description", path, max_length=MAX_ANNOTATION_LENGTH) or "",
+        # clipped, not refused: send-alert passes a plugin's output, whose length pagerbot does not control
+        description=clip_marked(optional_str(alert, "description", path, max_length=UNLIMITED) or "",
+                                MAX_ANNOTATION_LENGTH),
         url=optional_str(alert, "url", path, max_length=MAX_URL_LENGTH) or None,
     )
 

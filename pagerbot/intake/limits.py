@@ -25,6 +25,7 @@ __all__ = [
     "MAX_LABELS",
     "MAX_LABEL_NAME_LENGTH",
     "MAX_LABEL_VALUE_LENGTH",
+    "MAX_NAME_LENGTH",
     "MAX_TEXT_LENGTH",
     "MAX_TITLE_LENGTH",
     "MAX_URL_LENGTH",
@@ -33,6 +34,7 @@ __all__ = [
     "clip",
     "clip_marked",
     "describe",
+    "fit_key",
     "index",
     "optional_bool",
     "optional_int",
@@ -64,6 +66,10 @@ MAX_TEXT_LENGTH = 16 * 1024
 """Any other free-text string field."""
 MAX_KEY_LENGTH = 512
 """Fingerprints, dedup keys, group keys, routing keys."""
+MAX_STORED_KEY_LENGTH = 255
+"""What the database keeps of an alert's key (fingerprint); a longer key is shortened by :func:`fit_key`."""
+MAX_NAME_LENGTH = 255
+"""What the database keeps of an alert's name and host."""
 MAX_URL_LENGTH = 8192
 UNLIMITED = 1 << 62
 """For the senders' formats: no count or length limit of its own; the body's size limit (413) is the bound."""
@@ -354,6 +360,15 @@ def stable_hash(value: object, *, length: int = 16) -> str:
     """
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+def fit_key(key: str) -> str:
+    """``key`` as the database can keep it: whole when it fits, else its beginning and a hash of all of it,
+    so that the same long key always gives the same shorter one and two long keys never collide."""
+    if len(key) <= MAX_STORED_KEY_LENGTH:
+        return key
+    digest = stable_hash(key, length=32)
+    return key[: MAX_STORED_KEY_LENGTH - len(digest) - 1] + "#" + digest
 
 
 def clip_marked(text: str, max_length: int) -> str:

@@ -41,6 +41,7 @@ from pagerbot.intake.limits import (
     MAX_ANNOTATIONS,
     MAX_LABEL_NAME_LENGTH,
     MAX_LABEL_VALUE_LENGTH,
+    MAX_NAME_LENGTH,
     MAX_URL_LENGTH,
     UNLIMITED,
     child,
@@ -133,7 +134,7 @@ def _parse_event(value: object, path: str) -> AlertEvent:
             raise PayloadError(child(ppath, key), "required for trigger")
     summary_text = require_str(payload["summary"], child(ppath, "summary"), max_length=UNLIMITED, allow_empty=False)
     source_text = require_str(payload["source"], child(ppath, "source"), max_length=UNLIMITED, allow_empty=False)
-    source_text = clip_marked(source_text.strip(), MAX_LABEL_VALUE_LENGTH)
+    source_text = clip_marked(source_text.strip(), MAX_NAME_LENGTH)  # the host: what the database keeps
     severity_text = require_str(payload["severity"], child(ppath, "severity"), max_length=32)
     severity = SEVERITIES.get(severity_text.strip().lower())
     if severity is None:
@@ -164,7 +165,7 @@ def _parse_event(value: object, path: str) -> AlertEvent:
         source=SOURCE,
         fingerprint=dedup_key,
         state=state,
-        name="" if event_class.strip().lower() in GENERIC_CLASSES else event_class,
+        name="" if event_class.strip().lower() in GENERIC_CLASSES else clip_marked(event_class, MAX_NAME_LENGTH),
         title=clip(summary_text, MAX_SUMMARY_LENGTH),
         severity=severity,
         labels=labels,

@@ -422,6 +422,18 @@ def test_sender_maps_are_clipped_not_refused() -> None:
     assert len(parse_alertmanager({"alerts": [{"status": "firing", "labels": {}}] * 1500}).alerts) == 1500
 
 
+def test_names_hosts_and_keys_fit_the_database() -> None:
+    long = "n" * 3000
+    [alert] = parse_alertmanager(am_with(labels={"alertname": long, "host": long}, fingerprint="f" * 400)).alerts[1:]
+    assert len(alert.name) == len(alert.host or "") == 255 and len(alert.fingerprint) == 255
+    [again] = parse_alertmanager(am_with(labels={"alertname": long, "host": long}, fingerprint="f" * 400)).alerts[1:]
+    assert again.fingerprint == alert.fingerprint  # the same long key always gives the same stored key
+    [other] = parse_alertmanager(am_with(labels={"alertname": "x"}, fingerprint="f" * 399 + "g")).alerts[1:]
+    assert other.fingerprint != alert.fingerprint
+    [generic] = parse_generic({"title": "t" * 1000, "key": "k" * 500})
+    assert len(generic.name) == 255 and len(generic.fingerprint) == 255
+
+
 def test_pagerduty_oddities_of_real_senders_are_accepted() -> None:
     payload = {**PD_TRIGGER["payload"], "summary": "s" * 3000, "timestamp": "yesterday",  # type: ignore[dict-item]
                "custom_details": {"firing": "x" * 30000, "num_firing": 60}}
