@@ -24,7 +24,8 @@ ALERT_BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
         "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}},
     "responses": {
-        "400": {"description": "malformed JSON or not UTF-8"}, "401": {"description": "missing or wrong token"},
+        "400": {"description": "malformed JSON or not UTF-8 (PagerDuty's route: any invalid event)"},
+        "401": {"description": "missing or wrong token"},
         "413": {"description": "body over the size limit"}, "422": {"description": "not a valid body of this format"},
         "503": {"description": "database unavailable; retry"}},
 }

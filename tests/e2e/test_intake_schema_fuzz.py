@@ -83,6 +83,9 @@ def test_no_route_fails_and_refusals_store_nothing(operation: str, api_schema: A
         assert response.status_code < 500, (case.method, case.path, case.body, response.text)
         if response.status_code >= 400:
             assert _rows(fuzzed_server) == before, (case.path, case.body, response.status_code, response.text)
-            assert set(response.json()) == {"error", "detail"}, response.text
+            # PagerDuty's route answers an invalid event in PagerDuty's shape as well (docs/intake.md, Bad input)
+            pagerduty = path == "/alerts/pagerduty" and response.status_code == 400
+            expected = {"error", "detail"} | ({"status", "message", "errors"} if pagerduty else set())
+            assert set(response.json()) == expected, response.text
 
     check()
