@@ -38,6 +38,15 @@ class Scenario:
 
 RAISED = "Severity raised from SEV3 to SEV1"
 
+# Nagios and Icinga 2 through send-alert: a service WARNING, a host DOWN, the service CRITICAL, both recover
+MONITORING_STEPS = (
+    Expect(incidents=1, severities=(3,), alerts=1, firing=1, hosts=1),
+    Expect(incidents=2, severities=(3, 1), alerts=2, firing=2, hosts=2),
+    Expect(incidents=2, severities=(1, 1), alerts=2, firing=2, timeline=RAISED),
+    Expect(incidents=2, alerts=2, firing=1),
+    Expect(incidents=2, alerts=2, firing=0),
+)
+
 SCENARIOS = (
     Scenario("alertmanager-webhook", "alertmanager", (
         Expect(incidents=1, severities=(3,), alerts=60, firing=60, hosts=60),
@@ -82,19 +91,9 @@ SCENARIOS = (
         Expect(incidents=1, severities=(2,), alerts=1, firing=1),
         Expect(incidents=2, severities=(2, 3), alerts=2, firing=2, hosts=2),
     )),
-    Scenario("icinga2-send-alert", "generic", (
-        Expect(incidents=1, severities=(3,), alerts=1, firing=1, hosts=1),
-        Expect(incidents=2, severities=(3, 1), alerts=2, firing=2, hosts=2),
-        Expect(incidents=2, severities=(1, 1), alerts=2, firing=2, timeline=RAISED),
-        Expect(incidents=2, alerts=2, firing=1),
-        Expect(incidents=2, alerts=2, firing=0),
-    )),
+    Scenario("icinga2-send-alert", "generic", MONITORING_STEPS),
     Scenario("nagios-send-alert", "generic", (
-        Expect(incidents=1, severities=(3,), alerts=1, firing=1, hosts=1),
-        Expect(incidents=2, severities=(3, 1), alerts=2, firing=2, hosts=2),
-        Expect(incidents=2, severities=(1, 1), alerts=2, firing=2, timeline=RAISED),
-        Expect(incidents=2, alerts=2, firing=1),
-        Expect(incidents=2, alerts=2, firing=0),
+        *MONITORING_STEPS,
         # CRITICAL again after the recovery: the same alert fires again in the same incident
         Expect(incidents=2, severities=(1, 1), alerts=2, firing=1),
     )),
