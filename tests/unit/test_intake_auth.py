@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from pagerbot.intake.auth import check_grafana_signature, check_token
+from pagerbot.intake.auth import SeenSignatures, check_grafana_signature, check_token
 
 TOKEN = "s3cret-token"
 
@@ -126,3 +126,11 @@ def test_grafana_signature_with_timestamp() -> None:
     )
     bad = {**headers, ts: "nan"}
     assert not check_grafana_signature(BODY, bad, SECRET, now=now, timestamp_header=ts)
+
+
+def test_a_signature_is_accepted_once_within_the_window() -> None:
+    seen = SeenSignatures(window=300)
+    assert seen.first_time("AB12", 1000.0)
+    assert not seen.first_time("ab12", 1100.0)  # the same signature again: a replay
+    assert seen.first_time("cd34", 1100.0)
+    assert seen.first_time("ab12", 1301.0)  # past the window the timestamp check refuses it anyway
