@@ -101,9 +101,10 @@ def router(ctx: Services, *, insecure: bool = False) -> APIRouter:
                                    headers={"Retry-After": "5"}) from None
                 raise
         except ApiError as exc:
-            ALERTS_RECEIVED.labels(source=sender, outcome=str(exc.status)).inc()
-            if sender == "pagerduty" and exc.status in (400, 422):
-                return pagerduty_error(exc)
+            refusal = pagerduty_error(exc) if sender == "pagerduty" and exc.status in (400, 422) else None
+            ALERTS_RECEIVED.labels(source=sender, outcome=str(refusal.status_code if refusal else exc.status)).inc()
+            if refusal is not None:
+                return refusal
             raise
         finally:
             WEBHOOK_LATENCY.labels(route=sender).observe(time.perf_counter() - started)
