@@ -1,12 +1,16 @@
-"""Benchmark of the stacked load graph: 50 hosts x 6 hours at 1-minute steps.
+"""Benchmark of the stacked load graph: 50 hosts x 6 hours at 1-minute steps, against ``rrdtool graph``.
 
-Prints the median render time in-process and through the worker process, the memory (RSS) of this
-(the "server") process with the worker and with in-process rendering, and, when rrdtool is installed,
-the median time of ``rrdtool graph`` drawing the same stacked graph (AREA + STACK) from the same data
-written into RRD files, with the ratio. The in-process renders and rrdtool's alternate, one of each in
-turn, so that whatever else runs on the machine slows both alike.
+The two draw an equal graph: the same hosts and window, one stacked band per host in the same colours, a
+legend with each host's last, average and maximum value (rrdtool's GPRINT), the capacity as a dashed line
+(HRULE: 50 hosts x 4 cores), two marker lines (VRULE), the title and the caption, both at twice the density
+(rrdtool's ``--zoom 2``, pagerbot's 2x rendering) with a 426 x 190 plot. Prints the median render time
+in-process and through the worker process, the memory (RSS) of this (the "server") process with the worker
+and with in-process rendering, and, when rrdtool is installed, the median time of ``rrdtool graph`` (one
+process per graph, and through one ``rrdtool -`` pipe) with the ratio pagerbot / rrdtool (the target: 0.5 or
+less). The in-process renders and rrdtool's alternate, one of each in turn, so that whatever else runs on the
+machine slows both alike.
 
-    python bench/graphs.py [--runs 15] [--json PATH]
+    python bench/graphs.py [--runs 15] [--json PATH] [--png PATH] [--rrd-png PATH]
 
 The server process imports matplotlib only for the in-process part, which runs last.
 """
@@ -17,9 +21,11 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -31,14 +37,18 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pagerbot.core.graph_frame import Window, caption
+from pagerbot.graphs.markers import Span
+from pagerbot.graphs.palette import host_colors
 from pagerbot.graphs.worker import GraphRenderer, Marker
 from pagerbot.metrics.series import Series
 
 HOSTS = 50
+CORES = 4  # per host: the capacity line is at HOSTS * CORES
 POINTS = 6 * 60 + 1
 STEP = 60
-WIDTH, HEIGHT = 1000, 500
-COLORS = ("1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd", "8c564b", "e377c2", "7f7f7f", "bcbd22", "17becf")
+PLOT_W, PLOT_H = 426, 190  # logical pixels, as pagerbot lays out the stacked graph's plot
+TZ = ZoneInfo("America/Los_Angeles")
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -69,12 +79,20 @@ def make_data(end: float) -> dict[str, Series]:
 
 
 def kwargs_for(data: dict[str, Series], end: float) -> dict[str, Any]:
+    window = Window(datetime.fromtimestamp(end - (POINTS - 1) * STEP, UTC), datetime.fromtimestamp(end, UTC))
+    opened = datetime.fromtimestamp(end - 3600, UTC)
     return {
-        "series_by_host": data, "title": "web: stacked load (50 hosts)", "tz": ZoneInfo("America/Los_Angeles"),
-        "markers": [Marker(datetime.fromtimestamp(end - 3600, UTC), "incident start"),
-                    Marker(datetime.fromtimestamp(end - 2400, UTC), "alert: HighLoad")],
-        "width_px": WIDTH, "height_px": HEIGHT,
+        "series_by_host": data, "title": "Load, pool web (1-minute load, stacked)", "caption": caption(window, TZ),
+        "tz": TZ, "window": window, "capacity": float(HOSTS * CORES),
+        "markers": [Marker(opened, "INC-1 opened", kind="event"),
+                    Marker(datetime.fromtimestamp(end - 2400, UTC), "HighLoad")],
+        "spans": [Span(opened, window.end, "INC-1", "incident")],
     }
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    width, height = struct.unpack(">II", png[16:24])
+    return int(width), int(height)
 
 
 def median_ms(samples: list[float]) -> float:
@@ -99,10 +117,11 @@ async def bench_worker(kwargs: dict[str, Any], runs: int) -> tuple[float, float,
 
 
 class RrdGraph:
-    """The same stacked graph drawn by ``rrdtool graph`` from RRD files holding the same series."""
+    """The equal graph drawn by ``rrdtool graph`` from RRD files holding the same series."""
 
-    def __init__(self, rrdtool: str, data: dict[str, Series], end: float, tmp: Path) -> None:
+    def __init__(self, rrdtool: str, data: dict[str, Series], end: float, tmp: Path, kwargs: dict[str, Any]) -> None:
         start = end - (POINTS - 1) * STEP
+        colors = host_colors(sorted(data), {})
         defs: list[str] = []
         for i, (name, s) in enumerate(sorted(data.items())):
             path = tmp / f"{name}.rrd"
@@ -110,26 +129,31 @@ class RrdGraph:
                             f"DS:load:GAUGE:{2 * STEP}:0:U", f"RRA:AVERAGE:0.5:1:{POINTS + 10}"], check=True)
             updates = [f"{int(t)}:{v:.4f}" for t, v in zip(s.times, s.values, strict=True)]
             subprocess.run([rrdtool, "update", str(path), *updates], check=True)
-            defs.append(f"DEF:h{i}={path}:load:AVERAGE")
-            defs.append(f"AREA:h{i}#{COLORS[i % len(COLORS)]}:{name}" + (":STACK" if i else ""))
-        self.args = ["graph", str(tmp / "rrd.png"), "--start", str(int(start)), "--end", str(int(end)), "--width",
-                     str(WIDTH), "--height", str(HEIGHT), "--full-size-mode", "--title", "web stacked load",
-                     "--vertical-label", "load", "--lower-limit", "0", *defs,
-                     f"VRULE:{int(end - 3600)}#d62728:incident start", f"VRULE:{int(end - 2400)}#ff7f0e:alert"]
+            defs += [f"DEF:h{i}={path}:load:AVERAGE", f"AREA:h{i}{colors[name]}:{name}" + (":STACK" if i else ""),
+                     f"GPRINT:h{i}:LAST:last %5.1lf", f"GPRINT:h{i}:AVERAGE:avg %5.1lf",
+                     f"GPRINT:h{i}:MAX:max %5.1lf\\l"]
+        marks = [f"VRULE:{int(mk.at.timestamp())}#000000:{mk.label}" for mk in kwargs["markers"]]
+        self.args = ["graph", str(tmp / "rrd.png"), "--start", str(int(start)), "--end", str(int(end)),
+                     "--width", str(PLOT_W), "--height", str(PLOT_H), "--zoom", "2", "--title", kwargs["title"],
+                     "--lower-limit", "0", f"COMMENT:{kwargs['caption'].replace(':', chr(92) + ':')}\\l", *defs,
+                     f"HRULE:{HOSTS * CORES}#1a1a1a:capacity {HOSTS * CORES} cores:dashes", *marks]
+        self.png = tmp / "rrd.png"
         self.rrdtool = rrdtool
+        self.env = {**os.environ, "TZ": TZ.key}  # its time axis in the same zone
         # The same through one long-running ``rrdtool -`` (pipe mode): no process start in the figure.
-        self.pipe = subprocess.Popen([rrdtool, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.pipe = subprocess.Popen([rrdtool, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=self.env)
         self.spawn()  # warm the file cache
         self.piped()
 
     def spawn(self) -> float:
         t = time.perf_counter()
-        subprocess.run([self.rrdtool, *self.args], check=True, capture_output=True)
+        subprocess.run([self.rrdtool, *self.args], check=True, capture_output=True, env=self.env)
         return time.perf_counter() - t
 
     def piped(self) -> float:
         assert self.pipe.stdin is not None and self.pipe.stdout is not None
-        line = " ".join(f'"{a}"' if " " in a else a for a in self.args) + "\n"
+        line = " ".join(f"'{a}'" if " " in a or "%" in a else a for a in self.args) + "\n"
         t = time.perf_counter()
         self.pipe.stdin.write(line)
         self.pipe.stdin.flush()
@@ -150,14 +174,14 @@ class RrdGraph:
 
 
 def bench_in_process_and_rrdtool(kwargs: dict[str, Any], data: dict[str, Series], end: float, runs: int,
-                                 tmp: Path) -> tuple[float, float, bytes, tuple[float, float] | None]:
+                                 tmp: Path) -> tuple[float, float, bytes, tuple[float, float, bytes] | None]:
     """matplotlib in this process and rrdtool, one render of each in turn, so that the other work on the
     machine (a shared 2-core box) weighs on both alike and their ratio holds even when the times wander."""
     from pagerbot.graphs.render import stacked_load
 
     png = stacked_load(**kwargs)
     rrdtool = shutil.which("rrdtool")
-    rrd = RrdGraph(rrdtool, data, end, tmp) if rrdtool else None
+    rrd = RrdGraph(rrdtool, data, end, tmp, kwargs) if rrdtool else None
     mine, spawned, piped = [], [], []
     try:
         for _ in range(runs):
@@ -170,7 +194,9 @@ def bench_in_process_and_rrdtool(kwargs: dict[str, Any], data: dict[str, Series]
     finally:
         if rrd is not None:
             rrd.close()
-    return median_ms(mine), rss_mb(), png, (median_ms(spawned), median_ms(piped)) if rrd else None
+    if rrd is None:
+        return median_ms(mine), rss_mb(), png, None
+    return median_ms(mine), rss_mb(), png, (median_ms(spawned), median_ms(piped), rrd.png.read_bytes())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15, help="timed renders per figure (default 15)")
     parser.add_argument("--json", dest="json_path", help="also write the figures to this JSON file")
     parser.add_argument("--png", help="write the in-process graph here, to look at it")
+    parser.add_argument("--rrd-png", help="write rrdtool's graph here, to compare")
     args = parser.parse_args(argv)
 
     end = float(math.floor(time.time() / STEP) * STEP)
@@ -190,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         inproc_ms, rss_in_process, png, rrd = bench_in_process_and_rrdtool(kwargs, data, end, args.runs, Path(tmp))
     if args.png:
         Path(args.png).write_bytes(png)
+    if args.rrd_png and rrd is not None:
+        Path(args.rrd_png).write_bytes(rrd[2])
 
     figures: dict[str, Any] = {
-        "hosts": HOSTS, "points_per_host": POINTS, "size_px": [WIDTH, HEIGHT], "runs": args.runs,
+        "hosts": HOSTS, "points_per_host": POINTS, "size_px": list(png_size(png)), "runs": args.runs,
         "in_process_ms": round(inproc_ms, 1),
         "worker_ms": round(worker_ms, 1),
         "worker_first_render_ms": round(worker_first_ms, 1),
@@ -213,19 +242,22 @@ def main(argv: list[str] | None = None) -> int:
         ("server RSS, rendering in-process", f"{rss_in_process:.1f} MB"),
     ]
     if rrd is not None:
-        spawned, piped = rrd
+        spawned, piped, rrd_png = rrd
         figures.update({"rrdtool_graph_ms": round(spawned, 1), "rrdtool_graph_pipe_ms": round(piped, 1),
-                        "rrdtool_over_matplotlib": round(spawned / inproc_ms, 2),
-                        "rrdtool_pipe_over_matplotlib": round(piped / inproc_ms, 2)})
+                        "rrdtool_size_px": list(png_size(rrd_png)),
+                        "ratio_to_rrdtool": round(inproc_ms / spawned, 2),
+                        "ratio_to_rrdtool_pipe": round(inproc_ms / piped, 2)})
         rows += [
             ("rrdtool graph, one process per graph (median)", f"{spawned:.1f} ms"),
             ("rrdtool graph, pipe mode (median)", f"{piped:.1f} ms"),
-            ("ratio rrdtool / matplotlib in-process", f"{spawned / inproc_ms:.2f}x (pipe: {piped / inproc_ms:.2f}x)"),
+            ("ratio pagerbot / rrdtool (target <= 0.5)", f"{inproc_ms / spawned:.2f} (pipe: {inproc_ms / piped:.2f})"),
         ]
     else:
         rows.append(("rrdtool graph", "rrdtool not installed"))
+    png_w, png_h = png_size(png)
+    print(f"stacked load graph: {HOSTS} hosts x {POINTS} points, legend with last/avg/max, capacity line, "
+          f"{png_w}x{png_h} px (2x), {args.runs} runs")
     width = max(len(r[0]) for r in rows)
-    print(f"stacked load graph: {HOSTS} hosts x {POINTS} points ({WIDTH}x{HEIGHT} px), {args.runs} runs")
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>14}")
     if args.json_path:

@@ -108,7 +108,8 @@ def rows_for(parts: dict[str, Any]) -> list[list[str]]:
     if graphs:
         mine = graphs.get("in_process_ms")
         rrd = graphs.get("rrdtool_graph_ms")
-        rows.append(["graph, stacked load 50 hosts × 6 h: median ms (lower is better)", _fmt(mine, 1),
+        rows.append(["graph, 50 hosts × 6 h stacked, last/avg/max legend, capacity line, 2×: median ms "
+                     "(lower is better; target ratio ≤ 0.5)", _fmt(mine, 1),
                      f"{_fmt(rrd, 1)} rrdtool graph" if rrd else "rrdtool not installed", _ratio(mine, rrd)])
         rows.append(["  through the render worker (as the server draws)", _fmt(graphs.get("worker_ms"), 1),
                      f"{_fmt(graphs.get('rrdtool_graph_pipe_ms'), 1)} rrdtool pipe mode"

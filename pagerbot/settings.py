@@ -83,7 +83,7 @@ class MetricsConfig(_Strict):
     source: Literal["prometheus", "ganglia", "graphite", "recorded", "none"] = "none"
     url: str | None = None
     refresh_minutes: int = Field(default=5, ge=1)
-    window_hours: float = Field(default=6.0, gt=0, le=168)
+    window_hours: float = Field(default=24.0, gt=0, le=168)
     pools: dict[str, list[str]] = Field(default_factory=dict)
     queries: dict[str, str] = Field(default_factory=dict)
     rrd_root: str | None = None

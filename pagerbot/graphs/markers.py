@@ -9,8 +9,22 @@ from datetime import datetime
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """A vertical line with a label: the incident start, an alert, a deploy..."""
+    """A thin vertical line with a label in the lane above the plot: an alert, the incident opening...
+
+    ``kind`` is "alert" or "event"; markers close in time are told as one label ("3 alerts").
+    """
 
     at: datetime
     label: str
     color: str | None = None
+    kind: str = "alert"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A shaded stretch of time: the incident (``kind`` "incident") or one of its waves ("wave")."""
+
+    start: datetime
+    end: datetime
+    label: str
+    kind: str = "wave"

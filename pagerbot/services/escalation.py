@@ -50,6 +50,7 @@ from pagerbot.outbox.ops import _post_once
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
+from pagerbot.services.graphs import keep_graph, span_graph
 from pagerbot.services.people import names_for
 from pagerbot.services.ports import MailSender
 from pagerbot.services.reply import Reply
@@ -332,6 +333,7 @@ async def _draft_all_clear(ctx: Services, email_id: int, actor: Actor) -> str:
     async with ctx.store.sessions() as session:
         incident_id = (await _email(session, email_id)).incident_id
     names = await _names(ctx, incident_id)
+    graph = await span_graph(ctx, incident_id)  # drawn before the transaction, which locks the incident
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
         last = await _email(session, email_id)
@@ -344,9 +346,10 @@ async def _draft_all_clear(ctx: Services, email_id: int, actor: Actor) -> str:
             raise ActionRefused(f"an all-clear email to {config.name} is already drafted or sent")
         sent = _sent(emails, key)
         previous = sent[-1] if sent else last
+        graph_id = await keep_graph(session, incident.id, graph, now) if graph is not None else None
         context, _ = await _context(ctx, session, incident, key, config, now, previous, names)
         written = _render("allclear", context, ctx)
-        await _store_draft(ctx, session, incident, key, config, "allclear", written, None, actor, now)
+        await _store_draft(ctx, session, incident, key, config, "allclear", written, graph_id, actor, now)
     ctx.wake_outbox()
     return f":email: An all-clear email to {config.name} is drafted in the channel: review it, then press Send."
 

@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.core.diagnosis import summarize_hosts, summary_json
 from pagerbot.core.escaping import mrkdwn
-from pagerbot.core.records import IncidentRecord
-from pagerbot.core.series import ALL_METRICS, CPUS, LOAD1, Series
+from pagerbot.core.graph_frame import Window, capacity_of, export_window, live_window, wave_windows
+from pagerbot.core.graph_frame import caption as graph_caption
+from pagerbot.core.records import AlertRecord, IncidentRecord
+from pagerbot.core.series import ALL_METRICS, CPU_BUSY, CPUS, IOWAIT, LOAD1, Series
 from pagerbot.core.watches import evaluate
-from pagerbot.graphs.markers import Marker
+from pagerbot.graphs.markers import Marker, Span
 from pagerbot.observability import GRAPH_RENDER
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.actor import ActionRefused, Actor
@@ -49,15 +51,15 @@ def parse_window(text: str, default: timedelta) -> timedelta:
 
 
 def _step(window: timedelta) -> int:
-    # About 360 points a series: plenty for a 1000-pixel graph, well under Prometheus's 11,000.
+    # About 360 points a series: plenty for a 960-pixel graph, well under Prometheus's 11,000.
     return max(60, int(window.total_seconds() // 360 // 60 * 60))
 
 
-async def _fetch(ctx: Services, hosts: Sequence[str] | None, window: timedelta) -> list[Series]:
+async def _fetch(ctx: Services, hosts: Sequence[str] | None, window: Window,
+                 metrics: Sequence[str] = ALL_METRICS) -> list[Series]:
     if ctx.metrics is None:
         raise ActionRefused("no metrics source is configured (metrics.source in the config)")
-    end = ctx.clock.now()
-    return await ctx.metrics.fetch(ALL_METRICS, end - window, end, _step(window), hosts)
+    return await ctx.metrics.fetch(metrics, window.start, window.end, _step(window.length), hosts)
 
 
 def _scope(ctx: Services, target: str | None) -> tuple[str, list[str] | None]:
@@ -72,41 +74,165 @@ def _scope(ctx: Services, target: str | None) -> tuple[str, list[str] | None]:
 @dataclass(frozen=True, slots=True)
 class RenderedGraph:
     png: bytes
-    title: str
+    title: str  # what it shows and when: "Load, cluster, 06:04–08:15 PDT, 2026-03-10"
     kind: str  # stacked_load (the cluster or a pool) or host_panels (one host)
     summary: dict[str, Any]  # diagnosis.summary_json
 
 
-MAX_ALERT_MARKERS = 4
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """One firing of an alert, as graphs mark it."""
+
+    name: str
+    started: datetime
+    ended: datetime | None  # None while it fires
 
 
-async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None, window: timedelta,
-                     alert_times: Sequence[tuple[datetime, str]] = ()) -> RenderedGraph:
+def fired_of(alerts: Sequence[AlertRecord]) -> list[Fired]:
+    return [Fired(a.name, a.starts_at or a.first_received_at,
+                  (a.ends_at or a.last_received_at) if a.state == "resolved" else None) for a in alerts]
+
+
+def incident_start(incident: IncidentRecord, fired: Sequence[Fired]) -> datetime:
+    """When the incident began: its opening, or its first alert's start when that was earlier."""
+    return min([incident.opened_at, *(f.started for f in fired if f.started.year >= 2000)])
+
+
+def live_graph_window(ctx: Services, incident: IncidentRecord, fired: Sequence[Fired],
+                      requested: timedelta | None = None) -> Window:
+    """The window asked for (the last ``requested``), or the incident framed: from an hour before its start to
+    now, at most ``metrics.window_hours`` long."""
+    now = ctx.clock.now()
+    if requested is not None:
+        return Window(now - requested, now)
+    return live_window(incident_start(incident, fired), now, timedelta(hours=ctx.settings.config.metrics.window_hours))
+
+
+MAX_ALERT_MARKERS = 12
+
+
+def _frame(incident: IncidentRecord, fired: Sequence[Fired], window: Window) -> tuple[list[Marker], list[Span]]:
+    """The markers (the opening, each later wave's start, the first firing of each alert name in each wave,
+    the resolve) and the shaded spans (the incident, each wave) of a graph of ``incident`` over ``window``."""
+    end = min(window.end, incident.resolved_at or window.end)
+    waves = [Span(w.start, w.end, f"wave {n}", "wave")
+             for n, w in enumerate(wave_windows([(f.started, f.ended) for f in fired], end), start=1)]
+    markers = [Marker(at=incident.opened_at, label=f"{incident.ref} opened", kind="event")]
+    for n, wave in enumerate(waves, start=1):
+        if n > 1:
+            markers.append(Marker(at=wave.start, label=wave.label, kind="event"))
+        members = [(f.started, f.name) for f in fired if wave.start <= f.started <= wave.end]
+        markers += [Marker(at=at, label=name) for at, name in first_firings(members, window.start, window.end)]
+    if incident.resolved_at is not None:
+        markers.append(Marker(at=incident.resolved_at, label="resolved", kind="event"))
+    markers = [mk for mk in markers if window.start <= mk.at <= window.end]
+    alerts = sorted((mk for mk in markers if mk.kind == "alert"), key=lambda mk: mk.at)
+    dropped = {id(mk) for mk in alerts[MAX_ALERT_MARKERS:]}
+    markers = [mk for mk in markers if id(mk) not in dropped]
+    spans = [Span(max(incident_start(incident, fired), window.start), end, incident.ref, "incident")]
+    spans += [wave for wave in waves if wave.end > window.start]
+    return markers, spans
+
+
+async def make_graph(ctx: Services, incident: IncidentRecord, target: str | None, window: Window,
+                     fired: Sequence[Fired] = ()) -> RenderedGraph:
     """Fetch, summarise and render. Raises MetricsUnavailable (NoLoadData when nothing is known of target)."""
     label, hosts = _scope(ctx, target)
     series = await _fetch(ctx, hosts, window)
-    now = ctx.clock.now()
     pools = ctx.settings.config.metrics.pools
+    shown_pools = pools
     if hosts is not None:  # a pool's or a host's graph: the hosts not fetched are not "silent"
-        pools = {name: [h for h in members if h in hosts] for name, members in pools.items()}
-    summary = summarize_hosts(series, now=now, pools={name: members for name, members in pools.items() if members})
+        shown_pools = {name: [h for h in members if h in hosts] for name, members in pools.items()}
+    summary = summarize_hosts(series, now=window.end,
+                              pools={name: members for name, members in shown_pools.items() if members})
     loads = {s.host: s for s in series if s.metric == LOAD1}
     if not loads:
         raise NoLoadData(f"the metrics source has no load data for {label}")
-    markers = [Marker(at=incident.opened_at, label=f"{incident.ref} opened")]
-    markers += [Marker(at=at, label=name) for at, name in first_firings(alert_times, now - window, now)]
-    started = now
+    markers, spans = _frame(incident, fired, window)
+    caption = graph_caption(window, ctx.settings.tz)
+    common = {"caption": caption, "tz": ctx.settings.tz, "markers": markers, "spans": spans, "pools": pools,
+              "window": window}
+    started = ctx.clock.now()
     assert ctx.graphs is not None
-    if hosts is not None and len(hosts) == 1 and target not in ctx.settings.config.metrics.pools:
-        # one host: its load against its cores, CPU busy and iowait, side by side
-        kind, title = "host_panels", f"Load, CPU and iowait, {label}, last {_human(window)}"
-        png = await ctx.graphs.render(kind, series=series, hosts=hosts, title=title, tz=ctx.settings.tz,
-                                      markers=markers)
+    if hosts is not None and len(hosts) == 1 and target not in pools:
+        # one host: its load against its cores, CPU busy and iowait, one panel under another
+        kind, title = "host_panels", f"Load, CPU and iowait, {label}"
+        png = await ctx.graphs.render(kind, series=series, hosts=hosts, title=title, **common)
     else:
-        kind, title = "stacked_load", f"Load, {label}, last {_human(window)}"
-        png = await ctx.graphs.render(kind, series_by_host=loads, title=title, tz=ctx.settings.tz, markers=markers)
+        kind, title = "stacked_load", f"Load, {label}"
+        cores = {s.host: _last_value(s) for s in series if s.metric == CPUS and s.host in loads}
+        png = await ctx.graphs.render(kind, series_by_host=loads, title=f"{title} (1-minute load, stacked)",
+                                      capacity=capacity_of(cores), **common)
     GRAPH_RENDER.observe((ctx.clock.now() - started).total_seconds())
-    return RenderedGraph(png, title, kind, summary_json(summary))
+    return RenderedGraph(png, f"{title}, {caption}", kind, summary_json(summary))
+
+
+def _last_value(s: Series) -> float:
+    finite = [v for v in s.values if math.isfinite(v)]
+    return float(finite[-1]) if finite else math.nan
+
+
+MAX_EXPORT_HOSTS = 4
+
+
+async def incident_graphs(ctx: Services, incident: IncidentRecord,
+                          alerts: Sequence[AlertRecord]) -> list[RenderedGraph]:
+    """The graphs that tell a whole incident, for the postmortem and the all-clear email: the cluster's load,
+    and the panels of the hosts its alerts name (the busiest few), from an hour before its start to half an
+    hour after its resolve. Raises MetricsUnavailable or ActionRefused (no source) like make_graph."""
+    fired = fired_of(alerts)
+    window = export_window(incident_start(incident, fired), incident.resolved_at, ctx.clock.now())
+    graphs = [await make_graph(ctx, incident, None, window, fired)]
+    hosts = sorted({a.host for a in alerts if a.host})
+    if hosts:
+        label = hosts[0] if len(hosts) == 1 else f"{len(hosts)} alerting hosts"
+        try:
+            graphs.append(await _host_graph(ctx, incident, hosts, label, window, fired))
+        except NoLoadData:
+            pass  # the alerts name hosts the metrics source does not know
+    return graphs
+
+
+async def span_graph(ctx: Services, incident_id: int) -> RenderedGraph | None:
+    """The cluster's load over the whole incident (as in the postmortem), for the all-clear email; None when
+    the metrics source cannot draw it (the email then goes without)."""
+    async with ctx.store.sessions() as session:
+        row = await ctx.store.incident(session, incident_id)
+        alerts = await ctx.store.alerts_of(session, incident_id) if row is not None else []
+    if row is None or ctx.metrics is None:
+        return None
+    record = incident_record(row)
+    fired = fired_of(alerts)
+    window = export_window(incident_start(record, fired), record.resolved_at, ctx.clock.now())
+    try:
+        return await make_graph(ctx, record, None, window, fired)
+    except MetricsUnavailable as exc:
+        log.warning("all-clear graph for INC-%s: %s", incident_id, exc, extra={"incident_id": incident_id})
+        return None
+
+
+async def keep_graph(session: AsyncSession, incident_id: int, graph: RenderedGraph, now: datetime) -> int:
+    """Store a graph that is not posted in the channel (an email's attachment); returns its id."""
+    row = Graph(incident_id=incident_id, kind=graph.kind, title=graph.title, png=graph.png, summary=graph.summary,
+                slack_file_id=None, created_at=now)
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def _host_graph(ctx: Services, incident: IncidentRecord, hosts: Sequence[str], label: str, window: Window,
+                      fired: Sequence[Fired]) -> RenderedGraph:
+    series = await _fetch(ctx, hosts, window, (LOAD1, CPUS, CPU_BUSY, IOWAIT))
+    if not any(s.metric == LOAD1 for s in series):
+        raise NoLoadData(f"the metrics source has no load data for {label}")
+    markers, spans = _frame(incident, fired, window)
+    caption = graph_caption(window, ctx.settings.tz)
+    title = f"Load, CPU and iowait, {label}"
+    assert ctx.graphs is not None
+    png = await ctx.graphs.render("host_panels", series=series, title=title, caption=caption, tz=ctx.settings.tz,
+                                  markers=markers, spans=spans, pools=ctx.settings.config.metrics.pools,
+                                  window=window, max_hosts=MAX_EXPORT_HOSTS)
+    return RenderedGraph(png, f"{title}, {caption}", "host_panels", {})
 
 
 def first_firings(alert_times: Sequence[tuple[datetime, str]], start: datetime, end: datetime,
@@ -175,11 +301,11 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
         return None  # resolved since the refresh was queued: the last graph stays as it is
     record = incident_record(row)
     target = job.payload.get("target")
-    window = timedelta(seconds=float(job.payload.get("window_seconds") or
-                                     ctx.settings.config.metrics.window_hours * 3600))
+    asked = job.payload.get("window_seconds")
+    fired = fired_of(alerts)
+    window = live_graph_window(ctx, record, fired, timedelta(seconds=float(asked)) if asked else None)
     try:
-        graph = await make_graph(
-            ctx, record, target, window, [(a.starts_at or a.first_received_at, a.name) for a in alerts])
+        graph = await make_graph(ctx, record, target, window, fired)
     except (MetricsUnavailable, ActionRefused) as exc:
         log.warning("graph for INC-%s: %s", row.id, exc, extra={"incident_id": row.id})
         if live and state == "graph_unavailable":
@@ -287,19 +413,21 @@ async def request_graph(ctx: Services, incident_id: int, argument: str, actor: A
         raise ActionRefused("no metrics source is configured (metrics.source in the config)")
     words = argument.split()
     target: str | None = None
-    window = timedelta(hours=ctx.settings.config.metrics.window_hours)
+    window: timedelta | None = None  # the incident framed, as the live graph
     for word in words:
         if _WINDOW.match(word.lower()):
-            window = parse_window(word, window)
+            window = parse_window(word, timedelta(hours=1))
         else:
             target = word
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
         await ctx.store.enqueue(session, incident_id, "refresh_graph",
-                                {"reason": "request", "target": target, "window_seconds": window.total_seconds(),
+                                {"reason": "request", "target": target,
+                                 "window_seconds": window.total_seconds() if window else None,
                                  "live": False, "by": actor.user_id}, now=now)
     ctx.wake_outbox()
-    return f"Drawing the load of {_scope(ctx, target)[0]} over the last {_human(window)}…"
+    span = f"over the last {_human(window)}" if window else "from an hour before the incident began"
+    return f"Drawing the load of {_scope(ctx, target)[0]} {span}…"
 
 
 MAX_HOST_LINES = 20
@@ -309,9 +437,9 @@ async def host_summary_text(ctx: Services, incident_id: int) -> str:
     """`/incident hosts`: each host's numbers over the last hour and what stands out. A read-only answer, to
     the one who asked (as `timeline` is); `/incident graph` posts for everyone. Says so when the source
     cannot be used."""
-    window = timedelta(hours=1)
+    now = ctx.clock.now()
     try:
-        series = await _fetch(ctx, None, window)
+        series = await _fetch(ctx, None, Window(now - timedelta(hours=1), now))
     except MetricsUnreachable as exc:
         return f":warning: The metrics source is unreachable: {mrkdwn(str(exc))}"
     except MetricsUnavailable as exc:

@@ -6,19 +6,26 @@ and GET /incidents/{id}/postmortem.md.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import select
 
 from pagerbot.core.findings import Finding, FindingKind
 from pagerbot.core.people import is_user_id, user_ids
+from pagerbot.core.records import AlertRecord, IncidentRecord
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
-from pagerbot.services.actor import Actor
+from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
+from pagerbot.services.graphs import incident_graphs
 from pagerbot.services.people import names_for
+from pagerbot.services.ports import MetricsUnavailable
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Graph
+
+log = logging.getLogger("pagerbot.postmortem")
 
 
 class NoSuchIncident(Exception):
@@ -43,18 +50,7 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
     participants = sorted({e.actor for e in timeline if e.actor and is_user_id(e.actor)})
     record = incident_record(row, participants)
     names = await names_for(ctx, user_ids(timeline, record))  # the IDs stay where a name is not found
-    files: dict[str, bytes] = {}
-    graph_files: list[GraphFile] = []
-    # The last graph of each title: the live graph's final state, and each requested view (a superseded
-    # live graph keeps its summary but not its image: services/graphs._forget_png).
-    latest: dict[str, Graph] = {}
-    for graph in graphs:
-        if graph.png:
-            latest[graph.title] = graph
-    for number, graph in enumerate(latest.values(), start=1):
-        name = f"graph-{number}.png"
-        files[name] = graph.png
-        graph_files.append(GraphFile(file_name=name, caption=graph.title))
+    files, graph_files = await _graph_files(ctx, record, alerts, graphs)
     peak = max(graphs, key=lambda g: len(g.summary.get("findings", [])), default=None)
     findings = [Finding(kind=FindingKind(f["kind"]), host=f["host"], sentence=f["sentence"], score=f["score"],
                         pool=f.get("pool")) for f in (peak.summary.get("findings", []) if peak else [])]
@@ -63,6 +59,30 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
         stands_out=list(peak.summary.get("stands_out", [])) if peak else [], graphs=graph_files,
         tz=ctx.settings.config.timezone, generated_at=ctx.clock.now(), names=names)
     return data, files
+
+
+async def _graph_files(ctx: Services, record: IncidentRecord, alerts: Sequence[AlertRecord],
+                       stored: Sequence[Graph]) -> tuple[dict[str, bytes], list[GraphFile]]:
+    """Graphs that span the incident, drawn now from the metrics source (services.graphs.incident_graphs);
+    when the source cannot draw them, the graphs posted during the incident that still have their image."""
+    if ctx.metrics is None:
+        return _stored_graph_files(stored)
+    try:
+        drawn = [(g.title, g.png) for g in await incident_graphs(ctx, record, alerts)]
+    except (MetricsUnavailable, ActionRefused) as exc:
+        log.warning("postmortem of INC-%s: graphs from the channel instead (%s)", record.id, exc,
+                    extra={"incident_id": record.id})
+        return _stored_graph_files(stored)
+    return _files(drawn)
+
+
+def _stored_graph_files(stored: Sequence[Graph]) -> tuple[dict[str, bytes], list[GraphFile]]:
+    return _files([(g.title, g.png) for g in stored if g.png])
+
+
+def _files(drawn: Sequence[tuple[str, bytes]]) -> tuple[dict[str, bytes], list[GraphFile]]:
+    files = {f"graph-{n}.png": png for n, (_, png) in enumerate(drawn, start=1)}
+    return files, [GraphFile(file_name=f"graph-{n}.png", caption=title) for n, (title, _) in enumerate(drawn, start=1)]
 
 
 async def build_postmortem(ctx: Services, incident_id: int) -> tuple[str, dict[str, bytes]]:

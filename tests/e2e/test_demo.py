@@ -85,7 +85,7 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
         "moved the incident to acknowledged", "moved the incident to identified",  # status changes
         "moved the incident to resolved",
         "Hosts (last hour)", "db1 is disk-bound", "web4 carries half the load",    # host summary, findings
-        "Load, pool db, last 6 h", "Load, pool web, last 2 h",                      # graphs asked for
+        "Load, pool db, 01:11–07:11 PDT, 2026-03-10", "Load, pool web, 05:16–07:16 PDT",  # graphs asked for
         "Escalation email to Hostwise Managed Hosting", "Subject: [ACME-1234]",     # the draft ...
         "Sent by",                                                                 # ... and its sending
         "noted: cause: db1 RAID rebuild",                                         # a note, for everyone
@@ -134,6 +134,11 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     assert "U0ALICE" not in markdown and "U0BOB" not in markdown
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown):
         assert (out / link).read_bytes().startswith(PNG), link
+    # its graphs span the incident, from an hour before the first alert (06:59 PDT) to the export
+    assert "![Load, cluster, 05:59–15:16 PDT, 2026-03-10](graph-1.png)" in markdown
+    assert "![Load, CPU and iowait, 4 alerting hosts, 05:59–15:16 PDT, 2026-03-10](graph-2.png)" in markdown
+    for png in [out / "graph-1.png", *graphs]:  # drawn at twice the 480-pixel layout
+        assert int.from_bytes(png.read_bytes()[16:20], "big") == 960, png
 
 
 HOST_AND_PORT = re.compile(r"\b[a-z][a-z0-9.-]*:\d{2,5}\b")

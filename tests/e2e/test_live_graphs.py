@@ -14,6 +14,7 @@ import json
 import math
 import re
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,21 +29,24 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
+from pagerbot.chat import blocks
 from pagerbot.clock import ShiftedClock
 from pagerbot.metrics.recorded import scenario_metrics_path
 from pagerbot.scheduler import Scheduler
 from pagerbot.store.tables import Email, Graph
 from tests.e2e.test_slack_commands import Bot
 from tests.fakes.slack_api import BOT_USER_ID, UPLOAD_METHOD, FakeSlack, Message
-from tests.harness import API_TOKEN, ServerThread, make_settings
+from tests.harness import API_TOKEN, ServerThread, make_settings, wait_for
 from tests.integration.test_prometheus_live import incident_history
 from tests.payloads import am_alert, am_notification
 from tests.peers.ports import free_port
 from tests.peers.prometheus import start_prometheus
+from tests.peers.smtp import SmtpPeer, smtp_server
 
 PNG = b"\x89PNG\r\n\x1a\n"
 MORNING = datetime(2026, 3, 10, 14, 12, tzinfo=UTC)  # the demo recording: db1 starved for I/O since 14:00
 POOLS = {"web": ["web1", "web2", "web3", "web4"], "db": ["db1", "db2"]}
+LIVE_TITLE = "Load, cluster, 06:04–07:12 PDT, 2026-03-10"
 RECORDED = {"source": "recorded", "path": str(scenario_metrics_path()), "refresh_minutes": 5, "window_hours": 2,
             "pools": POOLS}
 
@@ -114,8 +118,12 @@ class Live:
 
 
 @contextmanager
-def live(fake_slack: FakeSlack, url: str, metrics: dict[str, Any], clock: ShiftedClock) -> Iterator[Live]:
-    settings = make_settings(url, slack_api_url=fake_slack.api_url, config=_config(metrics))
+def live(fake_slack: FakeSlack, url: str, metrics: dict[str, Any], clock: ShiftedClock,
+         smtp: SmtpPeer | None = None) -> Iterator[Live]:
+    config = _config(metrics)
+    if smtp is not None:
+        config["smtp"] = {"host": smtp.host, "port": smtp.port, "starttls": False, "from": "pagerbot@acme.example"}
+    settings = make_settings(url, slack_api_url=fake_slack.api_url, config=config)
     with ServerThread(settings, overrides={"clock": clock, "with_scheduler": False}) as server:
         assert server.runtime is not None
         scheduler = Scheduler(server.runtime.ctx)
@@ -163,7 +171,9 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
         f = lv.slack.files[first]
         assert f.completed and not f.deleted and not f.shares and lv.uploads(channel) == []
         assert (f.bytes or b"").startswith(PNG) and len(f.bytes or b"") > 10_000
-        assert f.name.startswith("load-cluster-") and f.title == "Load, cluster, last 2 h"
+        # the incident framed: its first alert began at 06:04 PDT, eight minutes ago; the graph starts an hour
+        # before and says when it was drawn, in absolute local time
+        assert f.name.startswith("load-cluster-") and f.title == LIVE_TITLE
         _three_steps(lv.slack, first)
 
         # the pinned header shows it (slack_file), with what stands out, after the upload completed
@@ -176,7 +186,7 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
 
         # stored for the postmortem and the escalation email, with the summary's numbers
         [graph] = lv.graphs()
-        assert graph.slack_file_id == first and graph.png == f.bytes and graph.title == "Load, cluster, last 2 h"
+        assert graph.slack_file_id == first and graph.png == f.bytes and graph.title == LIVE_TITLE
         db1 = next(h for h in graph.summary["hosts"] if h["host"] == "db1")
         assert db1["pool"] == "db" and db1["cpus"] == 8 and 10 < db1["load"] < 15 and db1["iowait"] > 40
         assert graph.summary["findings"][0]["numbers"]["iowait"] > 40
@@ -203,7 +213,7 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
         assert [g.png[:8] for g in lv.graphs()] == [b"", PNG]  # the superseded image is not kept twice
         # routine refreshes are not timeline entries; the first graph is
         assert [e["text"] for e in lv.bot.timeline() if e["kind"] == "graph"] == [
-            "Graph posted: Load, cluster, last 2 h"]
+            f"Graph posted: {LIVE_TITLE}"]
 
         # several refreshes more: still one live graph, and not one tombstone
         for _ in range(3):
@@ -225,7 +235,8 @@ def test_live_graph_upload_header_refresh_and_resolve(database_url: str, fake_sl
         assert lv.graphs()[-1].slack_file_id == second
         postmortem = httpx.get(f"{lv.server.url}/incidents/1/postmortem.md", timeout=30,
                                headers={"Authorization": f"Bearer {API_TOKEN}"})
-        assert postmortem.status_code == 200 and "Load, cluster, last 2 h" in postmortem.text
+        # the postmortem's graphs are drawn anew over the whole incident, from an hour before it began
+        assert postmortem.status_code == 200 and "![Load, cluster, 06:04–07:" in postmortem.text
         assert not [c for c in lv.slack.calls if not c.ok and c.error != "already_in_channel"]
 
 
@@ -271,14 +282,15 @@ def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> No
         assert said.startswith("Load, pool db, last 30 min")
         assert lv.server.drain()
         [db_file] = lv.uploads(channel)
-        assert lv.slack.files[db_file].title == "Load, pool db, last 30 min"
+        assert lv.slack.files[db_file].title == "Load, pool db, 06:42–07:12 PDT, 2026-03-10"
         assert (lv.slack.files[db_file].bytes or b"").startswith(PNG)
         _three_steps(lv.slack, db_file)
-        # one host, the default window: its load against its cores, CPU busy and iowait
-        assert lv.bot.do("graph web4", channel_id=channel).startswith("Load, CPU and iowait, host web4, last 2 h")
+        # one host, the incident framed: its load against its cores, CPU busy and iowait
+        assert lv.bot.do("graph web4", channel_id=channel).startswith(
+            "Load, CPU and iowait, host web4, 06:04–07:12 PDT, 2026-03-10")
         assert lv.server.drain()
         web4 = lv.uploads(channel)[-1]
-        assert lv.slack.files[web4].title == "Load, CPU and iowait, host web4, last 2 h"  # one host: its panels
+        assert lv.slack.files[web4].title == "Load, CPU and iowait, host web4, 06:04–07:12 PDT, 2026-03-10"
         assert [g.kind for g in lv.graphs()] == ["stacked_load", "stacked_load", "host_panels"]
         assert lv.header_image(channel) == live_file and not lv.slack.calls_to("files.delete")
         # the header's findings stay those of the live graph, not of the last graph someone asked for
@@ -335,6 +347,51 @@ def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> No
         assert next(g for g in lv.graphs() if g.id == attached.id).png == attached.png != b""
 
 
+def _buttons(message: Message) -> dict[str, str]:
+    return {e["action_id"]: e.get("value", "") for b in message.blocks or [] if b["type"] == "actions"
+            for e in b["elements"]}
+
+
+def test_the_all_clear_email_attaches_a_graph_of_the_whole_incident(sqlite_url: str, fake_slack: FakeSlack) -> None:
+    """Resolved, the all-clear to the vendor attaches the cluster's load from an hour before the incident began
+    to the resolve (half an hour after it, once that has passed), captioned with the absolute range."""
+    with smtp_server(mode="plain") as peer, live(fake_slack, sqlite_url, RECORDED, ShiftedClock(MORNING),
+                                                  smtp=peer) as lv:
+        channel = lv.open_incident()
+
+        def newest_with(action: str) -> Message:
+            return next(m for m in reversed(lv.slack.messages(channel)) if action in _buttons(m))
+
+        def send_newest_draft(emails_then: int) -> None:
+            draft = newest_with(blocks.EMAIL_SEND)
+            url = lv.bot.click(blocks.EMAIL_SEND, _buttons(draft)[blocks.EMAIL_SEND], channel_id=channel,
+                               message_ts=draft.ts)
+            wait_for(lambda: len(peer.received) == emails_then or lv.slack.responses(url), what="the email sent")
+            assert lv.server.drain() and len(peer.received) == emails_then
+
+        lv.bot.say("escalate hostwise", channel_id=channel)
+        assert lv.server.drain()
+        send_newest_draft(1)
+
+        lv.advance(90)  # 08:42 PDT: resolved
+        assert "resolved" in lv.bot.say("resolve RAID rebuild throttled", channel_id=channel)
+        assert lv.server.drain()
+        offer = newest_with(blocks.EMAIL_ALL_CLEAR)
+        url = lv.bot.click(blocks.EMAIL_ALL_CLEAR, _buttons(offer)[blocks.EMAIL_ALL_CLEAR], channel_id=channel,
+                           message_ts=offer.ts)
+        said = wait_for(lambda: lv.slack.responses(url), what="an answer to the all-clear button")
+        assert "all-clear" in str(said[0]["text"]).lower()
+        assert lv.server.drain()
+        send_newest_draft(2)
+
+        graph = lv.graphs()[-1]
+        assert graph.slack_file_id is None  # drawn for the email, not posted
+        assert graph.title == "Load, cluster, 06:04–08:42 PDT, 2026-03-10"
+        [attached] = [p for p in peer.received[1].message.walk() if p.get_content_type() == "image/png"]
+        png = attached.get_content()
+        assert png == graph.png and struct.unpack(">I", png[16:20])[0] == 960
+
+
 # --- the source down, slow, and back --------------------------------------------------------------------------
 
 @contextmanager
@@ -389,7 +446,8 @@ def test_metrics_source_down_slow_then_back(sqlite_url: str, fake_slack: FakeSla
             assert "db1 is disk-bound" in _section_text(lv.bot.header(channel), "*What stands out*")
         kinds = [(e["kind"], e["text"]) for e in lv.bot.timeline() if e["kind"].startswith("graph")]
         assert [k for k, _ in kinds] == ["graph_unavailable", "graph"]
-        assert kinds[1][1] == "Graph posted: Load, cluster, last 1 h (the metrics source answers again)"
+        assert re.fullmatch(r"Graph posted: Load, cluster, [-\d: –PSDT]+ P[SD]T(, [-\d]+)? "
+                            r"\(the metrics source answers again\)", kinds[1][1]), kinds[1][1]
         assert lv.bot.incident()["status"] == "identified"
 
 

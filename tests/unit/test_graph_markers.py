@@ -26,10 +26,10 @@ def test_only_the_window_counts() -> None:
 
 
 def test_at_most_the_limit_earliest_first() -> None:
-    fired = [(at(60 - n), f"Alert{n}") for n in range(10)]
+    fired = [(at(60 - n), f"Alert{n}") for n in range(MAX_ALERT_MARKERS + 3)]
     marked = first_firings(fired, at(0), at(60))
     assert len(marked) == MAX_ALERT_MARKERS
-    assert marked == sorted(marked) and marked[0] == (at(51), "Alert9")
+    assert marked == sorted(marked) and marked[0] == (at(60 - MAX_ALERT_MARKERS - 2), f"Alert{MAX_ALERT_MARKERS + 2}")
 
 
 def test_nothing_fired() -> None:

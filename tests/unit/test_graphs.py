@@ -1,8 +1,11 @@
+"""The graphs' renderer: what each render decided (its ``Drawn`` record) and what the PNG holds."""
+
 from __future__ import annotations
 
 import io
 import math
 import os
+import struct
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -12,22 +15,37 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pagerbot.core.graph_frame import Window, caption
 from pagerbot.graphs import render as r
-from pagerbot.graphs.render import Marker, host_panels, stacked_load
+from pagerbot.graphs.markers import Marker, Span
+from pagerbot.graphs.palette import MARKER_COLORS, SERIES_PALETTE
+from pagerbot.graphs.plan import fmt_value
+from pagerbot.graphs.render import host_panels, stacked_load
 from pagerbot.graphs.worker import GraphRenderer, InProcessRenderer
 from pagerbot.metrics import series as m
 from pagerbot.metrics.series import Series
 
 LA = ZoneInfo("America/Los_Angeles")
-END = datetime(2024, 1, 10, 22, 0, tzinfo=UTC)  # 14:00 in Los Angeles
+END = datetime(2026, 3, 10, 22, 0, tzinfo=UTC)  # 15:00 in Los Angeles (PDT)
 N = 361  # six hours at one-minute steps
 TIMES = [END.timestamp() - (N - 1 - i) * 60 for i in range(N)]
+WINDOW = Window(END - timedelta(hours=6), END)
+POOLS = {"web": ["web2", "web1", "web3", "web4"], "db": ["db1", "db2"]}
+CORES = {"web1": 4.0, "web2": 4.0, "web3": 4.0, "web4": 4.0, "db1": 8.0, "db2": 8.0}
 
 
-def load_series(hosts: int, times: list[float] = TIMES) -> dict[str, Series]:
-    return {f"web{i:02d}": Series(f"web{i:02d}", m.LOAD1, times,
-                                  [1.0 + 0.5 * math.sin(j / 20 + i) for j in range(len(times))])
-            for i in range(hosts)}
+def wave(host: int, scale: float = 1.0) -> list[float]:
+    return [scale * (1.0 + 0.5 * math.sin(j / 20 + host)) for j in range(N)]
+
+
+def cluster(hosts: list[str] | None = None) -> dict[str, Series]:
+    names = hosts or list(CORES)
+    return {h: Series(h, m.LOAD1, TIMES, wave(i, CORES[h] / 4)) for i, h in enumerate(names)}
+
+
+def host_series(host: str, i: int = 0) -> list[Series]:
+    return [Series(host, m.LOAD1, TIMES, wave(i, 3.0)), Series(host, m.CPUS, TIMES[-1:], [CORES[host]]),
+            Series(host, m.CPU_BUSY, TIMES, [40.0 + i] * N), Series(host, m.IOWAIT, TIMES, [20.0 + i] * N)]
 
 
 def image(png: bytes) -> np.ndarray:
@@ -35,117 +53,221 @@ def image(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-def magenta_columns(px: np.ndarray) -> np.ndarray:
-    """Pixel counts of (antialiased) magenta per column."""
-    p = px.astype(int)
-    return ((p[:, :, 0] > 200) & (p[:, :, 1] < 120) & (p[:, :, 2] > 200)).sum(axis=0)
+def png_size(png: bytes) -> tuple[int, int]:
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
 
 
-def test_stacked_load_png_size_markers_legend() -> None:
-    marker_at = END - timedelta(hours=2)
-    png = stacked_load(load_series(50), title="web: stacked load", tz=LA,
-                       markers=[Marker(marker_at, "incident start", color="#ff00ff")])
+def stacked(series: dict[str, Series], **kwargs: object) -> tuple[bytes, r.Drawn]:
+    png = stacked_load(series, title="Load, cluster", caption=caption(WINDOW, LA), tz=LA, pools=POOLS,
+                       window=WINDOW, **kwargs)  # type: ignore[arg-type]
+    hosts = sum(1 for s in series.values() if len(s.times))
+    return png, r.stack_canvas_for(hosts, bool(kwargs.get("capacity"))).drawn
+
+
+def panels(series: list[Series], hosts: list[str] | None = None, **kwargs: object) -> tuple[bytes, r.Drawn]:
+    png = host_panels(series, title="Load, CPU and iowait, host db1", caption=caption(WINDOW, LA), tz=LA,
+                      pools=POOLS, hosts=hosts, window=WINDOW, **kwargs)  # type: ignore[arg-type]
+    return png, r.panel_canvas_for(len(hosts) if hosts else 1).drawn
+
+
+def test_a_host_keeps_its_colour_in_the_cluster_pool_and_host_graphs() -> None:
+    _, whole = stacked(cluster())
+    _, db_pool = stacked(cluster(["db1", "db2"]))
+    _, db1 = panels(host_series("db1"), hosts=["db1"])
+    _, busy = panels(host_series("web3", 1) + host_series("db1"), hosts=["web3", "db1"])
+    assert whole.colors["db1"] == db_pool.colors["db1"] == db1.colors["db1"] == busy.colors["db1"]
+    assert whole.colors["web3"] == busy.colors["web3"]
+    assert len(set(whole.colors.values())) == len(whole.colors)  # six hosts, six colours
+    # pool order, then name: the same assignment in any incident, whatever else it shows
+    assert whole.hosts == ["web1", "web2", "web3", "web4", "db1", "db2"]
+    assert [whole.colors[h] for h in whole.hosts] == list(SERIES_PALETTE[:6])
+    # and the band each host paints is its colour: db1's band at the last column, in the PNG
+    png, drawn = stacked(cluster())
+    _left, top, right, bottom = drawn.plots[0]
+    column = image(png)[int(top):int(bottom), int(right) - 3]
+    db1 = tuple(int(drawn.colors["db1"][i:i + 2], 16) for i in (1, 3, 5))
+    assert (column == db1).all(axis=1).sum() > 20
+
+
+def test_no_marker_colour_is_a_series_colour() -> None:
+    assert not set(MARKER_COLORS) & {c.upper() for c in SERIES_PALETTE}
+    asks_for_a_series_colour = Marker(END - timedelta(hours=2), "deploy", color=SERIES_PALETTE[0], kind="event")
+    _, drawn = stacked(cluster(), markers=[asks_for_a_series_colour, Marker(END - timedelta(hours=1), "HighLoad")])
+    assert drawn.marker_colors and not {c.upper() for c in drawn.marker_colors} & set(SERIES_PALETTE)
+    assert not {c.upper() for c in drawn.marker_colors} & {c.upper() for c in drawn.colors.values()}
+
+
+def lane_boxes(drawn: r.Drawn) -> list[tuple[float, float, float, float]]:
+    texts = {p.text for p in drawn.lane_labels}
+    return [label.box() for label in drawn.labels if label.text in texts]
+
+
+@pytest.mark.parametrize("kind", ["stacked", "panels"])
+def test_marker_labels_sit_in_the_lane_above_the_data(kind: str) -> None:
+    opened = END - timedelta(hours=3)
+    markers = [Marker(opened, "INC-7 opened", kind="event"), Marker(opened, "DBHighIOWait"),
+               Marker(opened + timedelta(seconds=40), "HostHighLoad"), Marker(opened + timedelta(minutes=2), "HTTP"),
+               Marker(END - timedelta(minutes=50), "wave 2", kind="event"),
+               Marker(END - timedelta(minutes=48), "DBHighIOWait"), Marker(END - timedelta(minutes=20), "resolved",
+                                                                           kind="event")]
+    if kind == "stacked":
+        _, drawn = stacked(cluster(), markers=markers)
+    else:
+        _, drawn = panels(host_series("db1"), hosts=["db1"], markers=markers)
+    boxes = lane_boxes(drawn)
+    assert boxes
+    data_top = min(top for _, top, _, _ in drawn.plots)
+    for _left, top, _right, bottom in boxes:
+        assert drawn.lane[0] <= top and bottom <= drawn.lane[1] <= data_top
+    for i, a in enumerate(boxes):  # labels never overlap
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+    texts = [p.text for p in drawn.lane_labels]
+    # the opening and the alerts of the same minutes are told as one label
+    assert texts[0] == "INC-7 opened · 3 alerts"
+    assert all(len(p.mark.markers) >= 1 for p in drawn.lane_labels)
+    assert sum(len(p.mark.markers) for p in drawn.lane_labels) == len(markers)
+    # no line crosses another marker's label: a label's lane row is free of other marks' x
+    for p in drawn.lane_labels:
+        for q in drawn.lane_labels:
+            if q is not p and q.row >= p.row:
+                assert not p.left <= q.mark.x <= p.right
+
+
+def test_legend_lists_last_average_and_maximum_of_each_series() -> None:
+    series = cluster()
+    gaps = list(series["web2"].values)
+    gaps[-5:] = [math.nan] * 5  # the last value known comes before the gap
+    gaps[10] = 99.0
+    series["web2"] = Series("web2", m.LOAD1, TIMES, gaps)
+    _, drawn = stacked(series, capacity=32.0)
+    rows = {row.host: row for row in drawn.legend}
+    assert list(rows) == drawn.hosts
+    for host, s in series.items():
+        v = np.asarray(s.values, dtype=float)
+        finite = v[np.isfinite(v)]
+        assert rows[host].last == pytest.approx(finite[-1])
+        assert rows[host].avg == pytest.approx(finite.mean())
+        assert rows[host].max == pytest.approx(finite.max())
+    assert rows["web2"].max == 99.0 and rows["web2"].last == pytest.approx(gaps[-6])
+    shown = {label.text for label in drawn.labels}
+    assert {"last", "avg", "max"} <= shown
+    for row in drawn.legend:
+        assert {row.host, fmt_value(row.last), fmt_value(row.avg), fmt_value(row.max)} <= shown
+    assert fmt_value(math.nan) == "\u2013" and fmt_value(3.14159) == "3.1" and fmt_value(123.4) == "123"
+
+
+def test_capacity_line_is_the_sum_of_the_cpus() -> None:
+    capacity = sum(CORES.values())
+    png, drawn = stacked(cluster(), capacity=capacity)
+    left, top, right, bottom = drawn.plots[0]
+    y_max = r._nice_top(capacity * 1.05)  # the axis reaches past the line (the stack peaks lower)
+    assert drawn.capacity_y[0] == pytest.approx(capacity, abs=y_max / (bottom - top))
+    assert "capacity: 32 cores" in {label.text for label in drawn.labels}
+    # the dashed line: dark pixels in alternating runs along its row, above the stack's top
+    row = round(bottom - capacity / y_max * (bottom - top))
+    line = image(png)[row, int(left):int(right)].astype(int).sum(axis=1) < 100
+    assert 0.4 < line.mean() < 0.9
+    # a host graph draws the host's core count
+    _, db1 = panels(host_series("db1"), hosts=["db1"])
+    assert db1.capacity_y[0] == 8.0 and db1.capacity == 8.0
+    assert any(label.text == "load (1 min), 8 cores (dashed)" for label in db1.labels)
+
+
+def test_caption_holds_the_absolute_range_and_the_zone() -> None:
+    start = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
+    assert caption(Window(start, start + timedelta(hours=9, minutes=45)), LA) == "06:00–15:45 PDT, 2026-03-10"
+    night = Window(datetime(2026, 1, 11, 6, 0, tzinfo=UTC), datetime(2026, 1, 11, 12, 0, tzinfo=UTC))
+    assert caption(night, LA) == "2026-01-10 22:00 – 2026-01-11 04:00 PST"
+    dst = Window(datetime(2026, 3, 8, 9, 0, tzinfo=UTC), datetime(2026, 3, 8, 11, 0, tzinfo=UTC))
+    assert caption(dst, LA) == "01:00 PST – 04:00 PDT, 2026-03-08"
+    assert caption(WINDOW, ZoneInfo("UTC")) == "16:00–22:00 UTC, 2026-03-10"
+    assert caption(WINDOW, ZoneInfo("Asia/Kolkata")) == "2026-03-10 21:30 – 2026-03-11 03:30 IST"
+    _, drawn = stacked(cluster())
+    shown = {label.text for label in drawn.labels}
+    assert drawn.caption == "09:00–15:00 PDT, 2026-03-10" and drawn.caption in shown
+    assert drawn.zone == "time, PDT (UTC\u22127)" and drawn.zone in shown
+    assert {"10:00", "12:00", "14:00"} <= shown  # Los Angeles time on the axis, not UTC
+    assert not any("Mar" in text for text in shown)  # ISO dates only
+
+
+def test_the_png_is_twice_the_layout_and_its_text_legible_on_a_phone() -> None:
+    for png, drawn in (stacked(cluster(), capacity=32.0), panels(host_series("db1"), hosts=["db1"])):
+        assert png_size(png) == drawn.size
+        assert drawn.size[0] == 2 * r.WIDTH_PX == 960  # 2x density, within Slack's 1024-pixel thumbnail
+        assert image(png).shape[:2] == (drawn.size[1], drawn.size[0])
+        smallest = min(label.fontsize for label in drawn.labels if label.text)
+        assert r.preview_text_px(smallest, 360) >= 11 and r.preview_text_px(smallest, 600) >= 11
+        for label in drawn.labels:  # the sprite holds the text at twice its size
+            sprite = r.sprite_for(label.text, label.fontsize, label.color, label.bold) if label.text else None
+            assert sprite is None or sprite.height >= label.fontsize * r.SCALE
+
+
+def test_host_graph_panels_are_at_least_160_px_tall() -> None:
+    for hosts in (["db1"], ["web1", "db1"], ["web1", "web2", "web3", "db1"]):
+        series = [s for i, h in enumerate(hosts) for s in host_series(h, i)]
+        _, drawn = panels(series, hosts=hosts)
+        assert len(drawn.plots) == 3
+        assert all(bottom - top >= 160 * r.SCALE for _, top, _, bottom in drawn.plots)
+        assert [row.host for row in drawn.legend] == hosts
+
+
+def test_spans_shade_the_incident_and_each_wave() -> None:
+    opened = END - timedelta(hours=4)
+    spans = [Span(opened, END, "INC-7", "incident"), Span(opened, END - timedelta(hours=3), "wave 1"),
+             Span(END - timedelta(hours=1), END, "wave 2")]
+    png, drawn = stacked(cluster(["db1"]), spans=spans)
+    left, _top, right, _bottom = drawn.plots[0]
+    kinds = [k for _, _, k in drawn.spans]
+    assert kinds == ["incident", "wave", "wave"]
+    x_of = {k + str(i): (a, b) for i, (a, b, k) in enumerate(drawn.spans)}
+    assert x_of["incident0"][0] == pytest.approx(left + (right - left) * 2 / 6, abs=1)
     px = image(png)
-    assert px.shape == (500, 1000, 3)
-    # The marker: a magenta vertical line two thirds of the way along the plot.
-    cols = magenta_columns(px)
-    canvas = r._stack_canvas(1000, 500)
-    x0, x1 = canvas.ax.get_position().x0 * 1000, canvas.ax.get_position().x1 * 1000
-    expected = x0 + (x1 - x0) * (4 / 6)
-    assert abs(int(np.argmax(cols)) - expected) < 3 and cols.max() > 150
-    # The legend: pasted to the right of the plot, with the colours of the stack.
-    assert canvas.legend_key == tuple(sorted(load_series(50)))
-    right = px[:, int(x1) + 5:, :]
-    first_host = tuple(int(c[i:i + 2], 16) for c in [r.PALETTE[0][1:]] for i in (0, 2, 4))
-    assert (right == first_host).all(axis=2).sum() > 20
-    labels = [label.text for label in canvas.labels]
-    assert "time (America/Los_Angeles)" in labels
-    assert "09:00" in labels and "12:00" in labels and "20:00" not in labels  # Los Angeles time, not UTC
-    assert " incident start " in labels and "web: stacked load" in labels
+    lane_row = int(drawn.lane[1]) - 2  # the lane shows them above the data
+    shade = {tuple(px[lane_row, int(x)]) for x in (x_of["wave1"][0] + 4, x_of["incident0"][0] + (right - left) / 4,
+                                                    x_of["wave2"][0] + 4)}
+    assert len(shade) == 2 and (255, 255, 255) not in shade
 
 
-def test_labels_are_drawn_where_they_belong() -> None:
-    """Texts are blended in from sprites: their ink lands next to the axes, in their colour."""
-    png = stacked_load(load_series(5), title="web: stacked load", tz=LA,
-                       markers=[Marker(END - timedelta(hours=2), "incident start", color="#ff00ff")])
-    px = image(png).astype(int)
-    canvas = r._stack_canvas(1000, 500)
-    left, top, right, bottom = (int(v) for v in canvas._axes_px())
-    dark = (px.sum(axis=2) < 200)
-    assert dark[:top, left:left + 200].sum() > 100  # the title, above the plot
-    assert dark[bottom + 5:bottom + 25, left:right].sum() > 100  # the time tick labels, below it
-    assert dark[top:bottom, left - 40:left - 5].sum() > 50  # the load tick labels, left of it
-    assert dark[top:bottom, :20].sum() > 50  # the rotated y label
-    # The marker label: magenta ink over a white box near the top of the plot, beside its line.
-    near_top = magenta_columns(image(png)[top:top + 25])
-    assert near_top.sum() > near_top.max() + 30
-    first = {label.text: label for label in canvas.labels}["09:00"]
-    row = int(first.y) + 6
-    assert dark[row - 6:row + 8, int(first.x) - 15:int(first.x) + 15].sum() > 20
+def test_stack_is_cumulative() -> None:
+    flat = {h: Series(h, m.LOAD1, TIMES, [v] * N) for h, v in (("a", 1.0), ("b", 2.0), ("c", 3.0))}
+    png, drawn = stacked(flat)
+    left, top, right, bottom = drawn.plots[0]
+    column = image(png)[int(top):int(bottom), int((left + right) / 2) + 3]
+    counts = [int((column == tuple(int(drawn.colors[h][i:i + 2], 16) for i in (1, 3, 5))).all(axis=1).sum())
+              for h in ("a", "b", "c")]
+    assert counts[1] == pytest.approx(2 * counts[0], abs=2) and counts[2] == pytest.approx(3 * counts[0], abs=2)
 
 
-def test_text_sprite_blends_over_any_background() -> None:
+def test_gaps_misaligned_hosts_and_no_data() -> None:
+    series = cluster(["web1", "web2", "web3"])
+    series["web2"] = Series("web2", m.LOAD1, TIMES, [math.nan if i % 7 else 2.0 for i in range(N)])
+    series["db1"] = Series("db1", m.LOAD1, TIMES[::5], [1.0] * len(TIMES[::5]))  # coarser steps
+    series["db2"] = Series("db2", m.LOAD1, [], [])  # no data: left out
+    png, drawn = stacked(series, capacity=8)
+    assert drawn.hosts == ["web1", "web2", "web3", "db1"]
+    assert png_size(png) == drawn.size
+    png, drawn = stacked({})
+    assert png_size(png) == drawn.size and "no data" in {label.text for label in drawn.labels}
+    png = host_panels([], title="none", tz=LA)
+    assert png.startswith(b"\x89PNG")
+
+
+def test_text_sprites_blend_over_any_background() -> None:
     sprite = r.text_sprite("Hg", 12, "#ff0000")
     assert r.text_sprite("Hg", 12, "#ff0000") is sprite  # drawn once
-    frame = np.zeros((40, 60, 4), dtype=np.uint8)
+    frame = np.zeros((60, 80, 3), dtype=np.uint8)
     frame[:, :, 1] = 200  # green background
     sprite.paste(frame, 5, 5)
     reds = (frame[:, :, 0] > 200) & (frame[:, :, 1] < 60)
     assert reds.sum() > 20
     assert (frame[:5, :, 1] == 200).all() and (frame[:, :5, 1] == 200).all()  # nothing outside the sprite
     sprite.paste(frame, -100, 200)  # entirely outside: ignored
-    sprite.paste(frame, 30, 50)  # partly outside: clipped
-
-
-def test_stack_is_cumulative() -> None:
-    flat = {h: Series(h, m.LOAD1, TIMES, [v] * N) for h, v in (("a", 1.0), ("b", 2.0), ("c", 3.0))}
-    stacked_load(flat, title="t", tz=UTC)
-    canvas = r._stack_canvas(1000, 500)
-    tops = [float(np.asarray(p.vertices)[:, 1].max()) for p in canvas.stack.get_paths()]
-    assert tops == [1.0, 3.0, 6.0]
-    assert canvas.ax.get_ylim()[1] >= 6.0
-
-
-def test_gaps_misaligned_hosts_and_no_data() -> None:
-    series = load_series(3)
-    series["web01"] = Series("web01", m.LOAD1, TIMES, [math.nan if i % 7 else 2.0 for i in range(N)])
-    series["web09"] = Series("web09", m.LOAD1, TIMES[::5], [1.0] * len(TIMES[::5]))  # coarser steps
-    series["web10"] = Series("web10", m.LOAD1, [], [])  # no data: left out
-    px = image(stacked_load(series, title="gaps", tz=LA, width_px=800, height_px=400, capacity=8))
-    assert px.shape == (400, 800, 3)
-    assert r._stack_canvas(800, 400).legend_key == ("web00", "web01", "web02", "web09")
-    empty = image(stacked_load({}, title="nothing", tz=LA))
-    assert empty.shape == (500, 1000, 3)
-
-
-def test_figure_is_reused_and_markers_do_not_pile_up() -> None:
-    series = load_series(5)
-    mk = [Marker(END - timedelta(hours=1), "alert"), Marker(END - timedelta(minutes=30), "ack")]
-    stacked_load(series, title="1", tz=LA, markers=mk)
-    canvas = r._stack_canvas(1000, 500)
-    n = len(canvas.ax.lines)
-    assert n == 2 and len(canvas.labels) > 10
-    labels = len(canvas.labels)
-    for _ in range(3):
-        stacked_load(series, title="again", tz=LA, markers=mk)
-    assert r._stack_canvas(1000, 500) is canvas
-    assert len(canvas.ax.lines) == n and len(canvas.ax.texts) == 0 and len(canvas.labels) == labels
-    stacked_load(series, title="fewer", tz=LA, markers=mk[:1])
-    assert len(canvas.ax.lines) == 1 and len(canvas.labels) == labels - 1
-
-
-def test_host_panels() -> None:
-    series = []
-    for h, load, wio in (("db1", 14.0, 58.0), ("web1", 4.0, 2.0), ("web2", 4.2, 1.0)):
-        series += [Series(h, m.LOAD1, TIMES, [load] * N), Series(h, m.CPUS, TIMES[-1:], [8.0]),
-                   Series(h, m.CPU_BUSY, TIMES, [80.0] * N), Series(h, m.IOWAIT, TIMES, [wio] * N)]
-    png = host_panels(series, title="hosts", tz=LA, markers=[Marker(END - timedelta(hours=1), "start", "#ff00ff")])
-    px = image(png)
-    assert px.shape[1] == 1000 and px.shape[0] == 90 + 120 * 3
-    assert magenta_columns(px).max() > 100
-    one = image(host_panels(series, title="db1", tz=LA, hosts=["db1"], height_px=300))
-    assert one.shape == (300, 1000, 3)
-    assert image(host_panels([], title="none", tz=LA)).shape[0] == 90 + 120
+    sprite.paste(frame, 50, 70)  # partly outside: clipped
+    # numbers are assembled from glyphs, as wide as the same text drawn whole
+    assembled, whole = r.number_sprite("12.5", 15), r.text_sprite("12.5", 15)
+    assert abs(assembled.width - whole.width) <= 2 and assembled.height == whole.height
 
 
 def test_unknown_kind() -> None:
@@ -155,8 +277,8 @@ def test_unknown_kind() -> None:
 
 async def test_in_process_renderer() -> None:
     renderer = InProcessRenderer()
-    png = await renderer.render("stacked_load", series_by_host=load_series(3), title="x", tz=LA)
-    assert image(png).shape == (500, 1000, 3)
+    png = await renderer.render("stacked_load", series_by_host=cluster(), title="x", tz=LA)
+    assert png_size(png)[0] == 960
     await renderer.close()
 
 
@@ -164,15 +286,14 @@ async def test_worker_process_round_trip() -> None:
     renderer = GraphRenderer()
     assert not renderer.started  # lazily started
     try:
-        series = load_series(10)
-        png = await renderer.render("stacked_load", series_by_host=series, title="worker", tz=LA,
-                                    markers=[Marker(END - timedelta(hours=1), "start", "#ff00ff")])
-        assert image(png).shape == (500, 1000, 3)
-        assert magenta_columns(image(png)).max() > 150
+        png = await renderer.render("stacked_load", series_by_host=cluster(), title="worker", tz=LA, pools=POOLS,
+                                    markers=[Marker(END - timedelta(hours=1), "start")], window=WINDOW)
+        assert png == stacked_load(cluster(), title="worker", tz=LA, pools=POOLS, window=WINDOW,
+                                   markers=[Marker(END - timedelta(hours=1), "start")])
         pid = await renderer.worker_pid()
         assert pid != os.getpid()
-        panels = await renderer.render("host_panels", series=list(series.values()), title="p", tz=LA)
-        assert panels.startswith(b"\x89PNG")
+        panels_png = await renderer.render("host_panels", series=host_series("db1"), title="p", tz=LA)
+        assert panels_png.startswith(b"\x89PNG")
         assert await renderer.worker_pid() == pid  # one long-lived worker
         with pytest.raises(ValueError, match="Unknown graph kind"):
             await renderer.render("pie")
