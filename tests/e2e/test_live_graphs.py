@@ -279,7 +279,7 @@ def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> No
 
         # a pool over a window: a new message with its file; the live graph and the header stay as they were
         said = lv.bot.do("graph db 30m", channel_id=channel)  # no private "drawing…" echo: the graph says it
-        assert said.startswith("Load, pool db, last 30 min")
+        assert said.startswith("Load, pool db, 06:42–07:12 PDT, 2026-03-10")
         assert lv.server.drain()
         [db_file] = lv.uploads(channel)
         assert lv.slack.files[db_file].title == "Load, pool db, 06:42–07:12 PDT, 2026-03-10"
@@ -374,7 +374,7 @@ def test_the_all_clear_email_attaches_a_graph_of_the_whole_incident(sqlite_url: 
         send_newest_draft(1)
 
         lv.advance(90)  # 08:42 PDT: resolved
-        assert "resolved" in lv.bot.say("resolve RAID rebuild throttled", channel_id=channel)
+        assert "resolved" in lv.bot.do("resolve RAID rebuild throttled", channel_id=channel)
         assert lv.server.drain()
         offer = newest_with(blocks.EMAIL_ALL_CLEAR)
         url = lv.bot.click(blocks.EMAIL_ALL_CLEAR, _buttons(offer)[blocks.EMAIL_ALL_CLEAR], channel_id=channel,
