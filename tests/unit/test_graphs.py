@@ -17,10 +17,14 @@ from PIL import Image
 
 from pagerbot.core.graph_frame import Window, caption
 from pagerbot.graphs import render as r
+from pagerbot.graphs import style, text
+from pagerbot.graphs.layout import Drawn
 from pagerbot.graphs.markers import Marker, Span
 from pagerbot.graphs.palette import MARKER_COLORS, SERIES_PALETTE
+from pagerbot.graphs.panels import panel_canvas_for
 from pagerbot.graphs.plan import fmt_value
 from pagerbot.graphs.render import host_panels, stacked_load
+from pagerbot.graphs.stacked import nice_top, stack_canvas_for
 from pagerbot.graphs.worker import GraphRenderer, InProcessRenderer
 from pagerbot.metrics import series as m
 from pagerbot.metrics.series import Series
@@ -58,17 +62,17 @@ def png_size(png: bytes) -> tuple[int, int]:
     return width, height
 
 
-def stacked(series: dict[str, Series], **kwargs: object) -> tuple[bytes, r.Drawn]:
+def stacked(series: dict[str, Series], **kwargs: object) -> tuple[bytes, Drawn]:
     png = stacked_load(series, title="Load, cluster", caption=caption(WINDOW, LA), tz=LA, pools=POOLS,
                        window=WINDOW, **kwargs)  # type: ignore[arg-type]
     hosts = sum(1 for s in series.values() if len(s.times))
-    return png, r.stack_canvas_for(hosts, bool(kwargs.get("capacity"))).drawn
+    return png, stack_canvas_for(hosts, bool(kwargs.get("capacity"))).drawn
 
 
-def panels(series: list[Series], hosts: list[str] | None = None, **kwargs: object) -> tuple[bytes, r.Drawn]:
+def panels(series: list[Series], hosts: list[str] | None = None, **kwargs: object) -> tuple[bytes, Drawn]:
     png = host_panels(series, title="Load, CPU and iowait, host db1", caption=caption(WINDOW, LA), tz=LA,
                       pools=POOLS, hosts=hosts, window=WINDOW, **kwargs)  # type: ignore[arg-type]
-    return png, r.panel_canvas_for(len(hosts) if hosts else 1).drawn
+    return png, panel_canvas_for(len(hosts) if hosts else 1).drawn
 
 
 def test_a_host_keeps_its_colour_in_the_cluster_pool_and_host_graphs() -> None:
@@ -98,7 +102,7 @@ def test_no_marker_colour_is_a_series_colour() -> None:
     assert not {c.upper() for c in drawn.marker_colors} & {c.upper() for c in drawn.colors.values()}
 
 
-def lane_boxes(drawn: r.Drawn) -> list[tuple[float, float, float, float]]:
+def lane_boxes(drawn: Drawn) -> list[tuple[float, float, float, float]]:
     texts = {p.text for p in drawn.lane_labels}
     return [label.box() for label in drawn.labels if label.text in texts]
 
@@ -162,7 +166,7 @@ def test_capacity_line_is_the_sum_of_the_cpus() -> None:
     capacity = sum(CORES.values())
     png, drawn = stacked(cluster(), capacity=capacity)
     left, top, right, bottom = drawn.plots[0]
-    y_max = r._nice_top(capacity * 1.05)  # the axis reaches past the line (the stack peaks lower)
+    y_max = nice_top(capacity * 1.05)  # the axis reaches past the line (the stack peaks lower)
     assert drawn.capacity_y[0] == pytest.approx(capacity, abs=y_max / (bottom - top))
     assert "capacity: 32 cores" in {label.text for label in drawn.labels}
     # the dashed line: dark pixels in alternating runs along its row, above the stack's top
@@ -195,13 +199,13 @@ def test_caption_holds_the_absolute_range_and_the_zone() -> None:
 def test_the_png_is_twice_the_layout_and_its_text_legible_on_a_phone() -> None:
     for png, drawn in (stacked(cluster(), capacity=32.0), panels(host_series("db1"), hosts=["db1"])):
         assert png_size(png) == drawn.size
-        assert drawn.size[0] == 2 * r.WIDTH_PX == 960  # 2x density, within Slack's 1024-pixel thumbnail
+        assert drawn.size[0] == 2 * style.WIDTH_PX == 960  # 2x density, within Slack's 1024-pixel thumbnail
         assert image(png).shape[:2] == (drawn.size[1], drawn.size[0])
         smallest = min(label.fontsize for label in drawn.labels if label.text)
-        assert r.preview_text_px(smallest, 360) >= 11 and r.preview_text_px(smallest, 600) >= 11
+        assert style.preview_text_px(smallest, 360) >= 11 and style.preview_text_px(smallest, 600) >= 11
         for label in drawn.labels:  # the sprite holds the text at twice its size
-            sprite = r.sprite_for(label.text, label.fontsize, label.color, label.bold) if label.text else None
-            assert sprite is None or sprite.height >= label.fontsize * r.SCALE
+            sprite = text.sprite_for(label.text, label.fontsize, label.color, label.bold) if label.text else None
+            assert sprite is None or sprite.height >= label.fontsize * style.SCALE
 
 
 def test_host_graph_panels_are_at_least_160_px_tall() -> None:
@@ -209,7 +213,7 @@ def test_host_graph_panels_are_at_least_160_px_tall() -> None:
         series = [s for i, h in enumerate(hosts) for s in host_series(h, i)]
         _, drawn = panels(series, hosts=hosts)
         assert len(drawn.plots) == 3
-        assert all(bottom - top >= 160 * r.SCALE for _, top, _, bottom in drawn.plots)
+        assert all(bottom - top >= 160 * style.SCALE for _, top, _, bottom in drawn.plots)
         assert [row.host for row in drawn.legend] == hosts
 
 
@@ -255,8 +259,8 @@ def test_gaps_misaligned_hosts_and_no_data() -> None:
 
 
 def test_text_sprites_blend_over_any_background() -> None:
-    sprite = r.text_sprite("Hg", 12, "#ff0000")
-    assert r.text_sprite("Hg", 12, "#ff0000") is sprite  # drawn once
+    sprite = text.text_sprite("Hg", 12, "#ff0000")
+    assert text.text_sprite("Hg", 12, "#ff0000") is sprite  # drawn once
     frame = np.zeros((60, 80, 3), dtype=np.uint8)
     frame[:, :, 1] = 200  # green background
     sprite.paste(frame, 5, 5)
@@ -266,7 +270,7 @@ def test_text_sprites_blend_over_any_background() -> None:
     sprite.paste(frame, -100, 200)  # entirely outside: ignored
     sprite.paste(frame, 50, 70)  # partly outside: clipped
     # numbers are assembled from glyphs, as wide as the same text drawn whole
-    assembled, whole = r.number_sprite("12.5", 15), r.text_sprite("12.5", 15)
+    assembled, whole = text.number_sprite("12.5", 15), text.text_sprite("12.5", 15)
     assert abs(assembled.width - whole.width) <= 2 and assembled.height == whole.height
 
 
