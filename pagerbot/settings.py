@@ -185,6 +185,11 @@ class ServerConfig(_Strict):
     db_ping_after_idle_seconds: float = Field(default=10.0, ge=0, le=3600)
 
 
+class PostmortemConfig(_Strict):
+    # Alert names users feel (slow pages, errors): the postmortem's Impact lists these first, as the impact
+    user_facing_alerts: list[str] = Field(default_factory=list)
+
+
 class FileConfig(_Strict):
     timezone: str = "UTC"
     slack: SlackConfig = Field(default_factory=SlackConfig)
@@ -195,6 +200,7 @@ class FileConfig(_Strict):
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
     templates_dir: str | None = None
 
     @field_validator("timezone")

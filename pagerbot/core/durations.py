@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
+from pagerbot.core.records import PLAUSIBLE_SINCE, AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
 
 _MINUTE = 60
 _HOUR = 60 * _MINUTE
@@ -38,7 +38,8 @@ class KeyTimes:
 
     ``started`` is the earliest alert ``starts_at`` (or when the incident was opened, if earlier or if no
     alert says when it started); ``detected`` is when pagerbot opened the incident. Durations count from
-    ``started`` and are ``None`` while the moment they lead to has not happened.
+    ``started`` and are ``None`` while the moment they lead to has not happened. ``mitigated_how`` says
+    where the mitigation time came from (it is the one moment that may be inferred).
     """
 
     started: datetime
@@ -48,6 +49,19 @@ class KeyTimes:
     escalated: datetime | None = None
     mitigated: datetime | None = None
     resolved: datetime | None = None
+    mitigated_how: str | None = field(default=None, compare=False)
+
+    def moments(self) -> list[tuple[str, datetime | None]]:
+        """(label, moment) of each key time in the order they happened; those still to come last."""
+        named: list[tuple[str, datetime | None]] = [
+            ("Started", self.started), ("Detected", self.detected), ("Acknowledged", self.acknowledged),
+            ("Identified", self.identified), ("Escalated", self.escalated), ("Mitigated", self.mitigated),
+            ("Resolved", self.resolved),
+        ]
+        happened: list[tuple[str, datetime]] = [(label, at) for label, at in named if at is not None]
+        happened.sort(key=lambda moment: moment[1])  # stable: a tie keeps the order above
+        pending = [(label, at) for label, at in named if at is None and label != "Identified"]
+        return [*happened, *pending]
 
     def _since_start(self, moment: datetime | None) -> timedelta | None:
         if moment is None:
@@ -71,13 +85,33 @@ class KeyTimes:
         return self._since_start(self.resolved)
 
 
-def _status_time(timeline: Sequence[TimelineEntry], status: str) -> datetime | None:
-    """The first status entry moving the incident to ``status`` (``data={"status": ...}``), if any."""
+def _status_time(timeline: Sequence[TimelineEntry], *statuses: str) -> datetime | None:
+    """The first status entry moving the incident to one of ``statuses`` (``data={"status": ...}``), if any."""
     found: datetime | None = None
     for entry in timeline:
-        if entry.kind == "status" and entry.data.get("status") == status and (found is None or entry.at < found):
+        if entry.kind == "status" and entry.data.get("status") in statuses and (found is None or entry.at < found):
             found = entry.at
     return found
+
+
+def _mitigated(incident: IncidentRecord, timeline: Sequence[TimelineEntry],
+               alerts: Sequence[AlertRecord]) -> tuple[datetime | None, str | None]:
+    """When the impact ended, and how we know: the recorded time (the move to monitoring, or the time given
+    when resolving), a ``mitigated`` status entry, or, for a resolved incident without either, when its
+    last alert stopped firing (if all had, before the resolve), else the resolve itself."""
+    if incident.mitigated_at is not None:
+        return incident.mitigated_at, "recorded"
+    moved = _status_time(timeline, "monitoring", "mitigated")
+    if moved is not None:
+        return moved, "status"
+    if incident.resolved_at is None:
+        return None, None
+    ends = [a.ended_at for a in alerts]
+    if alerts and all(end is not None for end in ends):
+        cleared = max(end for end in ends if end is not None)
+        if cleared <= incident.resolved_at:
+            return cleared, "alerts cleared"
+    return incident.resolved_at, "resolved"
 
 
 def key_times(
@@ -96,18 +130,20 @@ def key_times(
     """
     started = incident.opened_at
     for alert in alerts:
-        if alert.starts_at is not None and alert.starts_at < started:
-            started = alert.starts_at
+        if alert.fired_at < started:
+            started = alert.fired_at
     for entry in timeline:
-        if entry.kind == "alert" and entry.at < started:
+        if entry.kind == "alert" and PLAUSIBLE_SINCE <= entry.at < started:
             started = entry.at
     sent = [e.sent_at for e in escalations if e.sent_at is not None and e.status == "sent"]
+    mitigated, how = _mitigated(incident, timeline, alerts)
     return KeyTimes(
         started=started,
         detected=incident.opened_at,
         acknowledged=incident.acknowledged_at or _status_time(timeline, "acknowledged"),
         identified=incident.identified_at or _status_time(timeline, "identified"),
         escalated=min(sent) if sent else None,
-        mitigated=incident.mitigated_at or _status_time(timeline, "mitigated"),
+        mitigated=mitigated,
         resolved=incident.resolved_at,
+        mitigated_how=how,
     )

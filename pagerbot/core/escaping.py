@@ -14,6 +14,11 @@ def mrkdwn(text: str) -> str:
     return _MRKDWN_FORMAT.sub("\u200b\\1\u200b", text.translate(_MRKDWN))
 
 
+def unescape_slack(text: str) -> str:
+    """Slack markup's text as its reader sees it: Slack's three escapes (&amp; &lt; &gt;) undone, &amp; last."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def plain(text: str, limit: int) -> str:
     """Slack plain_text: no escaping needed, but lengths are capped; cut with an ellipsis."""
     text = " ".join(text.split()) if "\n" in text else text

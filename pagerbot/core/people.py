@@ -21,7 +21,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 
-from pagerbot.core.escaping import one_line
+from pagerbot.core.escaping import one_line, unescape_slack
 from pagerbot.core.records import IncidentRecord, TimelineEntry
 
 NAME_LIMIT = 80
@@ -39,14 +39,8 @@ _PEOPLE = re.compile(
     r"|(?<![\w@<|./:-])(?P<bare>[UW][A-Z0-9]{2,})(?![\w@]|[.:/-]\w)"
 )
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^<>\n]*)?>")
-_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))  # the three Slack escapes, &amp; last
-
-
-def _unescaped(text: str) -> str:
-    """A part of Slack's markup as its reader sees it (Slack escapes &, < and > inside it)."""
-    for entity, character in _ENTITIES:
-        text = text.replace(entity, character)
-    return text
+# A part of Slack's markup as its reader sees it (Slack escapes &, < and > inside it).
+_unescaped = unescape_slack
 
 
 def is_user_id(value: str | None) -> bool:
@@ -125,6 +119,26 @@ def humanize(text: str, names: Mapping[str, str]) -> str:
         return name_of(bare, names) if names.get(bare) else bare
 
     return _PEOPLE.sub(replace, text)
+
+
+# Timeline entries whose text is a message as Slack sent it (Slack's markup, with &, < and > escaped).
+_SLACK_WRITTEN = frozenset({"note", "pin", "edit"})
+
+
+def entry_text(entry: TimelineEntry, names: Mapping[str, str]) -> str:
+    """What a reader should see of a timeline entry's text. A message people wrote in Slack (a note, a
+    pinned message) reads as it did there: its markup humanized and Slack's escapes outside it undone, so
+    an export escapes "<" once, not "&lt;" again. Alert text and pagerbot's own text are not Slack's."""
+    text = entry.text
+    if entry.source != "slack" or entry.kind not in _SLACK_WRITTEN or "&" not in text:
+        return humanize(text, names)
+    out: list[str] = []
+    position = 0
+    for m in _PEOPLE.finditer(text):
+        out += [unescape_slack(text[position:m.start()]), humanize(m[0], names)]
+        position = m.end()
+    out.append(unescape_slack(text[position:]))
+    return "".join(out)
 
 
 def humanize_entry(entry: TimelineEntry, names: Mapping[str, str]) -> TimelineEntry:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from pagerbot.core.timezones import aware
+
+# Alert start times before this are placeholders, not facts: Alertmanager's zero time (0001-01-01), a sender's
+# Unix epoch (1970-01-01) or an unset clock. Such an alert counts as starting when pagerbot first received it.
+PLAUSIBLE_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 SENDER_NAMES = {"alertmanager": "Alertmanager", "grafana": "Grafana", "pagerduty": "PagerDuty"}
 
@@ -38,6 +44,22 @@ class AlertRecord:
     received_count: int
     first_received_at: datetime
     last_received_at: datetime
+
+    @property
+    def fired_at(self) -> datetime:
+        """When the alert began: its sender's start time when there is a believable one, else its arrival."""
+        if self.starts_at is None or aware(self.starts_at) < PLAUSIBLE_SINCE:
+            return aware(self.first_received_at)
+        return aware(self.starts_at)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When a resolved alert stopped firing (its end time, else the resolve's arrival); None while firing."""
+        if self.state != "resolved":
+            return None
+        if self.ends_at is None or aware(self.ends_at) < self.fired_at:
+            return aware(self.last_received_at)
+        return aware(self.ends_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,11 @@
 A wave begins when an alert of the incident fires while none of its alerts is firing (every alert had
 resolved: a lull), whether the incident was still open or already resolved (then it is reopened). The first
 wave began when the incident opened. Pure: the caller says what it knows, these functions decide and word.
+
+For the postmortem, :func:`waves` finds the same stretches afterwards from the alerts themselves (a wave
+ends when every alert in it has resolved), for the whole incident and, with :func:`waves_by_name`, for each
+alert name: an alert that fired, resolved and fired again made two waves of its own even while other
+alerts kept the incident's wave going.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pagerbot.core.durations import human_duration
+from pagerbot.core.records import AlertRecord
 
 
 def starts_wave(*, lull_since: datetime | None, alert_fires: bool) -> bool:
@@ -59,3 +65,64 @@ def wave_label(number: int, started: datetime | None, clock_text: str) -> str:
     if number <= 1 or started is None:
         return ""
     return f"wave {number} since {clock_text}"
+
+
+# --- the postmortem: waves counted afterwards from the alerts' firing spans ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Wave:
+    start: datetime
+    end: datetime | None  # None: still firing when the incident was last seen
+    hosts: tuple[str, ...]  # every host an alert of the wave fired on
+    first_hosts: tuple[str, ...] = ()  # those whose alerts began the wave
+
+    def duration(self, until: datetime) -> timedelta:
+        """How long the wave lasted (a wave still firing: until ``until``)."""
+        return max((self.end or until) - self.start, timedelta(0))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWaves:
+    """One alert name's waves, and how long it fired in all (overlaps between hosts counted once)."""
+
+    name: str
+    waves: tuple[Wave, ...]
+    hosts: tuple[str, ...]
+
+    def firing_for(self, until: datetime) -> timedelta:
+        return sum((w.duration(until) for w in self.waves), timedelta(0))
+
+
+def waves(alerts: Iterable[AlertRecord]) -> list[Wave]:
+    """The waves of ``alerts``, oldest first: their firing spans merged where they overlap or touch."""
+    spans = sorted(((a.fired_at, a.ended_at, a.host) for a in alerts), key=lambda s: s[0])
+    out: list[Wave] = []
+    start: datetime | None = None
+    end: datetime | None = None
+    hosts: dict[str, None] = {}
+    first: dict[str, None] = {}
+    for fired, ended, host in spans:
+        if start is not None and end is not None and fired > end:
+            out.append(Wave(start, end, tuple(sorted(hosts)), tuple(sorted(first))))
+            start, hosts, first = None, {}, {}
+        if start is None:
+            start, end = fired, ended
+        elif end is not None:
+            end = None if ended is None else max(end, ended)
+        if host:
+            hosts[host] = None
+            if fired == start:
+                first[host] = None
+    if start is not None:
+        out.append(Wave(start, end, tuple(sorted(hosts)), tuple(sorted(first))))
+    return out
+
+
+def waves_by_name(alerts: Sequence[AlertRecord]) -> list[AlertWaves]:
+    """Each alert name's waves, in the order the names first fired."""
+    by_name: dict[str, list[AlertRecord]] = {}
+    for alert in sorted(alerts, key=lambda a: a.fired_at):
+        by_name.setdefault(alert.name, []).append(alert)
+    return [AlertWaves(name, tuple(waves(members)), tuple(sorted({a.host for a in members if a.host})))
+            for name, members in by_name.items()]

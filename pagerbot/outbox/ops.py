@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat import blocks
 from pagerbot.chat.port import ChatError
+from pagerbot.core.escaping import unescape_slack
 from pagerbot.core.naming import channel_name
 from pagerbot.core.records import IncidentRecord
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
@@ -108,7 +109,9 @@ async def set_topic(ctx: Services, job: Job) -> Persist | None:
     await ctx.chat.set_topic(channel, text)
     first = row.slack_topic is None
     then = _set_incident(row.id, slack_topic=text)
-    return _with_timeline(ctx, row.id, f"Topic set: {text}", then=then) if first else then
+    # The timeline holds text as people read it: the topic's Slack escapes (&lt; for <) undone, so no export
+    # escapes them a second time.
+    return _with_timeline(ctx, row.id, f"Topic set: {unescape_slack(text)}", then=then) if first else then
 
 
 async def set_purpose(ctx: Services, job: Job) -> Persist | None:

@@ -13,6 +13,7 @@ replace only some blocks.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,11 +27,13 @@ import jinja2
 
 from pagerbot.core.durations import KeyTimes, human_duration, key_times
 from pagerbot.core.findings import Finding, FindingKind
-from pagerbot.core.people import actor_name, humanize, humanize_incident
+from pagerbot.core.people import actor_name, entry_text, humanize_incident
 from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
 from pagerbot.core.timezones import aware
 from pagerbot.core.timezones import zone as to_zone
+from pagerbot.core.waves import waves, waves_by_name
 from pagerbot.postmortem.markdown import Md, block, cell, inline
+from pagerbot.postmortem.sections import action_rows, detection, impact_lines, key_events
 
 __all__ = [
     "GraphFile",
@@ -68,6 +71,12 @@ class PostmortemInput:
     generated_at: datetime
     # user ID -> name (from Slack's profiles): readers see names, not IDs or <@U123> mentions
     names: Mapping[str, str] = field(default_factory=dict)
+    # the moment the cluster carried the most load (the findings are the hosts' state then), its summed load,
+    # and where it was found: "metrics" (asked at export time) or "recorded" (a summary posted in the channel)
+    peak_at: datetime | None = None
+    peak_load: float | None = None
+    peak_source: str | None = None
+    user_facing: Sequence[str] = ()  # alert names users feel (postmortem.user_facing_alerts)
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -125,10 +134,14 @@ class NoteItem:
     text: str
     actor: str | None
     at: Md
+    entry: TimelineEntry | None = None  # the note after its tag, as written (Slack's markup included)
 
 
 _TAGS = {
     "cause": "causes",
+    "trigger": "trigger",
+    "lucky": "lucky",
+    "resolution": "resolution",
     "went-well": "went_well",
     "went_well": "went_well",
     "went well": "went_well",
@@ -140,7 +153,8 @@ _TAGS = {
     "action": "actions",
     "impact": "impact",
 }
-_TAG_RE = re.compile(r"\s*(cause|went[-_ ]?well|went[-_ ]?badly|action|impact)\s*:\s*", re.IGNORECASE)
+_TAG_RE = re.compile(r"\s*(cause|trigger|lucky|resolution|went[-_ ]?well|went[-_ ]?badly|action|impact)\s*:\s*",
+                     re.IGNORECASE)
 
 _FINDING_LABELS = {
     FindingKind.OVERLOADED: "overloaded",
@@ -200,40 +214,34 @@ def _finalize(value: Any) -> Any:
 
 
 def _notes(timeline: Sequence[TimelineEntry], zone: tzinfo, names: Mapping[str, str]) -> dict[str, list[NoteItem]]:
-    sections: dict[str, list[NoteItem]] = {
-        "causes": [],
-        "went_well": [],
-        "went_badly": [],
-        "actions": [],
-        "impact": [],
-    }
+    """Tagged notes (``/incident note cause: …``, or a pinned message starting with a tag) by section. Action
+    items keep their raw text too: the owner's mention is read from it before it becomes a name."""
+    sections: dict[str, list[NoteItem]] = {key: [] for key in dict.fromkeys(_TAGS.values())}
     for entry in timeline:
-        if entry.kind != "note":
+        if entry.kind not in ("note", "pin"):
             continue
         m = _TAG_RE.match(entry.text)
         if m is None:
             continue
         key = _TAGS[re.sub(r"\s+", " ", m[1].lower())]
-        text = humanize(entry.text[m.end() :].strip(), names)
-        if text:
-            sections[key].append(
-                NoteItem(text=text, actor=actor_name(entry.actor, names), at=Md(_stamp(entry.at, zone)))
-            )
+        tagged = dataclasses.replace(entry, text=entry.text[m.end() :].strip())
+        if tagged.text:
+            sections[key].append(NoteItem(text=entry_text(tagged, names), actor=actor_name(entry.actor, names),
+                                          at=Md(_stamp(entry.at, zone)), entry=tagged))
     return sections
 
 
-def _alert_groups(alerts: Sequence[AlertRecord], zone: tzinfo) -> list[AlertGroup]:
+def _alert_groups(alerts: Sequence[AlertRecord], zone: tzinfo, wave_counts: Mapping[str, int]) -> list[AlertGroup]:
     by_name: dict[str, list[AlertRecord]] = {}
     for alert in alerts:
         by_name.setdefault(alert.name, []).append(alert)
     groups: list[tuple[datetime, str, AlertGroup]] = []
     for name, members in by_name.items():
-        fired = [aware(a.starts_at or a.first_received_at) for a in members]
+        fired = [a.fired_at for a in members]
         hosts = sorted({a.host for a in members if a.host})
         shown = ", ".join(cell(h) for h in hosts[:_MAX_HOSTS_SHOWN])
         if len(hosts) > _MAX_HOSTS_SHOWN:
             shown += f" and {len(hosts) - _MAX_HOSTS_SHOWN} more"
-        waves = sorted({a.wave for a in members})
         first, last = min(fired), max(fired)
         group = AlertGroup(
             name=name,
@@ -242,24 +250,25 @@ def _alert_groups(alerts: Sequence[AlertRecord], zone: tzinfo) -> list[AlertGrou
             last_fired=Md(_stamp(last, zone)),
             count=len(members),
             deliveries=sum(a.received_count for a in members),
-            waves=Md(", ".join(str(w) for w in waves)),
+            waves=Md(str(wave_counts.get(name, 1))),
         )
         groups.append((first, name, group))
     groups.sort(key=lambda g: (g[0], g[1]))
     return [g for _, _, g in groups]
 
 
+_MITIGATED_HOW = {
+    "recorded": "the move to monitoring, or the time given when resolving",
+    "status": "the move to monitoring",
+    "alerts cleared": "when the last alert stopped firing; no mitigation was recorded",
+    "resolved": "the resolve; no earlier mitigation was recorded",
+}
+
+
 def _time_rows(times: KeyTimes, zone: tzinfo) -> list[TimeRow]:
-    moments: list[tuple[str, datetime | None]] = [
-        ("Started", times.started),
-        ("Detected", times.detected),
-        ("Acknowledged", times.acknowledged),
-    ]
-    if times.identified is not None:
-        moments.append(("Identified", times.identified))
-    moments += [("Escalated", times.escalated), ("Mitigated", times.mitigated), ("Resolved", times.resolved)]
+    """The key moments in the order they happened (those still to come at the end, as dashes)."""
     rows = []
-    for label, moment in moments:
+    for label, moment in times.moments():
         if moment is None:
             rows.append(TimeRow(label, _DASH, _DASH, _DASH))
             continue
@@ -313,13 +322,14 @@ def _timeline_rows(
         kind = cells.get(entry.kind)
         if kind is None:
             kind = cells[entry.kind] = cell(entry.kind)
-        text = cell(humanize(entry.text, names))
+        text = cell(entry_text(entry, names))
         append_row(TimelineRow(local, utc, kind, source, actor, text))
         append_line(f"| {local} | {utc} | {source} | {actor} | {text} |")
     return rows, Md("\n".join(lines))
 
 
-def _summary_line(data: PostmortemInput, times: KeyTimes, groups: list[AlertGroup], zone: tzinfo) -> Md:
+def _summary_line(data: PostmortemInput, times: KeyTimes, groups: list[AlertGroup], zone: tzinfo,
+                  wave_count: int) -> Md:
     inc = data.incident
     parts = [f"SEV{inc.severity} incident"]
     parts.append(f"started {_stamp(times.started, zone)} ({inline(data.tz)})")
@@ -331,13 +341,12 @@ def _summary_line(data: PostmortemInput, times: KeyTimes, groups: list[AlertGrou
         parts.append(f"mitigated after {human_duration(ttm)}, not yet resolved" if ttm else "not yet resolved")
     hosts = {a.host for a in data.alerts if a.host}
     if data.alerts:
-        waves = {a.wave for a in data.alerts}
         alerts = f"{len(data.alerts)} alert{'s' if len(data.alerts) != 1 else ''}"
         alerts += f" of {len(groups)} kind{'s' if len(groups) != 1 else ''}"
         if hosts:
             alerts += f" on {len(hosts)} host{'s' if len(hosts) != 1 else ''}"
-        if len(waves) > 1:
-            alerts += f" in {len(waves)} waves"
+        if wave_count > 1:
+            alerts += f" in {wave_count} waves"
         parts.append(alerts)
     vendors = sorted({e.vendor for e in data.escalations if e.status == "sent"})
     if vendors:
@@ -345,12 +354,32 @@ def _summary_line(data: PostmortemInput, times: KeyTimes, groups: list[AlertGrou
     return Md("; ".join(parts) + ".")
 
 
+def _authors(inc: IncidentRecord, timeline: Sequence[TimelineEntry], names: Mapping[str, str]) -> list[str]:
+    """The lead, then whoever wrote a note or pinned a message, in the order they first did."""
+    people = [inc.lead] if inc.lead else []
+    people += [actor_name(e.actor, names) or "" for e in timeline if e.kind in ("note", "pin") and e.actor]
+    return [p for p in dict.fromkeys(people) if p]
+
+
+def _peak(data: PostmortemInput, zone: tzinfo) -> Md | None:
+    if data.peak_at is None:
+        return None
+    load = (f", all hosts' load summed {data.peak_load:.1f} (5-minute averages, as the channel's host summary "
+            "shows them)" if data.peak_load is not None else "")
+    where = ("from the metrics, read when this was exported" if data.peak_source == "metrics"
+             else "from the host summaries posted in the channel")
+    return Md(f"{_stamp(data.peak_at, zone)} ({inline(data.tz)}){load}; {where}")
+
+
 def build_context(data: PostmortemInput) -> dict[str, Any]:
     """What the template sees. Strings are either :class:`Md` or raw (the template escapes those)."""
     zone = to_zone(data.tz)
     inc = humanize_incident(data.incident, data.names)  # lead, participants and mentions as names
     times = key_times(data.incident, data.timeline, data.escalations, alerts=data.alerts)
-    groups = _alert_groups(data.alerts, zone)
+    until = times.resolved or data.generated_at
+    by_name = waves_by_name(data.alerts)
+    incident_waves = waves(data.alerts)
+    groups = _alert_groups(data.alerts, zone, {a.name: len(a.waves) for a in by_name})
     timeline_rows, timeline_table = _timeline_rows(data.timeline, zone, data.names)
     notes = _notes(data.timeline, zone, data.names)
     escalations = [
@@ -366,13 +395,18 @@ def build_context(data: PostmortemInput) -> dict[str, Any]:
     participants = list(dict.fromkeys(p for p in ((inc.lead,) if inc.lead else ()) + tuple(inc.participants)))
     for graph in data.graphs:
         _safe_file_name(graph.file_name)
+    impact = impact_lines(by_name, until, zone)
+    facing = set(data.user_facing)
+    first = min(data.alerts, key=lambda a: a.fired_at, default=None)
     return {
         "incident": inc,
         "ref": Md(inline(inc.ref)),
         "title": inc.title,
-        "summary_line": _summary_line(data, times, groups, zone),
+        "summary_line": _summary_line(data, times, groups, zone, len(incident_waves)),
         "severity": Md(f"SEV{inc.severity}"),
         "status": inc.status,
+        "document_status": "draft",  # pagerbot writes the draft; the review makes it final (docs/postmortem.md)
+        "authors": _authors(inc, data.timeline, data.names),
         "lead": inc.lead,
         "participants": participants,
         "channel": inc.channel_name,
@@ -381,23 +415,36 @@ def build_context(data: PostmortemInput) -> dict[str, Any]:
         "generated_utc": Md(_stamp(data.generated_at, UTC)),
         "key_times": times,
         "times": _time_rows(times, zone),
+        "mitigated_how": _MITIGATED_HOW.get(times.mitigated_how or ""),
+        "mitigated_at": Md(_stamp(times.mitigated, zone)) if times.mitigated else None,
+        "resolved_at": Md(_stamp(times.resolved, zone)) if times.resolved else None,
         "durations": _duration_rows(times),
         "resolve_summary": inc.summary,
         "description": inc.description,
         "impact_notes": notes["impact"],
+        "user_facing": [line for line in impact if line.name in facing],
+        "other_alerts": [line for line in impact if line.name not in facing],
+        "user_facing_configured": bool(facing),
+        "wave_count": len(incident_waves),
+        "trigger": notes["trigger"],
+        "detection": detection(times, (first.name, first.fired_at) if first else None, zone),
+        "resolution": notes["resolution"],
+        "lucky": notes["lucky"],
         "alert_groups": groups,
         "alert_count": len(data.alerts),
+        "peak": _peak(data, zone),
         "stands_out": list(data.stands_out),
         "findings": sorted(data.findings, key=lambda f: (-f.score, f.host)),
         "finding_labels": _FINDING_LABELS,
         "graphs": list(data.graphs),
         "escalations": escalations,
+        "key_events": key_events(data.timeline, by_name, until, zone, data.names),
         "timeline_rows": timeline_rows,
         "timeline_table": timeline_table,
         "causes": notes["causes"],
         "went_well": notes["went_well"],
         "went_badly": notes["went_badly"],
-        "actions": notes["actions"],
+        "actions": action_rows([(n.entry, n.actor, n.at) for n in notes["actions"] if n.entry], data.names),
     }
 
 

@@ -39,7 +39,7 @@ async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *,
             action_id = blocks.RESOLVE
         if action_id == blocks.RESOLVE:
             if trigger_id:
-                return Reply("", view=resolve_modal(incident_id))
+                return Reply("", view=resolve_modal(incident_id, await incidents.mitigation_default(ctx, incident_id)))
             return Reply(await incidents.resolve(ctx, incident_id, actor, None), shown_in_channel=True)
         request = CommandRequest(text=action_id, user_id=actor.user_id, channel_id=channel_id or "",
                                  trigger_id=trigger_id, source=actor.source)

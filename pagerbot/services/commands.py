@@ -161,7 +161,8 @@ async def _timeline(ctx: Services, request: CommandRequest, incident_id: int, ar
 
 async def _resolve(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
     if not argument.strip() and request.trigger_id:
-        return Reply("Add a summary to resolve.", view=resolve_modal(incident_id))
+        return Reply("Add a summary to resolve.",
+                     view=resolve_modal(incident_id, await incidents.mitigation_default(ctx, incident_id)))
     return Reply(await incidents.resolve(ctx, incident_id, request.actor, argument.strip() or None),
                  shown_in_channel=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from datetime import datetime
 
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat import blocks
 from pagerbot.core.alerts import Severity
+from pagerbot.core.durations import key_times
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.lifecycle import STATUS_EMOJI, IllegalMove, Status, check_move
 from pagerbot.observability import INCIDENTS_OPENED
@@ -58,9 +60,13 @@ async def declare(ctx: Services, actor: Actor, title: str, *, severity: Severity
     return incident.id
 
 
-async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *, note: str | None = None) -> str:
-    """A lifecycle move: topic and header follow, one short line is posted, the timeline records it."""
+async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *, note: str | None = None,
+               mitigated_at: datetime | None = None, impact: str | None = None) -> str:
+    """A lifecycle move: topic and header follow, one short line is posted, the timeline records it.
+    Resolving may say when the impact ended (``mitigated_at``) and what it was (``impact``, a note)."""
     now = ctx.clock.now()
+    if mitigated_at is not None and mitigated_at > now:
+        raise ActionRefused("the mitigation time is in the future; give the time the impact ended")
     async with ctx.store.transaction() as session:
         incident = await _get(ctx, session, incident_id)
         current = Status(incident.status)
@@ -82,6 +88,10 @@ async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *,
             incident.open_group_key = None
             if note:
                 incident.summary = note
+            if mitigated_at is not None:
+                incident.mitigated_at = mitigated_at  # what the person resolving says wins over the inferred
+            if impact and impact.strip():
+                await _record(ctx, session, incident, actor, "note", f"impact: {impact.strip()[:4000]}", now)
         if current is Status.RESOLVED:  # reopen
             incident.resolved_at = None
             incident.open_group_key = incident.group_key
@@ -135,14 +145,28 @@ async def acknowledge(ctx: Services, incident_id: int, actor: Actor) -> str:
     return await move(ctx, incident_id, Status.ACKNOWLEDGED, actor)
 
 
-async def resolve(ctx: Services, incident_id: int, actor: Actor, summary: str | None = None) -> str:
+async def resolve(ctx: Services, incident_id: int, actor: Actor, summary: str | None = None, *,
+                  mitigated_at: datetime | None = None, impact: str | None = None) -> str:
     _check_allowed(ctx.settings.config.slack.resolvers, actor, "resolve")
     async with ctx.store.sessions() as session:
         row = await ctx.store.incident(session, incident_id)
     if row is not None and row.resolved_at is not None:
         raise ActionRefused(f"INC-{row.id} is already resolved (since "
                             f"{blocks.clock(row.resolved_at, ctx.settings.tz)}): nothing changed")
-    return await move(ctx, incident_id, Status.RESOLVED, actor, note=summary)
+    return await move(ctx, incident_id, Status.RESOLVED, actor, note=summary, mitigated_at=mitigated_at,
+                      impact=impact)
+
+
+async def mitigation_default(ctx: Services, incident_id: int) -> datetime:
+    """What the resolve dialog offers as the mitigation time: the recorded one (the move to monitoring),
+    else when the incident's last alert stopped firing (all of them having stopped), else now."""
+    now = ctx.clock.now()
+    async with ctx.store.sessions() as session:
+        row = await _get(ctx, session, incident_id)
+        record = dataclasses.replace(incident_record(row), resolved_at=now)
+        alerts = await ctx.store.alerts_of(session, incident_id)
+        timeline = await ctx.store.timeline(session, incident_id)
+    return key_times(record, timeline, [], alerts=alerts).mitigated or now
 
 
 async def stale_offer(ctx: Services, incident_id: int, offered_wave: int | None) -> str | None:

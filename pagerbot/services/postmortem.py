@@ -12,14 +12,16 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.durations import key_times
 from pagerbot.core.people import is_user_id, user_ids
 from pagerbot.core.records import AlertRecord, IncidentRecord
+from pagerbot.core.timezones import aware
 from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
 from pagerbot.services.graphs import incident_graphs
+from pagerbot.services.peak import find_peak
 from pagerbot.services.people import names_for
 from pagerbot.services.ports import MetricsUnavailable
 from pagerbot.store.repository import incident_record
@@ -51,13 +53,16 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
     record = incident_record(row, participants)
     names = await names_for(ctx, user_ids(timeline, record))  # the IDs stay where a name is not found
     files, graph_files = await _graph_files(ctx, record, alerts, graphs)
-    peak = max(graphs, key=lambda g: len(g.summary.get("findings", [])), default=None)
-    findings = [Finding(kind=FindingKind(f["kind"]), host=f["host"], sentence=f["sentence"], score=f["score"],
-                        pool=f.get("pool")) for f in (peak.summary.get("findings", []) if peak else [])]
+    times = key_times(record, timeline, escalations, alerts=alerts)
+    peak = await find_peak(ctx, incident_id, times.started, times.resolved or ctx.clock.now(),
+                           [(aware(g.created_at), g.summary) for g in graphs])
     data = PostmortemInput(
-        incident=record, alerts=alerts, timeline=timeline, escalations=escalations, findings=findings,
-        stands_out=list(peak.summary.get("stands_out", [])) if peak else [], graphs=graph_files,
-        tz=ctx.settings.config.timezone, generated_at=ctx.clock.now(), names=names)
+        incident=record, alerts=alerts, timeline=timeline, escalations=escalations,
+        findings=list(peak.findings) if peak else [], stands_out=list(peak.stands_out) if peak else [],
+        graphs=graph_files, tz=ctx.settings.config.timezone, generated_at=ctx.clock.now(), names=names,
+        peak_at=peak.at if peak else None, peak_load=peak.cluster_load if peak else None,
+        peak_source=peak.source if peak else None,
+        user_facing=tuple(ctx.settings.config.postmortem.user_facing_alerts))
     return data, files
 
 

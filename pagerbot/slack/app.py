@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -147,13 +148,20 @@ def register(app: AsyncApp, ctx: Services) -> None:
 
     @app.view(views.RESOLVE)
     async def resolve_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        summary = views.submitted_values(view).get("summary", "").strip()
+        values = views.submitted_values(view)
+        summary = values.get("summary", "").strip()
         if not summary:
             await ack(response_action="errors", errors={"summary": "Say in a sentence what happened"})
             return
+        chosen = values.get("mitigated", "")
+        mitigated = datetime.fromtimestamp(int(chosen), UTC) if chosen.isdigit() else None
+        if mitigated is not None and mitigated > ctx.clock.now():
+            await ack(response_action="errors", errors={"mitigated": "That is in the future: when did the impact end?"})
+            return
         incident_id = int(json.loads(view.get("private_metadata") or "{}").get("incident", 0))
         try:
-            await incidents.resolve(ctx, incident_id, Actor(body["user"]["id"]), summary)
+            await incidents.resolve(ctx, incident_id, Actor(body["user"]["id"]), summary, mitigated_at=mitigated,
+                                    impact=values.get("impact") or None)
         except ActionRefused as exc:
             await ack(response_action="errors", errors={"summary": str(exc)[:150]})
             return

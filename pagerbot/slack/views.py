@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 DECLARE = "declare_incident"
@@ -37,12 +38,20 @@ def declare_modal(channel_id: str) -> dict[str, Any]:
     }
 
 
-def resolve_modal(incident_id: int) -> dict[str, Any]:
+def resolve_modal(incident_id: int, mitigated: datetime) -> dict[str, Any]:
+    """Summary (the postmortem's Summary), impact (its Impact) and when the impact ended (its Mitigated),
+    prefilled with ``mitigated``: the move to monitoring, else when the last alert stopped firing, else now."""
+    picker = {"type": "datetimepicker", "action_id": "mitigated", "initial_date_time": int(mitigated.timestamp())}
     return {
         "type": "modal", "callback_id": RESOLVE, "private_metadata": json.dumps({"incident": incident_id}),
         "title": {"type": "plain_text", "text": f"Resolve INC-{incident_id}"[:24]},
         "submit": {"type": "plain_text", "text": "Resolve"}, "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [_input("summary", "Summary: what happened and what fixed it", multiline=True)],
+        "blocks": [
+            _input("summary", "Summary: what happened and what fixed it", multiline=True),
+            _input("impact", "Impact: who or what was affected, and how", multiline=True, optional=True),
+            {"type": "input", "block_id": "mitigated", "optional": True, "element": picker,
+             "label": {"type": "plain_text", "text": "Mitigated at: when the impact ended"}},
+        ],
     }
 
 
@@ -67,6 +76,9 @@ def submitted_values(view: dict[str, Any]) -> dict[str, str]:
         for action in actions.values():
             if action.get("type") == "static_select":
                 values[block_id] = ((action.get("selected_option") or {}).get("value")) or ""
+            elif action.get("type") == "datetimepicker":
+                chosen = action.get("selected_date_time")  # Unix seconds
+                values[block_id] = str(chosen) if chosen is not None else ""
             else:
                 values[block_id] = action.get("value") or ""
     return values

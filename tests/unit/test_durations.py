@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -133,3 +134,45 @@ def test_clock_skew_never_makes_negative_durations() -> None:
     times = KeyTimes(started=minutes(10), detected=minutes(5), acknowledged=minutes(4))
     assert times.time_to_detect == timedelta(0)
     assert times.time_to_acknowledge == timedelta(0)
+
+
+def _resolved_alert(fired: datetime, ended: datetime) -> AlertRecord:
+    return dataclasses.replace(_alert(fired), state="resolved", ends_at=ended, last_received_at=ended)
+
+
+def test_key_times_in_the_order_they_happened() -> None:
+    incident = _incident(status="resolved", acknowledged_at=minutes(6), identified_at=minutes(25),
+                         resolved_at=minutes(60))
+    times = key_times(incident, [], [_escalation("sent", minutes(21))], alerts=[_alert(minutes(1))])
+    labels = [label for label, _ in times.moments()]
+    assert labels == ["Started", "Detected", "Acknowledged", "Escalated", "Identified", "Mitigated", "Resolved"]
+    moments = [at for _, at in times.moments()]
+    assert moments == sorted(m for m in moments if m is not None)
+    open_one = key_times(_incident(acknowledged_at=minutes(6)), [], [])
+    assert open_one.moments() == [("Started", minutes(5)), ("Detected", minutes(5)), ("Acknowledged", minutes(6)),
+                                  ("Escalated", None), ("Mitigated", None), ("Resolved", None)]
+
+
+def test_mitigated_from_the_move_to_monitoring() -> None:
+    timeline = [TimelineEntry(minutes(40), "status", "slack", "al", "moved to monitoring",
+                              {"from": "identified", "to": "monitoring", "status": "monitoring"})]
+    times = key_times(_incident(status="resolved", resolved_at=minutes(70)), timeline, [])
+    assert (times.mitigated, times.mitigated_how) == (minutes(40), "status")
+
+
+def test_a_resolved_incident_without_a_mitigation_time_takes_the_alerts_clearing_else_the_resolve() -> None:
+    incident = _incident(status="resolved", resolved_at=minutes(70))
+    cleared = key_times(incident, [], [], alerts=[_resolved_alert(minutes(1), minutes(50)),
+                                                 _resolved_alert(minutes(2), minutes(55))])
+    assert (cleared.mitigated, cleared.mitigated_how) == (minutes(55), "alerts cleared")
+    still_firing = key_times(incident, [], [], alerts=[_resolved_alert(minutes(1), minutes(50)), _alert(minutes(2))])
+    assert (still_firing.mitigated, still_firing.mitigated_how) == (minutes(70), "resolved")
+    assert key_times(_incident(), [], [], alerts=[_resolved_alert(minutes(1), minutes(3))]).mitigated is None
+
+
+@pytest.mark.parametrize("start", [datetime(1, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC), None])
+def test_a_start_before_2000_or_missing_never_makes_days_to_detect(start: datetime | None) -> None:
+    times = key_times(_incident(), [TimelineEntry(datetime(1970, 1, 1, tzinfo=UTC), "alert", "x", None, "A")], [],
+                      alerts=[_alert(start)])
+    assert times.started == minutes(4)  # when the alert arrived
+    assert human_duration(times.time_to_detect) == "1 min"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,18 +25,25 @@ from tests.fixtures.postmortem.incident import recorded_incident
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "postmortem" / "golden.md"
 
 SECTIONS = [
-    "Key times",
+    "Summary",
     "Impact",
+    "Key times",
+    "Trigger",
+    "Root cause",
+    "Detection",
+    "Resolution and recovery",
+    "At the peak",
     "Alerts",
-    "Hosts at the peak",
-    "Graphs",
     "Escalations",
-    "Contributing factors",
     "What went well",
     "What went badly",
+    "Where we got lucky",
     "Action items",
+    "Graphs",
     "Timeline",
+    "Appendix: full log",
 ]
+APPENDIX = "Appendix: full log"
 
 HOSTILE = (
     "# heading\n## two\n<script>alert(1)</script> [x](http://evil) ![i](x.png) | pipe | *bold* __b__ `code` "
@@ -104,7 +111,7 @@ def test_structure_as_a_gfm_parser_sees_it(parser: MarkdownIt) -> None:
     assert [text for tag, text in headings[1:]] == SECTIONS
     assert {tag for tag, _ in headings[1:]} == {"h2"}
 
-    assert _body_rows(_table_after(tokens, "Timeline")) == len(data.timeline)
+    assert _body_rows(_table_after(tokens, APPENDIX)) == len(data.timeline)
     assert _body_rows(_table_after(tokens, "Alerts")) == 2  # grouped by name
     assert _body_rows(_table_after(tokens, "Escalations")) == 2
     assert _body_rows(_table_after(tokens, "Key times")) == 6
@@ -116,8 +123,10 @@ def test_structure_as_a_gfm_parser_sees_it(parser: MarkdownIt) -> None:
     assert {t.content for t in everything if t.type == "html_inline"} == {"<br>"}  # the pinned message's line break
 
     markdown = render_postmortem(data)
-    assert "- [ ] move the orders reindex to the Sunday 03:00 window (Bob Martinez, 2024-03-05 10:47:00)" in markdown
-    assert "- [ ] alert on replication lag above 60 s (Alice Nguyen, 2024-03-05 10:48:00)" in markdown
+    assert ("| move the orders reindex to the Sunday 03:00 window | unassigned | — | — "
+            "| Bob Martinez, 2024-03-05 10:47:00 |") in markdown
+    assert ("| alert on replication lag above 60 s | unassigned | — | — "
+            "| Alice Nguyen, 2024-03-05 10:48:00 |") in markdown
     assert "| Escalated | 2024-03-05 09:16:00 | 2024-03-05 17:16:00 | 18 min |" in markdown
     assert "- **Time to resolve:** 1 h 47 min" in markdown
 
@@ -171,8 +180,12 @@ def test_hostile_text_stays_text(parser: MarkdownIt) -> None:
     assert blocks(tokens) == blocks(clean_tokens)
 
     everything = _walk(tokens)
-    forbidden = {"link_open", "html_block", "code_inline", "code_block", "fence", "blockquote_open", "hr", "s_open"}
+    forbidden = {"html_block", "code_inline", "code_block", "fence", "blockquote_open", "hr", "s_open"}
     assert not [t for t in everything if t.type in forbidden]
+    # The one link: an action item's, in its Link cell (what a person wrote after "action:"), to the web only
+    actions = _walk(_table_after(tokens, "Action items"))
+    links = [t.attrs["href"] for t in everything if t.type == "link_open"]
+    assert links == [t.attrs["href"] for t in actions if t.type == "link_open"] == ["http://evil", "http://evil"]
     assert {t.content for t in everything if t.type == "html_inline"} <= {"<br>"}
     assert [t.attrs["src"] for t in everything if t.type == "image"] == [g.file_name for g in hostile.graphs]
 
@@ -181,8 +194,8 @@ def test_hostile_text_stays_text(parser: MarkdownIt) -> None:
 
     assert emphasis(tokens) == emphasis(clean_tokens)  # only the template's own labels
 
-    assert _body_rows(_table_after(tokens, "Timeline")) == len(hostile.timeline)
-    timeline = _table_after(tokens, "Timeline")
+    assert _body_rows(_table_after(tokens, APPENDIX)) == len(hostile.timeline)
+    timeline = _table_after(tokens, APPENDIX)
     cells = [t for t in timeline if t.type == "inline"]
     assert len(cells) == 5 * (len(hostile.timeline) + 1)
     texts = cells[5 + 4 :: 5]
@@ -205,7 +218,7 @@ def test_alerts_grouped_by_name_with_waves() -> None:
     markdown = render_postmortem(recorded_incident())
     assert (
         "| HTTP5xxRate | web1\\.prod\\.example\\.com, web2\\.prod\\.example\\.com, web3\\.prod\\.example\\.com "
-        "| 2024-03-05 09:01:00 | 2024-03-05 10:22:00 | 3 | 1, 2 |"
+        "| 2024-03-05 09:01:00 | 2024-03-05 10:22:00 | 3 | 2 |"
     ) in markdown
 
 
@@ -234,11 +247,11 @@ def test_empty_incident_renders_placeholders() -> None:
     markdown = render_postmortem(bare)
     tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
     assert [text for _, text in _headings(tokens)[1:]] == SECTIONS
-    assert _body_rows(_table_after(tokens, "Timeline")) == 0
+    assert _body_rows(_table_after(tokens, APPENDIX)) == 0
     assert "not yet resolved" in markdown.splitlines()[2]
     assert "- **Time to resolve:** not yet" in markdown
     assert "_No alerts were recorded._" in markdown
-    assert markdown.count("_Nothing recorded yet._") == 4
+    assert markdown.count("_Nothing recorded yet._") == 5  # trigger, root cause, went well, badly, lucky
 
 
 def test_times_in_the_configured_timezone_and_utc() -> None:
@@ -279,7 +292,7 @@ def test_override_template_extends_the_package_one_and_unfiltered_text_is_escape
     assert "## Timeline (short)" in markdown
     assert "- 2024-03-05 08:58:00 HostHighLoad on db1\\.prod\\.example\\.com: load per core 9.4" in markdown
     assert "Raw: \\*x\\* &lt;b&gt;" in markdown  # printed without a filter, escaped anyway
-    assert "## Contributing factors" in markdown  # the rest comes from the package template
+    assert "## Root cause" in markdown  # the rest comes from the package template
 
 
 def test_renderer_is_reused_per_template_dir(tmp_path: Path) -> None:
@@ -339,10 +352,26 @@ def test_hostile_names_stay_text(parser: MarkdownIt) -> None:
         return sum(1 for t in _walk(toks) if t.type in ("em_open", "strong_open"))
 
     assert emphasis(tokens) == emphasis(clean_tokens)
-    timeline = _table_after(tokens, "Timeline")
+    timeline = _table_after(tokens, APPENDIX)
     assert _body_rows(timeline) == len(data.timeline)
     cells = [_text(t) for t in timeline if t.type == "inline"]
     assert len(cells) == 5 * (len(data.timeline) + 1)
     lead_row = cells.index("/incident lead @" + name)  # the mention, as the name, in the What column
     assert cells[lead_row - 1] == name  # the actor column
     assert "Bob | --- |" in cells  # a line break in a name is a space, and its pipes stay in the cell
+
+
+def test_slack_text_is_escaped_once() -> None:
+    """Slack sends notes and pinned messages with &, < and > escaped: a reader sees the characters, and the
+    Markdown escapes them once (never "&amp;lt;"). Alert text is not Slack's: its "&lt;" is what it says."""
+    data = recorded_incident()
+    pinned = TimelineEntry(datetime(2024, 3, 5, 17, 10, tzinfo=UTC), "pin", "slack", "U0BOB",
+                           "p99 &lt; 2 s again &amp; <@U0ALICE> agrees")
+    cause = TimelineEntry(datetime(2024, 3, 5, 17, 11, tzinfo=UTC), "note", "slack", "U0BOB",
+                          "cause: queue depth &gt; 10k")
+    alert = TimelineEntry(datetime(2024, 3, 5, 17, 12, tzinfo=UTC), "alert", "alertmanager", None, "x &lt; y")
+    markdown = render_postmortem(dataclasses.replace(data, timeline=[*data.timeline, pinned, cause, alert]))
+    assert "&amp;lt;" not in markdown.replace("x &amp;lt; y", "") and "&amp;gt;" not in markdown
+    assert "| p99 &lt; 2 s again &amp; \\@Alice Nguyen agrees |" in markdown
+    assert "- queue depth &gt; 10k (Bob Martinez, 2024-03-05 09:11:00)" in markdown
+    assert "| x &amp;lt; y |" in markdown

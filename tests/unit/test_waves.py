@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pagerbot.chat import blocks
-from pagerbot.core.records import AlertTally, IncidentRecord
-from pagerbot.core.waves import WaveStart, alerts_by_name, starts_wave, wave_label
+from pagerbot.core.records import AlertRecord, AlertTally, IncidentRecord
+from pagerbot.core.waves import WaveStart, alerts_by_name, starts_wave, wave_label, waves, waves_by_name
 
 TZ = ZoneInfo("America/Los_Angeles")
 OPENED = datetime(2026, 3, 10, 14, 4, tzinfo=UTC)
@@ -100,3 +100,59 @@ def test_the_announcement_follows_severity_and_status() -> None:
         ":rotating_light: SEV2 INC-7 · investigating: db1 &lt;waits&gt; on disk → <#C1>"
     done = replace(INCIDENT, severity=1, status="resolved")
     assert blocks.announcement(done, "C1").startswith(":white_check_mark: SEV1 INC-7 · resolved: ")
+
+
+# --- counted afterwards, for the postmortem: fire, resolve, fire again is two waves, per incident and name
+
+T0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def alert(name: str, host: str, fired: float, ended: float | None, *, starts_at: datetime | None = None) -> AlertRecord:
+    return AlertRecord(fingerprint=f"{name}-{host}", source="alertmanager", name=name, title=name, severity=2,
+                       state="resolved" if ended is not None else "firing", host=host, labels={},
+                       starts_at=starts_at if starts_at is not None else at(fired),
+                       ends_at=at(ended) if ended is not None else None, wave=1, received_count=1,
+                       first_received_at=at(fired + 1), last_received_at=at((ended or fired) + 1))
+
+
+def test_fire_resolve_fire_is_two_waves() -> None:
+    found = waves([alert("DBHighIOWait", "db1", 0, 120), alert("DBHighIOWait", "db1", 150, 400)])
+    assert [(w.start, w.end) for w in found] == [(at(0), at(120)), (at(150), at(400))]
+
+
+def test_overlapping_alerts_make_one_wave_that_ends_when_the_last_resolves() -> None:
+    found = waves([alert("A", "web1", 0, 30), alert("B", "web2", 20, 90), alert("A", "web3", 90, 100)])
+    assert len(found) == 1
+    assert (found[0].start, found[0].end, found[0].hosts, found[0].first_hosts) == (
+        at(0), at(100), ("web1", "web2", "web3"), ("web1",))
+    assert found[0].duration(at(500)) == timedelta(minutes=100)
+
+
+def test_a_wave_still_firing_has_no_end_and_swallows_later_alerts() -> None:
+    found = waves([alert("A", "db1", 0, None), alert("A", "db1", 300, 310)])
+    assert len(found) == 1 and found[0].end is None
+    assert found[0].duration(at(60)) == timedelta(minutes=60)
+
+
+def test_per_alert_name_in_the_order_names_first_fired() -> None:
+    alerts = [
+        alert("HTTPLatencyHigh", "web1", 3, 118), alert("DBHighIOWait", "db1", 0, 126),
+        alert("HTTPLatencyHigh", "web2", 3, 118), alert("DBHighIOWait", "db1", 152, 418),
+        alert("HTTPLatencyHigh", "web1", 156, 419),
+    ]
+    by_name = waves_by_name(alerts)
+    assert [(a.name, len(a.waves), a.hosts) for a in by_name] == [
+        ("DBHighIOWait", 2, ("db1",)), ("HTTPLatencyHigh", 2, ("web1", "web2"))]
+    assert by_name[0].firing_for(at(500)) == timedelta(minutes=126 + 266)
+    assert len(waves(alerts)) == 2  # the incident's waves: both names quiet between 126 and 152
+
+
+def test_a_start_before_2000_counts_from_when_the_alert_arrived() -> None:
+    zero = alert("A", "h", 10, 20, starts_at=datetime(1, 1, 1, tzinfo=UTC))
+    epoch = alert("A", "h", 10, 20, starts_at=datetime(1970, 1, 1, tzinfo=UTC))
+    assert zero.fired_at == epoch.fired_at == at(11)
+    assert waves([zero])[0].start == at(11)

@@ -1,0 +1,144 @@
+"""The parts of the postmortem that are worked out rather than copied: impact from the alerts, detection,
+action items, and the timeline's key events (the full log goes to the appendix).
+
+Everything returned is :class:`Md` (already escaped) or plain text the template escapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from urllib.parse import quote
+
+from pagerbot.core.actions import parse_action
+from pagerbot.core.durations import KeyTimes, human_duration
+from pagerbot.core.people import actor_name, entry_text, name_of
+from pagerbot.core.records import TimelineEntry
+from pagerbot.core.timezones import aware
+from pagerbot.core.waves import AlertWaves
+from pagerbot.postmortem.markdown import Md, cell, inline
+
+# What the main timeline keeps: what people did and decided, and what the incident went through. Command
+# echoes, the bot's channel mechanics (channel, topic, purpose, header, pins), graph posts and each single
+# alert's firing stay in the appendix; the alerts are summed up as one row per alert name and wave.
+KEY_KINDS = frozenset({"status", "wave", "escalation", "email", "reply", "email_reply", "note", "pin"})
+_MAX_HOSTS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactLine:
+    """One alert name: on which hosts, for how long in all, in how many waves (each with its span)."""
+
+    name: str
+    hosts: Md
+    firing_for: Md
+    waves: int
+    spans: Md
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    action: str
+    owner: str
+    priority: str
+    link: Md
+    added_by: Md
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEvent:
+    local: Md
+    text: Md
+    actor: Md
+
+
+def _clock(moment: datetime, zone: tzinfo) -> str:
+    return aware(moment).astimezone(zone).strftime("%H:%M")
+
+
+def _minute(moment: datetime, zone: tzinfo) -> str:
+    return aware(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _hosts(hosts: Sequence[str]) -> Md:
+    shown = ", ".join(inline(h) for h in hosts[:_MAX_HOSTS])
+    if len(hosts) > _MAX_HOSTS:
+        shown += f" and {len(hosts) - _MAX_HOSTS} more"
+    return Md(shown or "no host named")
+
+
+def impact_lines(by_name: Sequence[AlertWaves], until: datetime, zone: tzinfo) -> list[ImpactLine]:
+    lines = []
+    for alert in by_name:
+        spans = ", ".join(f"{_clock(w.start, zone)}–{_clock(w.end, zone) if w.end else 'still firing'}"
+                          for w in alert.waves)
+        lines.append(ImpactLine(name=alert.name, hosts=_hosts(alert.hosts),
+                                firing_for=Md(human_duration(alert.firing_for(until))), waves=len(alert.waves),
+                                spans=Md(spans)))
+    return lines
+
+
+def detection(times: KeyTimes, first_alert: tuple[str, datetime] | None, zone: tzinfo) -> list[Md]:
+    """Onset (the first alert's start) versus detection (pagerbot opening the incident) versus a person
+    taking it (acknowledgement), each with the gap from the one before."""
+    lines = []
+    if first_alert is not None:
+        name, at = first_alert
+        lines.append(Md(f"First alert: {inline(name)} started at {_clock(at, zone)}."))
+    opened_after = times.detected - times.started
+    lines.append(Md(f"pagerbot opened the incident at {_clock(times.detected, zone)}, "
+                    f"{human_duration(opened_after)} after the start."))
+    if times.acknowledged is not None:
+        waited = max(times.acknowledged - times.detected, timedelta(0))
+        lines.append(Md(f"Acknowledged at {_clock(times.acknowledged, zone)}, {human_duration(waited)} "
+                        "after the incident opened."))
+    else:
+        lines.append(Md("Nobody acknowledged the incident."))
+    return lines
+
+
+def _link(url: str | None) -> Md:
+    if not url:
+        return Md("—")
+    destination = quote(url, safe=":/?#@!$&'*+,;=%-._~")  # no (, ), <, > or space: nothing leaves the link
+    return Md(f"[{cell(url)}]({destination})")
+
+
+def action_rows(notes: Sequence[tuple[TimelineEntry, str | None, Md]], names: Mapping[str, str]) -> list[ActionRow]:
+    """``notes``: (the note after its ``action:`` tag, who wrote it, when) of each action item."""
+    rows = []
+    for entry, actor, at in notes:
+        item = parse_action(entry.text)
+        owner = name_of(item.owner, names) if item.owner and names.get(item.owner) else (item.owner or "")
+        text = entry_text(dataclasses.replace(entry, text=item.text), names)
+        rows.append(ActionRow(action=text or "(no text)", owner=owner or "unassigned",
+                              priority=item.priority or "—", link=_link(item.link),
+                              added_by=Md(f"{inline(actor or 'unknown')}, {at}")))
+    return rows
+
+
+def key_events(entries: Sequence[TimelineEntry], by_name: Sequence[AlertWaves], until: datetime, zone: tzinfo,
+               names: Mapping[str, str]) -> list[KeyEvent]:
+    """The main timeline: ``KEY_KINDS`` entries, and for each alert name the start and end of each wave."""
+    rows: list[tuple[datetime, int, KeyEvent]] = []
+    for order, entry in enumerate(entries):
+        if entry.kind in KEY_KINDS:
+            text = entry_text(entry, names)
+            rows.append((aware(entry.at), order, KeyEvent(
+                Md(_minute(entry.at, zone)), cell(text), cell(actor_name(entry.actor, names) or "—"))))
+    for alert in by_name:
+        count = len(alert.waves)
+        for number, wave in enumerate(alert.waves, start=1):
+            which = f" (wave {number} of {count})" if count > 1 else ""
+            later = [h for h in wave.hosts if h not in wave.first_hosts]
+            then = f"; later also on {_hosts(later)}" if later else ""
+            rows.append((wave.start, -1, KeyEvent(Md(_minute(wave.start, zone)), Md(
+                f"{cell(alert.name)} fired on {_hosts(wave.first_hosts)}{which}{then}"), Md("alerts"))))
+            if wave.end is not None:
+                rows.append((wave.end, -1, KeyEvent(Md(_minute(wave.end, zone)), Md(
+                    f"{cell(alert.name)} cleared{which}, after {human_duration(wave.duration(until))}"),
+                    Md("alerts"))))
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return [row for _, _, row in rows]
