@@ -129,6 +129,7 @@ def mrkdwn_safe(text: str) -> str:
     out = [mrkdwn(parts[0])]
     for part in parts[1:]:
         user, sep, rest = part.partition(">")
+        user = user.split("|", 1)[0]  # Slack's escaped command text writes <@U123|name>
         out.append(f"<@{user}>{mrkdwn(rest)}" if sep and user.isalnum() else mrkdwn("<@" + part))
     return "".join(out)
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import base64
+import csv
 import email
 import email.policy
+import gzip
 import re
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 PNG = b"\x89PNG\r\n\x1a\n"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -126,7 +130,7 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     markdown = (out / "postmortem.md").read_text()
     headings = [t.content for t in MarkdownIt("commonmark").enable("table").parse(markdown) if t.type == "inline"
                 and t.map and markdown.splitlines()[t.map[0]].startswith("## ")]
-    for section in ("Key times", "Alerts", "Timeline", "Contributing factors", "Action items"):
+    for section in ("Key times", "Alerts", "Timeline", "Root cause", "Action items"):
         assert section in headings, headings
     assert "db1 RAID rebuild" in markdown
     assert "- **Lead:** Alice Nguyen\n" in markdown and "- **Participants:** Alice Nguyen, Bob Martinez\n" in markdown
@@ -139,6 +143,7 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     assert "![Load, CPU and iowait, 4 alerting hosts, 05:59–15:16 PDT, 2026-03-10](graph-2.png)" in markdown
     for png in [out / "graph-1.png", *graphs]:  # drawn at twice the 480-pixel layout
         assert int.from_bytes(png.read_bytes()[16:20], "big") == 960, png
+    _check_postmortem(markdown)
 
 
 HOST_AND_PORT = re.compile(r"\b[a-z][a-z0-9.-]*:\d{2,5}\b")
@@ -158,3 +163,122 @@ def _assert_the_channel_tells_the_morning(text: str, database: Path) -> None:
     public = [" ".join(t.split()) for t, to in rows if to is None and t]
     echoes = [t for t, to in rows if to is not None and any(" ".join(t.split()) in p for p in public)]
     assert not echoes, echoes
+
+
+# ------------------------------------------------------------------------------------- the postmortem
+
+SECTIONS = ["Summary", "Impact", "Key times", "Trigger", "Root cause", "Detection", "Resolution and recovery",
+            "At the peak", "Alerts", "Escalations", "What went well", "What went badly", "Where we got lucky",
+            "Action items", "Graphs", "Timeline", "Appendix: full log"]
+PDT = timezone(timedelta(hours=-7))  # Los Angeles on the demo's day
+
+
+def _text(inline: Token) -> str:
+    return "".join(c.content for c in inline.children or [] if c.type in ("text", "text_special", "softbreak"))
+
+
+def _sections(tokens: list[Token]) -> dict[str, list[Token]]:
+    """Each h2's tokens, up to the next h2."""
+    out: dict[str, list[Token]] = {}
+    current: list[Token] | None = None
+    heading = False
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open" and token.tag == "h2":
+            current, heading = out.setdefault(_text(tokens[i + 1]), []), True
+        elif heading:
+            heading = token.type != "heading_close"
+        elif current is not None:
+            current.append(token)
+    return out
+
+
+def _rows(section: list[Token]) -> list[list[str]]:
+    """The body rows of the section's first table, each cell as a reader sees it."""
+    rows: list[list[str]] = []
+    in_body = False
+    for token in section:
+        if token.type == "tbody_open":
+            in_body = True
+        elif token.type == "table_close":
+            break
+        elif in_body and token.type == "tr_open":
+            rows.append([])
+        elif in_body and token.type == "inline":
+            rows[-1].append(_text(token))
+    return rows
+
+
+def _recorded(metric: str) -> dict[tuple[str, int], float]:
+    path = Path(__file__).parents[2] / "pagerbot" / "demo" / "scenario" / "metrics.csv.gz"
+    with gzip.open(path, "rt") as f:
+        return {(row["host"], int(float(row["time"]))): float(row["value"]) for row in csv.DictReader(f)
+                if row["metric"] == metric}
+
+
+def _check_postmortem(markdown: str) -> None:
+    """Read the demo's postmortem as the manager the day after: each fact checked against what happened."""
+    assert "&amp;lt;" not in markdown and "&amp;gt;" not in markdown and "&amp;amp;" not in markdown
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    sections = _sections(tokens)
+    assert list(sections) == SECTIONS
+
+    # key times in the order they happened; mitigated is the move to monitoring (14:52), before the resolve
+    times = _rows(sections["Key times"])
+    labels = [row[0] for row in times]
+    assert labels == ["Started", "Detected", "Acknowledged", "Escalated", "Identified", "Mitigated", "Resolved"]
+    moments = [datetime.fromisoformat(row[2]) for row in times]
+    assert moments == sorted(moments)
+    assert dict((row[0], row[1]) for row in times)["Mitigated"] == "2026-03-10 14:52:00"
+    assert dict((row[0], row[1]) for row in times)["Started"] == "2026-03-10 06:59:13"  # the first alert's start
+    assert "- **Time to detect:** 5 min\n" in markdown and "- **Time to mitigate:** 7 h 52 min\n" in markdown
+
+    # two waves: 06:59-09:10 and 10:31-15:04, for the incident and for each alert name
+    assert "on 4 hosts in 2 waves;" in markdown.splitlines()[2]
+    assert {row[0]: row[5] for row in _rows(sections["Alerts"])} == {
+        "DBHighIOWait": "2", "HostHighLoad": "2", "HTTPLatencyHigh": "2"}
+
+    # the peak: the minute the hosts' loads summed highest in the incident's window, per the recorded metrics
+    load = _recorded("load1")
+    start, end = datetime(2026, 3, 10, 13, 59, 13, tzinfo=UTC), datetime(2026, 3, 10, 22, 15, tzinfo=UTC)
+    summed: dict[int, float] = {}
+    for (_, t), value in load.items():
+        if start.timestamp() <= t <= end.timestamp():
+            summed[t] = summed.get(t, 0.0) + value
+    peak = min(t for t, v in summed.items() if v == max(summed.values()))
+    peak_local = datetime.fromtimestamp(peak, UTC).astimezone(PDT)
+    peak_paragraph = next(_text(t) for t in sections["At the peak"] if t.type == "inline")
+    assert peak_paragraph.startswith(f"{peak_local:%Y-%m-%d %H:%M:%S} (America/Los_Angeles)"), peak_paragraph
+    # ... and its figures are those the channel's host summary would have shown then (5-minute means)
+    iowait = _recorded("iowait")
+    shown = [v for (host, t), v in iowait.items() if host == "db1" and peak - 300 <= t <= peak]
+    db1 = next(row for row in _rows(sections["At the peak"]) if row[0] == "db1" and row[2] == "I/O bound")
+    assert f"iowait {sum(shown) / len(shown):.0f} %" in db1[3], db1
+
+    # sections filled from the notes and the resolve
+    assert "Load balancer weights fixed by vendor" in markdown.split("## Summary")[1].split("##")[0]
+    impact = markdown.split("## Impact")[1].split("## ")[0]
+    assert "the shop's pages answered slowly" in impact
+    assert "**HTTPLatencyHigh** on web1, web2, web3: firing for 6 h 18 min in 2 waves (07:02–08:57, 10:35–14:58)" \
+        in impact.replace("\\", "")
+    assert "newsletter" in markdown.split("## Trigger")[1].split("## ")[0]
+    assert "db1 RAID rebuild" in markdown.split("## Root cause")[1].split("## ")[0]
+    detection = markdown.split("## Detection")[1].split("## ")[0]
+    assert "First alert: DBHighIOWait started at 06:59." in detection and "Acknowledged at 07:06" in detection
+    assert "second failure" in markdown.split("## Where we got lucky")[1].split("## ")[0]
+    actions = _rows(sections["Action items"])
+    assert [(row[1], row[2]) for row in actions] == [
+        ("Bob Martinez", "P1"), ("Alice Nguyen", "P2"), ("unassigned", "P3")]
+    assert actions[0][3] == "https://tracker.example.com/OPS-101"
+    assert "- **Postmortem status:** draft\n" in markdown and "- **Authors:** Alice Nguyen, Bob Martinez\n" in markdown
+
+    # the main timeline: key events from the first alert on, no command echoes or bot mechanics; those are in
+    # the appendix with everything else
+    events = _rows(sections["Timeline"])
+    assert events[0] == ["2026-03-10 06:59", "DBHighIOWait fired on db1 (wave 1 of 2)", "alerts"]
+    whats = [row[1] for row in events]
+    assert any(w.startswith("HostHighLoad fired on db1 (wave 2 of 2)") for w in whats)
+    assert "Alice Nguyen moved the incident to monitoring" in whats
+    assert not [w for w in whats if w.startswith("/incident") or w.startswith(("Header", "Topic set", "Channel #"))]
+    assert len(whats) == len(set(whats))  # no line twice
+    appendix = [row[4] for row in _rows(sections["Appendix: full log"])]
+    assert "Header pinned" in appendix and "/incident ack" in appendix and len(appendix) > len(events)

@@ -8,13 +8,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from tests.fakes.slack_api import FakeSlack, Message
 from tests.fakes.slack_requests import block_action, sign, slash_command, view_submission
-from tests.harness import SIGNING_SECRET, ServerThread, make_settings, wait_for
+from tests.harness import API_TOKEN, SIGNING_SECRET, ServerThread, make_settings, wait_for
 from tests.payloads import am_alert, am_notification
 
 CONFIG = {
@@ -337,11 +338,25 @@ def test_header_buttons_and_the_resolve_modal(sqlite_url: str, fake_slack: FakeS
         view = bot.views_since(before)[0]
         assert view["callback_id"] == "resolve_incident" and json.loads(view["private_metadata"]) == {"incident": 1}
         assert bot.incident()["status"] == "acknowledged"  # nothing happens before the submission
+        # it asks when the impact ended: no move to monitoring and an alert still firing, so "now" is offered
+        picker = next(b["element"] for b in view["blocks"] if b["block_id"] == "mitigated")
+        assert picker["type"] == "datetimepicker" and abs(picker["initial_date_time"] - time.time()) < 120
+        assert {b["block_id"] for b in view["blocks"]} == {"summary", "impact", "mitigated"}
 
         empty = bot.submit("resolve_incident", {"summary": {"summary": ""}}, private_metadata=view["private_metadata"])
         assert empty.json()["response_action"] == "errors"
-        done = bot.submit("resolve_incident", {"summary": {"summary": "Rebooted the host"}},
-                          private_metadata=view["private_metadata"], user="U0BOB")
+        future = int(time.time()) + 3600
+        later = bot.submit("resolve_incident", {"summary": {"summary": "Rebooted the host"},
+                                                "mitigated": {"mitigated": {"type": "datetimepicker",
+                                                                            "selected_date_time": future}}},
+                           private_metadata=view["private_metadata"])
+        assert list(later.json()["errors"]) == ["mitigated"] and bot.incident()["status"] == "acknowledged"
+        mitigated = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+        done = bot.submit("resolve_incident", {
+            "summary": {"summary": "Rebooted the host"},
+            "impact": {"impact": "Checkout was down for everyone"},
+            "mitigated": {"mitigated": {"type": "datetimepicker", "selected_date_time": int(mitigated.timestamp())}},
+        }, private_metadata=view["private_metadata"], user="U0BOB")
         assert done.status_code == 200 and done.text == ""
         incident = bot.incident()
         assert incident["status"] == "resolved" and incident["summary"] == "Rebooted the host"
@@ -350,6 +365,13 @@ def test_header_buttons_and_the_resolve_modal(sqlite_url: str, fake_slack: FakeS
         assert _buttons(bot.header(channel)) == ["Postmortem", "Graphs"]
         entry = [e for e in bot.timeline() if e["kind"] == "status" and "resolved" in e["text"]]
         assert entry and entry[-1]["actor"] == "U0BOB" and "Rebooted the host" in entry[-1]["text"]
+        # the postmortem takes the summary, the impact and the mitigation time from the dialog
+        markdown = httpx.get(f"{server.url}/incidents/1/postmortem.md", timeout=30,
+                             headers={"Authorization": f"Bearer {API_TOKEN}"}).text
+        assert "## Summary\n\nRebooted the host\n" in markdown
+        assert "## Impact\n\n- Checkout was down for everyone (" in markdown
+        local = mitigated.astimezone(ZoneInfo("America/Los_Angeles"))
+        assert f"| Mitigated | {local:%Y-%m-%d %H:%M:%S} | {mitigated:%Y-%m-%d %H:%M:%S} |" in markdown
 
         # a second submission of the same modal is refused inside the modal
         twice = bot.submit("resolve_incident", {"summary": {"summary": "again"}},
