@@ -1,8 +1,9 @@
 """Action items from notes: ``action: @bob P1 move the reindex to Sunday https://tracker/OPS-12`` (pure).
 
-The owner is a mention (Slack's ``<@U123>`` or ``<@U123|bob>``, or a plain ``@bob``), the priority a
-``P0``-``P4`` word, the link the first web address (Slack's ``<https://…|label>`` or a bare one); each is
-optional and may stand anywhere in the text. What remains is the action itself.
+The owner is a mention (Slack's ``<@U123>`` or ``<@U123|bob>``, or a plain ``@bob``) at the start, before
+or after the priority; a mention further on is part of the action ("ask @eve to …"). The priority is a
+``P0``-``P4`` word anywhere, the link the first web address (Slack's ``<https://…|label>`` or a bare one).
+Each is optional. What remains is the action itself.
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ class ActionItem:
 
 def parse_action(text: str) -> ActionItem:
     owner = priority = link = None
-    mention = _MENTION.search(text)
+    text = text.strip()
+    leading = _PRIORITY.match(text)
+    if leading is not None:  # "P1 @bob …": the priority first, then the owner
+        priority, text = leading["p"].upper(), text[leading.end() :].lstrip()
+    mention = _MENTION.match(text)
     if mention is not None:
         owner = mention["user"] or mention["name"]
-        text = text[: mention.start()] + text[mention.end() :]
-    found = _PRIORITY.search(text)
+        text = text[mention.end() :]
+    found = _PRIORITY.search(text) if priority is None else None
     if found is not None:
         priority = found["p"].upper()
         text = text[: found.start()] + text[found.end() :]

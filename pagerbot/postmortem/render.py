@@ -302,14 +302,15 @@ def _entry_time(entry: TimelineEntry) -> datetime:
 
 def _timeline_rows(
     entries: Sequence[TimelineEntry], zone: tzinfo, names: Mapping[str, str]
-) -> tuple[list[TimelineRow], Md]:
+) -> tuple[list[TimelineRow], Md, list[TimelineEntry]]:
     """Rows and the whole table body (one line per entry), escaped once per distinct source/actor/kind;
-    people as names (``names``), replaced before escaping."""
+    people as names (``names``), replaced before escaping; and the entries in the rows' order."""
     cells: dict[str | None, Md] = {None: _DASH, "": _DASH}
     rows: list[TimelineRow] = []
     lines: list[str] = []
     append_row, append_line = rows.append, lines.append
-    for entry in sorted(entries, key=_entry_time):
+    ordered = sorted(entries, key=_entry_time)
+    for entry in ordered:
         at = entry.at if entry.at.tzinfo is not None else entry.at.replace(tzinfo=UTC)
         local = Md(at.astimezone(zone).isoformat(" ", "seconds")[:19])
         utc = Md((at if at.tzinfo is UTC else at.astimezone(UTC)).isoformat(" ", "seconds")[:19])
@@ -325,7 +326,7 @@ def _timeline_rows(
         text = cell(entry_text(entry, names))
         append_row(TimelineRow(local, utc, kind, source, actor, text))
         append_line(f"| {local} | {utc} | {source} | {actor} | {text} |")
-    return rows, Md("\n".join(lines))
+    return rows, Md("\n".join(lines)), ordered
 
 
 def _summary_line(data: PostmortemInput, times: KeyTimes, groups: list[AlertGroup], zone: tzinfo,
@@ -380,7 +381,8 @@ def build_context(data: PostmortemInput) -> dict[str, Any]:
     by_name = waves_by_name(data.alerts)
     incident_waves = waves(data.alerts)
     groups = _alert_groups(data.alerts, zone, {a.name: len(a.waves) for a in by_name})
-    timeline_rows, timeline_table = _timeline_rows(data.timeline, zone, data.names)
+    timeline_rows, timeline_table, ordered = _timeline_rows(data.timeline, zone, data.names)
+    events, events_table = key_events(list(zip(ordered, timeline_rows, strict=True)), by_name, until, zone)
     notes = _notes(data.timeline, zone, data.names)
     escalations = [
         EscalationRow(
@@ -438,7 +440,8 @@ def build_context(data: PostmortemInput) -> dict[str, Any]:
         "finding_labels": _FINDING_LABELS,
         "graphs": list(data.graphs),
         "escalations": escalations,
-        "key_events": key_events(data.timeline, by_name, until, zone, data.names),
+        "key_events": events,
+        "key_events_table": events_table,
         "timeline_rows": timeline_rows,
         "timeline_table": timeline_table,
         "causes": notes["causes"],

@@ -10,11 +10,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
 from urllib.parse import quote
 
 from pagerbot.core.actions import parse_action
 from pagerbot.core.durations import KeyTimes, human_duration
-from pagerbot.core.people import actor_name, entry_text, name_of
+from pagerbot.core.people import entry_text, name_of
 from pagerbot.core.records import TimelineEntry
 from pagerbot.core.timezones import aware
 from pagerbot.core.waves import AlertWaves
@@ -25,6 +26,20 @@ from pagerbot.postmortem.markdown import Md, cell, inline
 # alert's firing stay in the appendix; the alerts are summed up as one row per alert name and wave.
 KEY_KINDS = frozenset({"status", "wave", "escalation", "email", "reply", "email_reply", "note", "pin"})
 _MAX_HOSTS = 6
+_ALERTS = Md("alerts")
+
+
+class TimelineRowCells(Protocol):
+    """What key_events reads of a full-log row: its local time and its escaped text and actor."""
+
+    @property
+    def local(self) -> str: ...
+
+    @property
+    def actor(self) -> Md: ...
+
+    @property
+    def text(self) -> Md: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +74,7 @@ def _clock(moment: datetime, zone: tzinfo) -> str:
 
 
 def _minute(moment: datetime, zone: tzinfo) -> str:
-    return aware(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return aware(moment).astimezone(zone).isoformat(" ", "minutes")[:16]
 
 
 def _hosts(hosts: Sequence[str]) -> Md:
@@ -119,26 +134,25 @@ def action_rows(notes: Sequence[tuple[TimelineEntry, str | None, Md]], names: Ma
     return rows
 
 
-def key_events(entries: Sequence[TimelineEntry], by_name: Sequence[AlertWaves], until: datetime, zone: tzinfo,
-               names: Mapping[str, str]) -> list[KeyEvent]:
-    """The main timeline: ``KEY_KINDS`` entries, and for each alert name the start and end of each wave."""
-    rows: list[tuple[datetime, int, KeyEvent]] = []
-    for order, entry in enumerate(entries):
+def key_events(rows: Sequence[tuple[TimelineEntry, TimelineRowCells]], by_name: Sequence[AlertWaves],
+               until: datetime, zone: tzinfo) -> tuple[list[KeyEvent], Md]:
+    """The main timeline: the ``KEY_KINDS`` entries (their cells as the appendix escaped them, each entry
+    paired with its row), and for each alert name the start and end of each wave; and the table's body."""
+    found: list[tuple[datetime, int, KeyEvent]] = []
+    for order, (entry, row) in enumerate(rows):
         if entry.kind in KEY_KINDS:
-            text = entry_text(entry, names)
-            rows.append((aware(entry.at), order, KeyEvent(
-                Md(_minute(entry.at, zone)), cell(text), cell(actor_name(entry.actor, names) or "—"))))
+            found.append((aware(entry.at), order, KeyEvent(Md(row.local[:16]), row.text, row.actor)))
     for alert in by_name:
         count = len(alert.waves)
         for number, wave in enumerate(alert.waves, start=1):
             which = f" (wave {number} of {count})" if count > 1 else ""
             later = [h for h in wave.hosts if h not in wave.first_hosts]
             then = f"; later also on {_hosts(later)}" if later else ""
-            rows.append((wave.start, -1, KeyEvent(Md(_minute(wave.start, zone)), Md(
-                f"{cell(alert.name)} fired on {_hosts(wave.first_hosts)}{which}{then}"), Md("alerts"))))
+            found.append((wave.start, -1, KeyEvent(Md(_minute(wave.start, zone)), Md(
+                f"{cell(alert.name)} fired on {_hosts(wave.first_hosts)}{which}{then}"), _ALERTS)))
             if wave.end is not None:
-                rows.append((wave.end, -1, KeyEvent(Md(_minute(wave.end, zone)), Md(
-                    f"{cell(alert.name)} cleared{which}, after {human_duration(wave.duration(until))}"),
-                    Md("alerts"))))
-    rows.sort(key=lambda row: (row[0], row[1]))
-    return [row for _, _, row in rows]
+                found.append((wave.end, -1, KeyEvent(Md(_minute(wave.end, zone)), Md(
+                    f"{cell(alert.name)} cleared{which}, after {human_duration(wave.duration(until))}"), _ALERTS)))
+    found.sort(key=lambda item: (item[0], item[1]))
+    events = [event for _, _, event in found]
+    return events, Md("\n".join(f"| {e.local} | {e.text} | {e.actor} |" for e in events))

@@ -258,8 +258,10 @@ def _check_postmortem(markdown: str) -> None:
     assert "Load balancer weights fixed by vendor" in markdown.split("## Summary")[1].split("##")[0]
     impact = markdown.split("## Impact")[1].split("## ")[0]
     assert "the shop's pages answered slowly" in impact
-    assert "**HTTPLatencyHigh** on web1, web2, web3: firing for 6 h 18 min in 2 waves (07:02–08:57, 10:35–14:58)" \
-        in impact.replace("\\", "")
+    felt, signs = impact.split("What users felt, from the alerts:")[1].split("Other alerts, signs of the cause:")
+    assert "- **HTTPLatencyHigh** on web1, web2, web3: firing for 6 h 18 min in 2 waves (07:02–08:57, 10:35–14:58)" \
+        in felt
+    assert "**DBHighIOWait** on db1: firing for 6 h 32 min in 2 waves" in signs
     assert "newsletter" in markdown.split("## Trigger")[1].split("## ")[0]
     assert "db1 RAID rebuild" in markdown.split("## Root cause")[1].split("## ")[0]
     detection = markdown.split("## Detection")[1].split("## ")[0]

@@ -91,8 +91,9 @@ def test_the_postmortem_names_people(sqlite_url: str, fake_slack: FakeSlack) -> 
         assert "| slack | Alice | Alice moved the incident to acknowledged; Alice is the lead |" in markdown
         assert "| slack | Alice | Alice made Bob Martinez the incident lead |" in markdown
         assert "Responders invited: \\@Alice, \\@Bob Martinez" in markdown
-        assert ("- [ ] ask \\@Eve \\| \\*ops\\* to move the reindex \\| off peak (Eve \\| \\*ops\\*, "
-                in markdown)
+        # the action item's table row: the mention inside the action is a name; no owner, priority or link given
+        assert ("| ask \\@Eve \\| \\*ops\\* to move the reindex \\| off peak | unassigned | — | — "
+                "| Eve \\| \\*ops\\*, ") in markdown
         assert "- U0GHOST helped (U0GHOST, " in markdown
         for raw in ("U0ALICE", "U0BOB", "U0EVE", "&lt;\\@"):
             assert raw not in markdown, raw
