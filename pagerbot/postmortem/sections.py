@@ -138,21 +138,29 @@ def key_events(rows: Sequence[tuple[TimelineEntry, TimelineRowCells]], by_name: 
                until: datetime, zone: tzinfo) -> tuple[list[KeyEvent], Md]:
     """The main timeline: the ``KEY_KINDS`` entries (their cells as the appendix escaped them, each entry
     paired with its row), and for each alert name the start and end of each wave; and the table's body."""
-    found: list[tuple[datetime, int, KeyEvent]] = []
-    for order, (entry, row) in enumerate(rows):
-        if entry.kind in KEY_KINDS:
-            found.append((aware(entry.at), order, KeyEvent(Md(row.local[:16]), row.text, row.actor)))
+    waves: list[tuple[datetime, KeyEvent]] = []
     for alert in by_name:
         count = len(alert.waves)
         for number, wave in enumerate(alert.waves, start=1):
             which = f" (wave {number} of {count})" if count > 1 else ""
             later = [h for h in wave.hosts if h not in wave.first_hosts]
             then = f"; later also on {_hosts(later)}" if later else ""
-            found.append((wave.start, -1, KeyEvent(Md(_minute(wave.start, zone)), Md(
+            waves.append((wave.start, KeyEvent(Md(_minute(wave.start, zone)), Md(
                 f"{cell(alert.name)} fired on {_hosts(wave.first_hosts)}{which}{then}"), _ALERTS)))
             if wave.end is not None:
-                found.append((wave.end, -1, KeyEvent(Md(_minute(wave.end, zone)), Md(
+                waves.append((wave.end, KeyEvent(Md(_minute(wave.end, zone)), Md(
                     f"{cell(alert.name)} cleared{which}, after {human_duration(wave.duration(until))}"), _ALERTS)))
-    found.sort(key=lambda item: (item[0], item[1]))
-    events = [event for _, _, event in found]
+    waves.sort(key=lambda item: item[0])
+    # The rows are in time order already: the few wave lines are merged in (first at a tie), no sort of all.
+    events: list[KeyEvent] = []
+    pending = 0
+    for entry, row in rows:
+        if entry.kind not in KEY_KINDS:
+            continue
+        at = aware(entry.at)
+        while pending < len(waves) and waves[pending][0] <= at:
+            events.append(waves[pending][1])
+            pending += 1
+        events.append(KeyEvent(Md(row.local[:16]), row.text, row.actor))
+    events += [event for _, event in waves[pending:]]
     return events, Md("\n".join(f"| {e.local} | {e.text} | {e.actor} |" for e in events))
