@@ -27,6 +27,7 @@ import jinja2
 
 from pagerbot.core.durations import KeyTimes, human_duration, key_times
 from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.onset import Onset
 from pagerbot.core.people import actor_name, entry_text, humanize_incident
 from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
 from pagerbot.core.timezones import aware
@@ -77,6 +78,7 @@ class PostmortemInput:
     peak_load: float | None = None
     peak_source: str | None = None
     user_facing: Sequence[str] = ()  # alert names users feel (postmortem.user_facing_alerts)
+    onsets: Sequence[Onset] = ()  # where the metrics show the findings' trouble beginning
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -429,7 +431,7 @@ def build_context(data: PostmortemInput) -> dict[str, Any]:
         "user_facing_configured": bool(facing),
         "wave_count": len(incident_waves),
         "trigger": notes["trigger"],
-        "detection": detection(times, (first.name, first.fired_at) if first else None, zone),
+        "detection": detection(times, (first.name, first.fired_at) if first else None, zone, data.onsets),
         "resolution": notes["resolution"],
         "lucky": notes["lucky"],
         "alert_groups": groups,

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from pagerbot.core.actions import parse_action
 from pagerbot.core.durations import KeyTimes, human_duration
+from pagerbot.core.onset import Onset
 from pagerbot.core.people import entry_text, name_of
 from pagerbot.core.records import TimelineEntry
 from pagerbot.core.timezones import aware
@@ -27,6 +28,7 @@ from pagerbot.postmortem.markdown import Md, cell, inline
 KEY_KINDS = frozenset({"status", "wave", "escalation", "email", "reply", "email_reply", "note", "pin"})
 _MAX_HOSTS = 6
 _ALERTS = Md("alerts")
+_METRIC_WORDS = {"load1": "load", "swap_used": "swap use"}
 
 
 class TimelineRowCells(Protocol):
@@ -95,10 +97,18 @@ def impact_lines(by_name: Sequence[AlertWaves], until: datetime, zone: tzinfo) -
     return lines
 
 
-def detection(times: KeyTimes, first_alert: tuple[str, datetime] | None, zone: tzinfo) -> list[Md]:
-    """Onset (the first alert's start) versus detection (pagerbot opening the incident) versus a person
-    taking it (acknowledgement), each with the gap from the one before."""
+def detection(times: KeyTimes, first_alert: tuple[str, datetime] | None, zone: tzinfo,
+              onsets: Sequence[Onset] = ()) -> list[Md]:
+    """Onset in the metrics versus the first alert versus detection (pagerbot opening the incident) versus a
+    person taking it (acknowledgement), each with the gap it left."""
     lines = []
+    for onset in onsets:
+        if onset.at > times.detected:
+            continue  # a rise that began after the incident opened was not there to be detected
+        before = (f", {human_duration(times.started - onset.at)} before the first alert"
+                  if onset.at < times.started else "")
+        lines.append(Md(f"Onset in the metrics: {inline(_METRIC_WORDS.get(onset.metric, onset.metric))} on "
+                        f"{inline(onset.host)} rising since {_clock(onset.at, zone)}{before}."))
     if first_alert is not None:
         name, at = first_alert
         lines.append(Md(f"First alert: {inline(name)} started at {_clock(at, zone)}."))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from pagerbot.core.diagnosis import summarize_hosts, summary_json
 from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.onset import MIN_RISE, ONSET_METRIC, Onset, rising_since
 from pagerbot.core.peak import busiest_summary, cluster_load_peak, summary_load
 from pagerbot.core.series import ALL_METRICS
 from pagerbot.services.context import Services
@@ -27,6 +28,8 @@ log = logging.getLogger("pagerbot.postmortem")
 _POINTS = 720
 # Fetched before the window too: the summary's baseline ("load rose 3-fold") needs the calm before.
 _LEAD_IN = timedelta(hours=1)
+# How far before the incident's start the metrics are searched for where a finding's trouble began.
+_ONSET_LOOKBACK = timedelta(hours=12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class Peak:
     findings: Sequence[Finding] = ()
     stands_out: Sequence[str] = ()
     hosts: Sequence[Mapping[str, Any]] = field(default_factory=list)  # summary_json's host entries
+    onsets: Sequence[Onset] = ()  # where the findings' trouble began in the metrics (only when asked of them)
 
 
 def findings_of(summary: Mapping[str, Any]) -> list[Finding]:
@@ -65,7 +69,32 @@ async def _from_metrics(ctx: Services, start: datetime, end: datetime, incident_
     at, _ = found
     pools = {name: list(members) for name, members in ctx.settings.config.metrics.pools.items() if members}
     summary = summary_json(summarize_hosts(series, now=at, pools=pools))
-    return _from_summary(at, summary, "metrics")
+    peak = _from_summary(at, summary, "metrics")
+    return replace(peak, onsets=await _onsets(ctx, peak.findings, start - _ONSET_LOOKBACK, at, incident_id))
+
+
+async def _onsets(ctx: Services, findings: Sequence[Finding], since: datetime, peak: datetime,
+                  incident_id: int) -> list[Onset]:
+    """For each host finding at the peak, when its metric began the rise that was still going on at the peak
+    (one fetch for all of them, a sample a minute)."""
+    assert ctx.metrics is not None
+    wanted = list(dict.fromkeys((f.host, ONSET_METRIC[f.kind]) for f in findings if f.kind in ONSET_METRIC))
+    if not wanted:
+        return []
+    try:
+        series = await ctx.metrics.fetch(sorted({m for _, m in wanted}), since, peak, 60,
+                                         sorted({h for h, _ in wanted}))
+    except MetricsUnavailable as exc:
+        log.warning("postmortem of INC-%s: no onsets (%s)", incident_id, exc, extra={"incident_id": incident_id})
+        return []
+    by_key = {(s.host, s.metric): s for s in series}
+    found = []
+    for host, metric in wanted:
+        s = by_key.get((host, metric))
+        at = rising_since(s.times, s.values, min_rise=MIN_RISE[metric]) if s is not None else None
+        if at is not None:
+            found.append(Onset(host, metric, at))
+    return sorted(found, key=lambda onset: onset.at)
 
 
 async def find_peak(ctx: Services, incident_id: int, start: datetime, end: datetime,

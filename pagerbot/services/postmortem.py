@@ -61,7 +61,7 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
         findings=list(peak.findings) if peak else [], stands_out=list(peak.stands_out) if peak else [],
         graphs=graph_files, tz=ctx.settings.config.timezone, generated_at=ctx.clock.now(), names=names,
         peak_at=peak.at if peak else None, peak_load=peak.cluster_load if peak else None,
-        peak_source=peak.source if peak else None,
+        peak_source=peak.source if peak else None, onsets=list(peak.onsets) if peak else [],
         user_facing=tuple(ctx.settings.config.postmortem.user_facing_alerts))
     return data, files
 

@@ -266,6 +266,9 @@ def _check_postmortem(markdown: str) -> None:
     assert "db1 RAID rebuild" in markdown.split("## Root cause")[1].split("## ")[0]
     detection = markdown.split("## Detection")[1].split("## ")[0]
     assert "First alert: DBHighIOWait started at 06:59." in detection and "Acknowledged at 07:06" in detection
+    # db1's iowait stepped up when the rebuild began after the 05:30 disk swap, long before the first alert
+    onset = re.search(r"Onset in the metrics: iowait on db1 rising since (\d\d:\d\d), 1 h \d+ min before", detection)
+    assert onset is not None and "05:30" < onset[1] < "05:50", detection
     assert "second failure" in markdown.split("## Where we got lucky")[1].split("## ")[0]
     actions = _rows(sections["Action items"])
     assert [(row[1], row[2]) for row in actions] == [

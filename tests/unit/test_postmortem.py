@@ -11,6 +11,7 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from pagerbot.core.onset import Onset
 from pagerbot.core.people import humanize
 from pagerbot.core.records import TimelineEntry
 from pagerbot.postmortem.render import (
@@ -375,3 +376,17 @@ def test_slack_text_is_escaped_once() -> None:
     assert "| p99 &lt; 2 s again &amp; \\@Alice Nguyen agrees |" in markdown
     assert "- queue depth &gt; 10k (Bob Martinez, 2024-03-05 09:11:00)" in markdown
     assert "| x &amp;lt; y |" in markdown
+
+
+def test_detection_sets_the_onset_in_the_metrics_against_the_first_alert() -> None:
+    data = recorded_incident()  # the first alert started 08:58 local, the incident opened 09:02
+    onsets = [Onset("db1", "iowait", datetime(2024, 3, 5, 16, 10, tzinfo=UTC)),
+              Onset("db1", "swap_used", datetime(2024, 3, 5, 17, 30, tzinfo=UTC))]  # after the opening: not shown
+    markdown = render_postmortem(dataclasses.replace(data, onsets=onsets))
+    detection = markdown.split("## Detection\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert detection == [
+        "- Onset in the metrics: iowait on db1 rising since 08:10, 48 min before the first alert.",
+        "- First alert: HostHighLoad started at 08:58.",
+        "- pagerbot opened the incident at 09:02, 4 min after the start.",
+        "- Acknowledged at 09:04, 2 min after the incident opened.",
+    ]
