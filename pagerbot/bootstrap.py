@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pagerbot.chat.local import LocalChat
 from pagerbot.clock import SystemClock
 from pagerbot.graphs.worker import GraphRenderer
+from pagerbot.mail.sender import imap_mailbox, smtp_sender
 from pagerbot.outbox.ops import default_handlers
 from pagerbot.outbox.worker import OutboxWorker
 from pagerbot.services.context import Services
-from pagerbot.services.escalation import smtp_sender
 from pagerbot.services.handlers import all_handlers
 from pagerbot.services.inbox import InboxWorker
-from pagerbot.services.ports import ChatPort, Clock, MailSender, MetricsSource, Renderer
+from pagerbot.services.ports import ChatPort, Clock, Mailbox, MailSender, MetricsSource, Renderer
 from pagerbot.settings import ConfigError, Settings
 from pagerbot.store.db import create_engine
 from pagerbot.store.repository import Store
@@ -153,7 +153,8 @@ def build_metrics(settings: Settings) -> MetricsSource | None:
 
 def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | None = None,
           metrics: MetricsSource | None = None, graphs: Renderer | None = None,
-          mail_sender: MailSender | None = None, engine: AsyncEngine | None = None,
+          mail_sender: MailSender | None = None, mailbox: Mailbox | None = None,
+          engine: AsyncEngine | None = None,
           worker_id: str | None = None, with_slack: bool | None = None, with_scheduler: bool = True,
           with_inbox_worker: bool = True) -> Runtime:
     clock = clock or SystemClock()
@@ -177,8 +178,10 @@ def build(settings: Settings, *, chat: ChatPort | None = None, clock: Clock | No
         graphs = GraphRenderer()
     if mail_sender is None:
         mail_sender = smtp_sender(settings)
+    if mailbox is None:
+        mailbox = imap_mailbox(settings)
     ctx = Services(settings=settings, store=store, clock=clock, chat=chat, metrics=metrics, graphs=graphs,
-                   mail_sender=mail_sender)
+                   mail_sender=mail_sender, mailbox=mailbox)
     worker = OutboxWorker(ctx, all_handlers(), worker_id=worker_id)
     ctx.wake_outbox = worker.wake
     inbox = InboxWorker(ctx)

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from pagerbot.bootstrap import build_metrics
 from pagerbot.core.series import LOAD1
+from pagerbot.mail.imap import read_new
+from pagerbot.mail.sender import imap_mailbox, smtp_settings
 from pagerbot.mail.smtp import check_connection
-from pagerbot.services.escalation import smtp_settings
 from pagerbot.settings import Settings
 from pagerbot.store.db import async_url
 from pagerbot.store.migrate import current_revision, head_revision
@@ -37,6 +38,8 @@ async def run_checks(settings: Settings) -> int:
         checks.append(("metrics", lambda: _metrics(settings)))
     if settings.config.vendors:
         checks.append(("smtp", lambda: _smtp(settings)))
+    if settings.config.imap is not None:
+        checks.append(("imap", lambda: _imap(settings)))
     failed = 0
     for name, check in checks:
         try:
@@ -130,3 +133,10 @@ async def _smtp(settings: Settings) -> str:
     smtp = smtp_settings(settings)
     await check_connection(smtp)
     return f"{smtp.host}:{smtp.port} accepted the connection"
+
+
+async def _imap(settings: Settings) -> str:
+    mailbox = imap_mailbox(settings)
+    assert mailbox is not None
+    await read_new(mailbox.settings, 0, 0, limit=0)  # log in and open the mailbox; read no message
+    return f"{mailbox.settings.where} opened mailbox {mailbox.settings.mailbox}"

@@ -125,6 +125,21 @@ class VendorConfig(_Strict):
     template: str | None = None
     phone: str | None = None
     portal_url: str | None = None
+    # finds the vendor's ticket number in a reply's subject or body, e.g. HW-\d+ (the whole match is the ticket)
+    ticket_pattern: str | None = None
+
+    @field_validator("ticket_pattern")
+    @classmethod
+    def _ticket_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+        if compiled.match(""):
+            raise ValueError(f"{value!r} matches empty text; it must match a ticket number such as HW-\\d+")
+        return value
 
     @field_validator("to")
     @classmethod
@@ -151,8 +166,58 @@ class SmtpConfig(_Strict):
     password: str | None = None
     sender: str = Field(default="pagerbot@localhost", alias="from")
     timeout_seconds: float = Field(default=20.0, gt=0)
+    # the team's shared address: in Reply-To beside the lead's, so the vendor's answer reaches everyone
+    team_address: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("team_address")
+    @classmethod
+    def _team_address(cls, value: str | None) -> str | None:
+        if value is not None and ("\r" in value or "\n" in value or not re.fullmatch(r"[^@\s]+@[^@\s]+", value)):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+
+class ImapConfig(_Strict):
+    """The mailbox the vendor's replies arrive in (docs/escalation.md, Replies)."""
+
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    tls: bool = True  # implicit TLS (port 993)
+    starttls: bool = False  # or upgrade a plain connection (port 143)
+    username: str
+    password: str = Field(repr=False)  # an app password, for providers that offer them
+    mailbox: str = "INBOX"
+    timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _one_tls(self) -> ImapConfig:
+        if self.tls and self.starttls:
+            raise ValueError("choose either tls (port 993) or starttls (port 143), not both")
+        return self
+
+
+class PersonConfig(_Strict):
+    """How the vendor reaches one person (a Slack user ID's entry under ``people``); Slack's profile fills gaps."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and ("\r" in value or "\n" in value or not re.fullmatch(r"[^@\s]+@[^@\s]+", value)):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("name", "phone")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and ("\r" in value or "\n" in value):
+            raise ValueError("expected one line")
+        return value
 
 
 class RemindersConfig(_Strict):
@@ -197,6 +262,8 @@ class FileConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     vendors: dict[str, VendorConfig] = Field(default_factory=dict)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    imap: ImapConfig | None = None
+    people: dict[str, PersonConfig] = Field(default_factory=dict)  # keyed by Slack user ID
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)

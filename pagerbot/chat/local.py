@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from pagerbot.chat.port import ChannelInfo, ChatError, PostedMessage
+from pagerbot.chat.port import ChannelInfo, ChatError, PostedMessage, UserProfile
 from pagerbot.clock import Clock
 from pagerbot.store.repository import Store, rowcount
 from pagerbot.store.tables import LocalChannel, LocalFile, LocalMessage
@@ -123,8 +123,13 @@ class LocalChat:
         named = {known: email.partition("@")[0].replace(".", " ").title() for email, known in self.directory.items()}
         return {**{k: v for k, v in named.items() if v}, **{k: v for k, v in self.names.items() if v}}
 
-    async def user_name(self, user_id: str) -> str | None:
-        return self.known_names().get(user_id)
+    async def user_profile(self, user_id: str) -> UserProfile | None:
+        """The local workspace knows names and the directory's emails; it keeps no phone numbers."""
+        name = self.known_names().get(user_id)
+        email = next((address for address, known in self.directory.items() if known == user_id), None)
+        if name is None and email is None:
+            return None
+        return UserProfile(name=name, email=email)
 
     async def post_message(self, channel: str, text: str, blocks: Sequence[Mapping[str, Any]] | None = None,
                            *, outbox_id: int | None = None, thread_ts: str | None = None,

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pagerbot.services.ports import ChannelInfo, ChatError, ChatPort, PostedMessage
+from pagerbot.services.ports import ChannelInfo, ChatError, ChatPort, PostedMessage, UserProfile
 
-__all__ = ["ChannelInfo", "ChatError", "ChatPort", "PostedMessage"]
+__all__ = ["ChannelInfo", "ChatError", "ChatPort", "PostedMessage", "UserProfile"]

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from pagerbot.chat.port import ChannelInfo, ChatError, PostedMessage
+from pagerbot.chat.port import ChannelInfo, ChatError, PostedMessage, UserProfile
 from pagerbot.observability import SLACK_CALLS, SLACK_LATENCY
 
 METADATA_EVENT = "pagerbot_outbox"
@@ -123,7 +123,7 @@ class SlackChat:
             raise
         return str(response["user"]["id"])
 
-    async def user_name(self, user_id: str) -> str | None:
+    async def user_profile(self, user_id: str) -> UserProfile | None:
         try:
             response = await self._call("users.info", lambda: self.client.users_info(user=user_id))
         except ChatError as exc:
@@ -132,10 +132,10 @@ class SlackChat:
             raise
         user = response.get("user") or {}
         profile = user.get("profile") or {}
-        for name in (profile.get("display_name"), profile.get("real_name"), user.get("real_name"), user.get("name")):
-            if isinstance(name, str) and name.strip():
-                return name.strip()
-        return None
+        return UserProfile(name=_first_text(profile.get("display_name"), profile.get("real_name"),
+                                            user.get("real_name"), user.get("name")),
+                           email=_first_text(profile.get("email")),  # needs the users:read.email scope
+                           phone=_first_text(profile.get("phone")))
 
     async def post_message(self, channel: str, text: str, blocks: Sequence[Mapping[str, Any]] | None = None,
                            *, outbox_id: int | None = None, thread_ts: str | None = None) -> PostedMessage:
@@ -215,3 +215,11 @@ class SlackChat:
             channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1))
         messages = response["messages"]
         return dict(messages[0]) if messages else None
+
+
+def _first_text(*values: object) -> str | None:
+    """The first value that is non-empty text, stripped (a profile field may be missing or "")."""
+    for value in values:
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None

@@ -93,6 +93,8 @@ class EscalationRecord:
     sent_by: str | None
     message_id: str | None
     replied: bool = False
+    replied_at: datetime | None = None  # the vendor's first reply to it (its Date)
+    ticket: str | None = None  # the vendor's ticket number, from its replies to it
 
 
 @dataclass(frozen=True, slots=True)

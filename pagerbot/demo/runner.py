@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from pagerbot.bootstrap import build
 from pagerbot.clock import ManualClock
+from pagerbot.demo.mailbox import ScriptedMailbox
 from pagerbot.demo.transcript import write_transcript
 from pagerbot.metrics.recorded import RecordedSource, scenario_path
 from pagerbot.services.actor import Actor
@@ -90,7 +91,9 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
     steps: list[dict[str, Any]] = scenario["steps"]
     clock = ManualClock(_when(steps[0]["at"]) - timedelta(minutes=1))
     await upgrade(settings.database_url)
-    runtime = build(settings, clock=clock, metrics=RecordedSource(scenario_dir / scenario["metrics"]))
+    mailbox = ScriptedMailbox()
+    runtime = build(settings, clock=clock, metrics=RecordedSource(scenario_dir / scenario["metrics"]),
+                    mailbox=mailbox)
     assert runtime.local is not None
     local = runtime.local
     ctx = runtime.ctx
@@ -153,6 +156,11 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
                                             "item": {"type": "message", "channel": channel_id, "ts": ts}},
                                       added=True)
                 line = f"{who} pinned a message to the timeline"
+            elif kind == "reply":
+                sent = email.message_from_bytes(sink.received[-1], policy=email.policy.default)
+                raw = (scenario_dir / scenario["replies"] / step["file"]).read_bytes()
+                mailbox.deliver(raw.replace(b"{REPLY_TO_ID}", str(sent["Message-ID"]).encode()))
+                line = f"the vendor's reply {step['file']} arrives in the mailbox"
             elif kind == "wait":
                 line = "time passes"
             else:

@@ -1,95 +1,37 @@
-"""Escalation emails to a hosting vendor: drafts from templates, and the MIME message that is sent.
+"""Escalation emails to a hosting vendor: the data a draft is written from, and the templates rendered with it.
 
 Pure: no I/O and no clock reads (``now`` is given). Text from alerts and people reaches the templates
-only as data; the HTML part is autoescaped; header values are checked for CR/LF.
+only as data; the HTML part is autoescaped. The MIME message built from a draft is in :mod:`pagerbot.mail.mime`.
 """
 
 from __future__ import annotations
 
-import base64
-import email.policy
 import email.utils
-import html as html_lib
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from pagerbot.core.asks import suggest_asks as suggest_asks  # re-exported: the rule lives in core
 from pagerbot.core.escaping import one_line
 from pagerbot.core.findings import Finding
+from pagerbot.core.notes import tagged
+from pagerbot.core.onset import Onset
 from pagerbot.core.people import humanize_entry, humanize_incident, name_of
 from pagerbot.core.records import EscalationRecord, IncidentRecord, TimelineEntry
 from pagerbot.core.timezones import aware, zone
+from pagerbot.mail.mime import SUBJECT_LIMIT, Attachment, Draft, check_addresses, clean_subject
 from pagerbot.mail.templates import TemplateSet
 
-SUBJECT_LIMIT = 200
 TIMELINE_LIMIT = 15
+TIMELINE_FIRST = 5  # of those, how many tell how it began (the rest are the latest)
 GRAPH_FILENAME = "load.png"
+# Timeline entries a vendor has no use for: slash-command echoes and pagerbot's own mechanics (channel
+# created, topic set, graph posted, a draft written; the email itself is what they read).
+MECHANICS = frozenset({"command", "slack", "graph", "graph_unavailable", "escalation", "email", "postmortem"})
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ADDR_SPEC = re.compile(r"^[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+$")
-_MSG_ID = re.compile(r"^<[^\s<>@]+@[^\s<>@]+>$")
 _RE_PREFIX = re.compile(r"^\s*((re|aw|sv|fwd?)\s*:\s*)+", re.IGNORECASE)
-
-
-# --- the draft and the message --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    filename: str
-    content_type: str  # "image/png"
-    data: bytes
-
-
-@dataclass(slots=True)
-class Draft:
-    """What a person reviews in Slack before pressing Send. ``text`` is the body people edit."""
-
-    to: list[str]
-    cc: list[str]
-    subject: str
-    text: str
-    html: str
-    attachments: list[Attachment] = field(default_factory=list)
-    reply_to: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (attachments base64) for the store and the outbox."""
-        return {
-            "to": list(self.to),
-            "cc": list(self.cc),
-            "reply_to": list(self.reply_to),
-            "subject": self.subject,
-            "text": self.text,
-            "html": self.html,
-            "attachments": [
-                {
-                    "filename": a.filename,
-                    "content_type": a.content_type,
-                    "data": base64.b64encode(a.data).decode("ascii"),
-                }
-                for a in self.attachments
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Draft:
-        return cls(
-            to=list(data["to"]),
-            cc=list(data.get("cc", [])),
-            subject=str(data["subject"]),
-            text=str(data["text"]),
-            html=str(data["html"]),
-            attachments=[
-                Attachment(a["filename"], a["content_type"], base64.b64decode(a["data"]))
-                for a in data.get("attachments", [])
-            ],
-            reply_to=list(data.get("reply_to", [])),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,153 +105,20 @@ class EscalationContext:
     timeline_limit: int = TIMELINE_LIMIT
     graph_png: bytes | None = None
     graph_filename: str = GRAPH_FILENAME
-    reply_to: str = ""
+    host_graphs: Sequence[Attachment] = ()  # one graph per host a finding names, attached beside the cluster's
+    reply_to: str | Sequence[str] = ""  # the lead's address and the team's
     contact_name: str | None = None  # who signs the email
     contact_phone: str | None = None  # a number the vendor can call back
+    contact_email: str | None = None
+    alerts_since: datetime | None = None  # the earliest alert's start
+    onsets: Sequence[Onset] = ()  # where the metrics show the finding's trouble beginning
+    measured_at: datetime | None = None  # when the hosts' numbers and findings were taken (the graph's time)
     previous: EscalationRecord | None = None  # the last email sent about this incident
+    ticket: str | None = None  # the vendor's ticket number, from its replies: follow-ups carry it in the subject
     changes_since_previous: Sequence[TimelineEntry] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)  # more data for overridden templates
     # user ID -> name (from Slack's profiles): a vendor reads names, not Slack IDs or <@U123> mentions
     names: Mapping[str, str] = field(default_factory=dict)
-
-
-def check_address(value: str) -> str:
-    """One address (``a@b.example`` or ``Name <a@b.example>``); ValueError naming it otherwise."""
-    if not isinstance(value, str):
-        raise ValueError(f"email address must be text, got {value!r}")
-    if "\r" in value or "\n" in value or _CONTROL.search(value):
-        raise ValueError(f"email address {value!r} contains a line break or control character")
-    text = value.strip()
-    if not text:
-        raise ValueError("email address is empty")
-    _, addr = email.utils.parseaddr(text)
-    if not addr or not _ADDR_SPEC.match(addr) or ("<" in text and not text.endswith(">")):
-        raise ValueError(f"{value!r} is not an email address (expected name@domain)")
-    if "<" not in text and addr != text:
-        raise ValueError(f"{value!r} is not an email address (expected name@domain)")
-    return text
-
-
-def check_addresses(values: Iterable[str], what: str = "recipient") -> list[str]:
-    checked = []
-    for value in values:
-        try:
-            checked.append(check_address(value))
-        except ValueError as exc:
-            raise ValueError(f"{what}: {exc}") from None
-    return checked
-
-
-def clean_subject(subject: str) -> str:
-    """One line: CR/LF, tabs and other control characters become spaces; capped in length."""
-    return one_line(_CONTROL.sub(" ", subject), SUBJECT_LIMIT)
-
-
-def new_message_id(domain: str) -> str:
-    """A fresh ``<...@domain>`` Message-ID."""
-    domain = domain.strip()
-    if not domain or _CONTROL.search(domain) or any(c in domain for c in " <>@"):
-        raise ValueError(f"{domain!r} is not a domain for a Message-ID")
-    return email.utils.make_msgid(idstring="pagerbot", domain=domain)
-
-
-def _check_msg_id(value: str, header: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError(f"{header} {value!r} contains a line break")
-    value = value.strip()
-    if not _MSG_ID.match(value):
-        raise ValueError(f"{header} {value!r} is not a message id (expected <id@domain>)")
-    return value
-
-
-def thread_headers(previous: Sequence[EscalationRecord]) -> tuple[str | None, list[str]]:
-    """``(In-Reply-To, References)`` for a reply to the emails already sent, oldest first."""
-    ids = [r.message_id for r in previous if r.status == "sent" and r.message_id]
-    return (ids[-1] if ids else None), ids
-
-
-def build_message(
-    draft: Draft,
-    *,
-    sender: str,
-    message_id: str,
-    in_reply_to: str | None = None,
-    references: Sequence[str] = (),
-    date: datetime,
-) -> EmailMessage:
-    """The message to send: multipart/alternative (text, HTML), inside multipart/mixed with the
-    attachments when there are any. Raises ValueError for a bad address, id or missing recipient."""
-    sender = check_address(sender)
-    to = check_addresses(draft.to, "To")
-    cc = check_addresses(draft.cc, "Cc")
-    reply_to = check_addresses(draft.reply_to, "Reply-To")
-    if not to:
-        raise ValueError("the email has no recipient: give at least one To address")
-    message_id = _check_msg_id(message_id, "Message-ID")
-    refs = [_check_msg_id(r, "References") for r in references]
-    if in_reply_to is not None:
-        in_reply_to = _check_msg_id(in_reply_to, "In-Reply-To")
-        if in_reply_to not in refs:
-            refs.append(in_reply_to)
-    if date.tzinfo is None:
-        date = date.replace(tzinfo=UTC)
-
-    msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = sender
-    msg["To"] = ", ".join(to)
-    if cc:
-        msg["Cc"] = ", ".join(cc)
-    if reply_to:
-        msg["Reply-To"] = ", ".join(reply_to)
-    msg["Subject"] = clean_subject(draft.subject)
-    msg["Date"] = email.utils.format_datetime(date)
-    msg["Message-ID"] = message_id
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-    if refs:
-        msg["References"] = " ".join(refs)
-    msg.set_content(draft.text)
-    msg.add_alternative(draft.html, subtype="html")
-    for attachment in draft.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        filename = clean_subject(attachment.filename).replace('"', "") or "attachment"
-        msg.add_attachment(
-            attachment.data, maintype=maintype, subtype=subtype or "octet-stream", filename=filename
-        )
-    return msg
-
-
-def html_from_text(text: str) -> str:
-    """An HTML alternative for a body a person edited: the text, escaped, in a preformatted block."""
-    return (
-        '<!DOCTYPE html>\n<html><body>\n<pre style="font-family: monospace; white-space: pre-wrap">'
-        f"{html_lib.escape(text)}</pre>\n</body></html>\n"
-    )
-
-
-def edited(
-    draft: Draft,
-    *,
-    to: Sequence[str] | None = None,
-    cc: Sequence[str] | None = None,
-    subject: str | None = None,
-    text: str | None = None,
-) -> Draft:
-    """The draft after the Edit modal: addresses checked, subject one line; a changed body replaces
-    the HTML alternative with the escaped text so both parts say the same thing."""
-    changes: dict[str, Any] = {}
-    if to is not None:
-        changes["to"] = check_addresses([a for a in to if a.strip()], "To")
-        if not changes["to"]:
-            raise ValueError("the email has no recipient: give at least one To address")
-    if cc is not None:
-        changes["cc"] = check_addresses([a for a in cc if a.strip()], "Cc")
-    if subject is not None:
-        changes["subject"] = clean_subject(subject)
-    if text is not None and text != draft.text:
-        changes["text"] = text
-        changes["html"] = html_from_text(text)
-    return replace(draft, **changes)
 
 
 # --- drafting -------------------------------------------------------------------------------------
@@ -345,7 +154,7 @@ def _draft(kind: str, ctx: EscalationContext, templates: TemplateSet) -> Draft:
     if not to:
         raise ValueError(f"vendor {ctx.vendor.key or ctx.vendor.name} has no email address (to)")
     cc = check_addresses(ctx.vendor.cc, f"vendor {ctx.vendor.name} cc")
-    reply_to = check_addresses([ctx.reply_to], "reply_to") if ctx.reply_to.strip() else []
+    reply_to = check_addresses(_reply_to(ctx), "reply_to")
     data = template_data(kind, ctx)
     names = template_names(kind, ctx.vendor.template)
     subject = clean_subject(templates.render(templates.first_existing(names["subject"]), data))
@@ -354,9 +163,15 @@ def _draft(kind: str, ctx: EscalationContext, templates: TemplateSet) -> Draft:
     attachments = []
     if ctx.graph_png:
         attachments.append(Attachment(ctx.graph_filename, "image/png", ctx.graph_png))
+    attachments.extend(ctx.host_graphs)
     return Draft(
         to=to, cc=cc, subject=subject, text=text, html=html, attachments=attachments, reply_to=reply_to
     )
+
+
+def _reply_to(ctx: EscalationContext) -> list[str]:
+    values = [ctx.reply_to] if isinstance(ctx.reply_to, str) else list(ctx.reply_to)
+    return list(dict.fromkeys(v.strip() for v in values if v.strip()))
 
 
 # --- what the templates see -----------------------------------------------------------------------
@@ -415,14 +230,88 @@ def _entry_view(entry: TimelineEntry, tz: str, names: Mapping[str, str]) -> dict
     }
 
 
+_ONSET_WORDS = {"iowait": "iowait", "load1": "load", "swap_used": "swap use"}
+PLAUSIBLE_ALERT_AGE = timedelta(days=7)  # an alert "started" long before the incident is a sender's placeholder
+
+
+def _since(ctx: EscalationContext, opened: datetime, tz: str) -> tuple[datetime, list[str]]:
+    """When the problem began, and how we know: the metrics' onsets that came before the alerts, the
+    earliest alert's start, the incident's opening ("iowait on db1 rising since 05:40 PDT", ...)."""
+    first_signal = _first_alert(ctx, opened)
+    alerts = first_signal if first_signal != opened else None
+    parts: list[str] = []
+    onsets = sorted((o for o in ctx.onsets if aware(o.at) < first_signal), key=lambda o: aware(o.at))
+    for onset in onsets:
+        what = _ONSET_WORDS.get(onset.metric, onset.metric)
+        parts.append(f"{what} on {one_line(onset.host, 80)} rising since {format_clock(onset.at, tz)}")
+    if alerts is not None:
+        parts.append(f"alerts since {format_clock(alerts, tz)}")
+    if parts:  # alone, the opening says nothing the date after "since" does not
+        parts.append(f"incident opened at {format_clock(opened, tz)}")
+    began = min([first_signal, *(aware(o.at) for o in onsets)])
+    return began, parts
+
+
+def _first_alert(ctx: EscalationContext, opened: datetime) -> datetime:
+    alerts = aware(ctx.alerts_since) if ctx.alerts_since is not None else None
+    return alerts if alerts is not None and opened - PLAUSIBLE_ALERT_AGE <= alerts <= opened else opened
+
+
+def story(entries: Sequence[TimelineEntry], *, repeat_after: timedelta = timedelta(minutes=15)) -> list[TimelineEntry]:
+    """The timeline as the vendor should read it, oldest first: without slash-command echoes, pagerbot's
+    mechanics, and lines that repeat one from the same person within ``repeat_after``."""
+    last_seen: dict[tuple[str, str], datetime] = {}
+    kept: list[TimelineEntry] = []
+    for entry in sorted(entries, key=lambda e: aware(e.at)):
+        if entry.kind in MECHANICS:
+            continue
+        key = (entry.actor or "", " ".join(entry.text.split()).casefold())
+        at = aware(entry.at)
+        previous = last_seen.get(key)
+        last_seen[key] = at
+        if previous is not None and at - previous <= repeat_after:
+            continue
+        kept.append(entry)
+    return kept
+
+
+def _beginning_and_latest(entries: Sequence[TimelineEntry], limit: int,
+                          first: int) -> tuple[list[TimelineEntry], int, list[TimelineEntry]]:
+    """How it began (the first ``first`` entries), how many are left out between, and the latest."""
+    if len(entries) <= limit:
+        return list(entries), 0, []
+    head = min(first, limit)
+    tail = limit - head
+    return list(entries[:head]), len(entries) - limit, list(entries[len(entries) - tail:]) if tail else []
+
+
+def _people_said(entries: Sequence[TimelineEntry], tz: str, names: Mapping[str, str],
+                 tag: str, *, pins: bool) -> list[dict[str, Any]]:
+    """Notes tagged ``tag:`` (and, with ``pins``, pinned messages), oldest first, each once."""
+    said: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for entry in sorted(entries, key=lambda e: aware(e.at)):
+        text = tagged(entry.text, tag) if entry.kind == "note" else (entry.text if pins and entry.kind == "pin"
+                                                                      else None)
+        if not text or text.casefold() in seen:
+            continue
+        seen.add(text.casefold())
+        view = _entry_view(TimelineEntry(at=entry.at, kind=entry.kind, source=entry.source, actor=entry.actor,
+                                         text=text), tz, names)
+        said.append(view)
+    return said
+
+
 def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
     """The plain data every email template gets (also documented in the templates' comments)."""
     names = ctx.names
     inc = humanize_incident(ctx.incident, names)  # lead, participants and mentions as names
     tz = ctx.tz or "UTC"
     now = aware(ctx.now)
-    since = aware(inc.opened_at)
+    opened = aware(inc.opened_at)
+    since, since_parts = _since(ctx, opened, tz)
     title = one_line(ctx.title or inc.title, SUBJECT_LIMIT)
+    measured = aware(ctx.measured_at) if ctx.measured_at is not None else now
 
     by_host: dict[str, list[str]] = {}
     for finding in ctx.findings:
@@ -443,9 +332,12 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         for h in ctx.hosts
     ]
 
-    entries = sorted(ctx.timeline, key=lambda e: aware(e.at))
-    limit = max(0, ctx.timeline_limit)
-    shown = entries[-limit:] if limit else []
+    told = story(ctx.timeline)
+    first, omitted, latest = _beginning_and_latest(told, max(0, ctx.timeline_limit),
+                                                   min(TIMELINE_FIRST, max(0, ctx.timeline_limit)))
+    our_findings = _people_said(ctx.timeline, tz, names, "cause", pins=True)
+    our_asks = [e["text"] for e in _people_said(ctx.timeline, tz, names, "ask", pins=False)]
+    asks = list(dict.fromkeys([*our_asks, *(one_line(a, 400) for a in ctx.asks if a.strip())]))
     changes: dict[str, list[dict[str, Any]]] = {
         "new_alerts": [],
         "alerts_resolved": [],
@@ -453,7 +345,7 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         "notes": [],
         "other": [],
     }
-    for entry in sorted(ctx.changes_since_previous, key=lambda e: aware(e.at)):
+    for entry in story(ctx.changes_since_previous):
         changes[_CHANGE_GROUPS.get(entry.kind, "other")].append(_entry_view(entry, tz, names))
 
     previous = None
@@ -468,6 +360,7 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         }
     resolved_at = aware(inc.resolved_at) if inc.resolved_at else None
     end = resolved_at or now
+    reply_to = _reply_to(ctx)
 
     return {
         "kind": kind,
@@ -483,23 +376,34 @@ def template_data(kind: str, ctx: EscalationContext) -> dict[str, Any]:
         "now_when": format_when(now, tz),
         "since": since,
         "since_when": format_when(since, tz),
+        "since_line": "; ".join(since_parts),
+        "opened_when": format_when(opened, tz),
+        # when the first alert (whose description the incident keeps) fired
+        "first_alert_when": format_when(_first_alert(ctx, opened), tz),
         "duration": format_duration(end - since),
+        "measured_when": format_when(measured, tz),
         "description": inc.description or "",
         "lead": inc.lead or "",
         "participants": [p for p in inc.participants if p != inc.lead],
         "hosts": hosts,
         "findings": list(ctx.findings),
         "stands_out": [one_line(s, 400) for s in ctx.stands_out],
-        "asks": [one_line(a, 400) for a in ctx.asks if a.strip()],
-        "timeline": [_entry_view(e, tz, names) for e in shown],
-        "timeline_omitted": len(entries) - len(shown),
+        "asks": asks,
+        "our_findings": our_findings,
+        "timeline": [_entry_view(e, tz, names) for e in first + latest],
+        "timeline_first": [_entry_view(e, tz, names) for e in first],
+        "timeline_latest": [_entry_view(e, tz, names) for e in latest],
+        "timeline_omitted": omitted,
         "graph": ctx.graph_filename if ctx.graph_png else None,
-        "reply_to": ctx.reply_to.strip(),
-        "reply_to_addr": email.utils.parseaddr(ctx.reply_to.strip())[1] if ctx.reply_to.strip() else "",
+        "host_graphs": [a.filename for a in ctx.host_graphs],
+        "reply_to": ", ".join(reply_to),
+        "reply_to_addr": email.utils.parseaddr(reply_to[0])[1] if reply_to else "",
         "contact_name": ctx.contact_name or "",
         "contact_phone": ctx.contact_phone or "",
+        "contact_email": ctx.contact_email or "",
         "previous": previous,
         "previous_subject": _RE_PREFIX.sub("", ctx.previous.subject) if ctx.previous else "",
+        "ticket": ctx.ticket or "",
         "changes": changes,
         "has_changes": any(changes.values()),
         "resolved_at": resolved_at,

@@ -57,7 +57,7 @@ def _with_timeline(ctx: Services, incident_id: int, text: str, *, kind: str = "s
     return persist
 
 
-async def _post_once(ctx: Services, job: Job, channel: str, text: str,
+async def post_once(ctx: Services, job: Job, channel: str, text: str,
                      message_blocks: list[dict[str, Any]] | None) -> str:
     """Post a message exactly once: after an ambiguous failure, look for the earlier attempt first."""
     if job.maybe_sent:
@@ -185,7 +185,7 @@ async def post_header(ctx: Services, job: Job) -> Persist | None:
         return None
     channel = _channel(row)
     text, header = await _header_blocks(ctx, row, record)
-    ts = await _post_once(ctx, job, channel, text, header)
+    ts = await post_once(ctx, job, channel, text, header)
     return _with_timeline(ctx, row.id, "Header posted", then=_set_incident(row.id, header_ts=ts))
 
 
@@ -221,7 +221,7 @@ async def announce(ctx: Services, job: Job) -> Persist | None:
     except ChatError as exc:
         if exc.retryable:
             raise
-    ts = await _post_once(ctx, job, found.id, blocks.announcement(record, channel), None)
+    ts = await post_once(ctx, job, found.id, blocks.announcement(record, channel), None)
     return _with_timeline(ctx, row.id, f"Announced in #{found.name}",
                           then=_set_incident(row.id, announce_channel_id=found.id, announce_ts=ts))
 
@@ -240,7 +240,7 @@ async def post(ctx: Services, job: Job) -> Persist | None:
     row, _ = await _load(ctx, job)
     text = str(job.payload.get("text") or "")
     message_blocks = job.payload.get("blocks")
-    await _post_once(ctx, job, _channel(row), text, list(message_blocks) if message_blocks else None)
+    await post_once(ctx, job, _channel(row), text, list(message_blocks) if message_blocks else None)
     return None
 
 
@@ -248,7 +248,7 @@ async def offer_resolve(ctx: Services, job: Job) -> Persist | None:
     """Every alert has resolved: offer to resolve, and keep the message's ts to withdraw it if alerts fire again."""
     row, _ = await _load(ctx, job)
     message_blocks = job.payload.get("blocks")
-    ts = await _post_once(ctx, job, _channel(row), str(job.payload.get("text") or ""),
+    ts = await post_once(ctx, job, _channel(row), str(job.payload.get("text") or ""),
                           list(message_blocks) if message_blocks else None)
     return _set_incident(row.id, resolve_offer_ts=ts)
 
@@ -293,7 +293,7 @@ async def digest(ctx: Services, job: Job) -> Persist | None:
     if row.digest_ts:
         await ctx.chat.update_message(channel, row.digest_ts, text, digest_blocks)
         return _set_incident(row.id, digest_at=now)
-    ts = await _post_once(ctx, job, channel, text, digest_blocks)
+    ts = await post_once(ctx, job, channel, text, digest_blocks)
     return _set_incident(row.id, digest_ts=ts, digest_at=now)
 
 

@@ -115,7 +115,8 @@ class EscalationRow:
     when: Md
     subject: str
     status: str
-    replied: Md
+    replied: Md  # when the vendor first answered; "no" for a sent email without an answer
+    ticket: str
 
 
 class TimelineRow(NamedTuple):
@@ -392,7 +393,9 @@ def build_context(data: PostmortemInput) -> dict[str, Any]:
             when=Md(_stamp(e.sent_at or e.created_at, zone)),
             subject=e.subject,
             status=e.status,
-            replied=Md("yes" if e.replied else ("no" if e.status == "sent" else "—")),
+            replied=Md(_stamp(e.replied_at, zone) if e.replied_at
+                       else "yes" if e.replied else "no" if e.status == "sent" else "—"),
+            ticket=e.ticket or "",
         )
         for e in sorted(data.escalations, key=lambda e: e.sent_at or e.created_at)
     ]

@@ -7,9 +7,9 @@ from pagerbot.services import incidents
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.commands import HANDLERS, CommandRequest
 from pagerbot.services.context import Services
-from pagerbot.services.escalation import email_button
+from pagerbot.services.escalation import editable_email, email_button
 from pagerbot.services.reply import Reply
-from pagerbot.slack.views import resolve_modal
+from pagerbot.slack.views import edit_email_modal, resolve_modal
 
 EMAIL_ACTIONS = frozenset({blocks.EMAIL_SEND, blocks.EMAIL_RETRY, blocks.EMAIL_DISCARD, blocks.EMAIL_EDIT,
                            blocks.EMAIL_ALL_CLEAR})
@@ -27,6 +27,9 @@ async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *,
     page) it resolves at once.
     """
     try:
+        if action_id == blocks.EMAIL_EDIT:
+            email = await editable_email(ctx, int(value))
+            return Reply("", view=edit_email_modal(email.email_id, email.to, email.cc, email.subject, email.text))
         if action_id in EMAIL_ACTIONS:
             return await email_button(ctx, action_id, int(value), actor)
         incident_id, offered_wave = blocks.offered_wave(value)

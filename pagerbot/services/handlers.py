@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pagerbot.outbox.ops import default_handlers
 from pagerbot.outbox.worker import Handler
-from pagerbot.services import escalation, graphs, postmortem
+from pagerbot.services import email_delivery, graphs, postmortem
 
 
 def all_handlers() -> dict[str, Handler]:
     handlers = default_handlers()
     handlers.update(graphs.outbox_handlers())
-    handlers.update(escalation.outbox_handlers())
+    handlers.update(email_delivery.outbox_handlers())
     handlers.update(postmortem.outbox_handlers())
     return handlers

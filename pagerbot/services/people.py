@@ -1,7 +1,8 @@
-"""Names for user IDs, through the chat port, cached per process in the Services context.
+"""Names (and how to reach people) for user IDs, through the chat port, cached per process in the Services context.
 
 A name is a nicety: a lookup that fails (Slack down or slow, an unknown user) leaves the ID in place and
-never fails an email or an export. Lookups of one batch run together, within LOOKUP_SECONDS in all.
+never fails an email or an export. Lookups of one batch run together, within LOOKUP_SECONDS in all. One
+profile lookup answers both the name and the contact details an email's signature needs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pagerbot.core.people import is_user_id
+from pagerbot.services.ports import UserProfile
 
 if TYPE_CHECKING:  # for the annotation only: Services holds a NameCache, so it imports this module
     from pagerbot.services.context import Services
@@ -25,39 +27,39 @@ LOOKUP_SECONDS = 3.0
 
 @dataclass
 class NameCache:
-    """user ID -> (name or None when there is no such user, until when the answer holds)."""
+    """user ID -> (profile or None when there is no such user or it could not be read, until when that holds)."""
 
     ttl: timedelta = timedelta(hours=1)
     retry_after_failure: timedelta = timedelta(minutes=1)  # Slack down: do not wait on it for every email
-    entries: dict[str, tuple[str | None, datetime]] = field(default_factory=dict)
+    entries: dict[str, tuple[UserProfile | None, datetime]] = field(default_factory=dict)
 
-    def get(self, user_id: str, now: datetime) -> tuple[bool, str | None]:
+    def get(self, user_id: str, now: datetime) -> tuple[bool, UserProfile | None]:
         found = self.entries.get(user_id)
         if found is None or found[1] <= now:
             return False, None
         return True, found[0]
 
-    def put(self, user_id: str, name: str | None, until: datetime) -> None:
-        self.entries[user_id] = (name, until)
+    def put(self, user_id: str, profile: UserProfile | None, until: datetime) -> None:
+        self.entries[user_id] = (profile, until)
 
 
-async def names_for(ctx: Services, user_ids: Iterable[str]) -> dict[str, str]:
-    """``{user_id: name}`` for the IDs whose name is known; the others are left out (shown as IDs)."""
+async def profiles_for(ctx: Services, user_ids: Iterable[str]) -> dict[str, UserProfile]:
+    """``{user_id: profile}`` for the IDs whose profile is known; the others are left out."""
     now = ctx.clock.now()
     cache = ctx.names
-    names: dict[str, str] = {}
+    profiles: dict[str, UserProfile] = {}
     wanted: list[str] = []
     for user_id in dict.fromkeys(user_ids):
         if not is_user_id(user_id):
             continue
-        hit, name = cache.get(user_id, now)
+        hit, profile = cache.get(user_id, now)
         if not hit:
             wanted.append(user_id)
-        elif name:
-            names[user_id] = name
+        elif profile is not None:
+            profiles[user_id] = profile
     if not wanted:
-        return names
-    tasks = {user_id: asyncio.create_task(ctx.chat.user_name(user_id)) for user_id in wanted}
+        return profiles
+    tasks = {user_id: asyncio.create_task(ctx.chat.user_profile(user_id)) for user_id in wanted}
     done, pending = await asyncio.wait(tasks.values(), timeout=LOOKUP_SECONDS)
     for task in pending:
         task.cancel()
@@ -72,12 +74,18 @@ async def names_for(ctx: Services, user_ids: Iterable[str]) -> dict[str, str]:
             failed.append(f"{user_id} ({exc})")
             cache.put(user_id, None, now + cache.retry_after_failure)
             continue
-        name = task.result()
-        cache.put(user_id, name, now + cache.ttl)
-        if name:
-            names[user_id] = name
+        profile = task.result()
+        cache.put(user_id, profile, now + cache.ttl)
+        if profile is not None:
+            profiles[user_id] = profile
     if pending:
         await asyncio.wait(pending, timeout=1)
     if failed:
-        log.warning("user names not found, shown as IDs: %s", ", ".join(failed))
-    return names
+        log.warning("user profiles not found, names shown as IDs: %s", ", ".join(failed))
+    return profiles
+
+
+async def names_for(ctx: Services, user_ids: Iterable[str]) -> dict[str, str]:
+    """``{user_id: name}`` for the IDs whose name is known; the others are left out (shown as IDs)."""
+    return {user_id: profile.name for user_id, profile in (await profiles_for(ctx, user_ids)).items()
+            if profile.name}

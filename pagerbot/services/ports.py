@@ -47,6 +47,15 @@ class ChannelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class UserProfile:
+    """How to reach a person, from their chat profile; None where the profile leaves it empty."""
+
+    name: str | None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PostedMessage:
     channel: str
     ts: str
@@ -71,9 +80,10 @@ class ChatPort(Protocol):
 
     async def lookup_user_by_email(self, email: str) -> str | None: ...
 
-    async def user_name(self, user_id: str) -> str | None:
-        """The name people know ``user_id`` by (Slack: the profile's display name, else the real name,
-        else the username); None when there is no such user. Raises ChatError when the lookup fails."""
+    async def user_profile(self, user_id: str) -> UserProfile | None:
+        """``user_id``'s profile: the name people know them by (Slack: the display name, else the real name,
+        else the username), email and phone; None when there is no such user. Raises ChatError when the
+        lookup fails."""
         ...
 
     async def post_message(self, channel: str, text: str, blocks: Sequence[Mapping[str, Any]] | None = None,
@@ -153,3 +163,21 @@ class MailSender(Protocol):
     accepted; returns the recipients the server refused (address -> reason), empty or None when none."""
 
     async def __call__(self, message: EmailMessage, /) -> Mapping[str, str] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What one read of a mailbox found: its UIDVALIDITY and the new messages."""
+
+    uidvalidity: int
+    messages: list[tuple[int, bytes]]  # (UID, the whole message), in UID order
+
+
+class Mailbox(Protocol):
+    """Where the vendors' replies arrive (IMAP, or the demo's scripted mailbox). ``key`` names it in the
+    progress table; ``read_new`` raises ``pagerbot.mail.imap.MailboxError`` when it cannot be read."""
+
+    @property
+    def key(self) -> str: ...
+
+    async def read_new(self, after_uid: int, uidvalidity: int) -> Fetched: ...

@@ -22,7 +22,7 @@ from pagerbot.core.records import (
 from pagerbot.core.timeline import merge_alerts
 from pagerbot.store.errors import is_unavailable as is_unavailable
 from pagerbot.store.inbox import Inbox
-from pagerbot.store.tables import Alert, Email, Incident, OutboxRow, SeenRequest, TimelineRow
+from pagerbot.store.tables import Alert, Email, EmailReply, Incident, OutboxRow, SeenRequest, TimelineRow
 from pagerbot.store.turns import WriterTurns
 
 # Set in a session's ``info`` when it queued an outbox row due now (see Store.enqueue).
@@ -359,8 +359,18 @@ class Store:
 
     async def escalations(self, session: AsyncSession, incident_id: int) -> list[EscalationRecord]:
         rows = await session.execute(select(Email).where(Email.incident_id == incident_id).order_by(Email.id))
+        replies = await session.execute(select(EmailReply).where(EmailReply.incident_id == incident_id)
+                                        .order_by(EmailReply.sent_at, EmailReply.id))
+        first_reply: dict[int, datetime] = {}
+        ticket: dict[int, str] = {}
+        for reply in replies.scalars():
+            first_reply.setdefault(reply.email_id, reply.sent_at)
+            if reply.ticket:
+                ticket[reply.email_id] = reply.ticket  # the latest one given
         return [EscalationRecord(vendor=e.vendor, subject=e.subject, status=e.status, created_at=e.created_at,
-                                 sent_at=e.sent_at, sent_by=e.sent_by, message_id=e.message_id)
+                                 sent_at=e.sent_at, sent_by=e.sent_by, message_id=e.message_id,
+                                 replied=e.id in first_reply, replied_at=first_reply.get(e.id),
+                                 ticket=ticket.get(e.id))
                 for e in rows.scalars()]
 
 

@@ -240,6 +240,41 @@ class Email(Base):
     sent_by: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reply_to: Mapped[list[str] | None] = mapped_column(JSON)  # the lead's address and the team's
+    # graphs of the hosts the findings name, attached beside graph_id's: [{"graph_id": 7, "filename": "db1.png"}]
+    host_graphs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class EmailReply(Base):
+    """A vendor's answer to a sent email, read from the IMAP mailbox (services/replies.py). The unique
+    Message-ID makes reading the same message twice (a restart, a second replica) change nothing."""
+
+    __tablename__ = "email_replies"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id"), index=True)  # the email it answers
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    sender: Mapped[str] = mapped_column(String(998))
+    subject: Mapped[str] = mapped_column(String(998))
+    sent_at: Mapped[datetime]  # its Date header (when it arrived, without one)
+    text: Mapped[str] = mapped_column(Text)  # the new text, without the quoted email it answers
+    attachments: Mapped[list[str]] = mapped_column(JSON)  # file names
+    ticket: Mapped[str | None] = mapped_column(String(128))
+    received_at: Mapped[datetime]
+
+
+class MailboxProgress(Base):
+    """How far the IMAP poller read a mailbox: UIDs up to ``last_uid`` under ``uidvalidity`` are handled.
+    ``failing_since`` is set while the mailbox cannot be read, so the channel hears of an outage once."""
+
+    __tablename__ = "mailbox_progress"
+
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)  # user@host:port/MAILBOX
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    failing_since: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class Graph(Base):

@@ -38,7 +38,8 @@ _EMOJI = {":rotating_light:": "🚨", ":red_circle:": "🔴", ":large_green_circ
           ":warning:": "⚠️", ":memo:": "📝", ":crown:": "👑", ":ocean:": "🌊", ":bell:": "🔔",
           ":alarm_clock:": "⏰", ":bust_in_silhouette:": "👤", ":email:": "📧", ":x:": "❌", ":pushpin:": "📌",
           ":paperclip:": "📎", ":telephone_receiver:": "📞", ":outbox_tray:": "📤", ":ticket:": "🎫",
-          ":wastebasket:": "🗑️", ":hourglass_flowing_sand:": "⏳", ":chart_with_upwards_trend:": "📈"}
+          ":wastebasket:": "🗑️", ":hourglass_flowing_sand:": "⏳", ":chart_with_upwards_trend:": "📈",
+          ":incoming_envelope:": "📨"}
 _EMOJI_CODE = re.compile(r":([a-z0-9_+-]+):")
 _DELETED = '<div class="deleted">This file was deleted.</div>'
 

@@ -120,11 +120,33 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     # people by the names the workspace knows them by, never by Slack user ID
     html_part = message.get_body(("html",))
     assert html_part is not None
-    assert "Incident lead: Alice Nguyen" in plain and "Alice Nguyen: /incident ack" in plain
+    assert "Incident lead: Alice Nguyen" in plain and "Alice Nguyen moved the incident to acknowledged" in plain
     for part in (plain, html_part.get_content()):
         assert "U0ALICE" not in part and "U0BOB" not in part and "<@" not in part
     images = [part for part in message.walk() if part.get_content_type() == "image/png"]
     assert images and all(part.get_content().startswith(PNG) for part in images)
+    # signed by the person who sent it, who can be called and answered; the team hears the answer too
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == ["alice@example.com", "ops@example.com"]
+    signature = plain[plain.index("Thank you,"):].splitlines()
+    assert signature[1:4] == ["Alice Nguyen", "Phone: +1-555-0101", "Email: alice@example.com"], signature
+    # since when: the iowait step in the metrics (05:42 PDT), before the first alert (06:59 PDT)
+    happening = plain[plain.index("WHAT IS HAPPENING"):plain.index("AFFECTED HOSTS")]
+    assert re.search(r"since 2026-03-10 05:4\d PDT .*: iowait on db1 rising since 05:4\d PDT; alerts since 06:59 PDT",
+                     happening), happening
+    # the humans' findings lead: the cause note and the pinned mdstat message
+    assert "- db1 RAID rebuild (disk swapped by Hostwise at 05:30)" in happening
+    assert "/proc/mdstat shows md2 recovering" in happening
+    # the timeline starts with the first alert and leaves out command echoes and bot mechanics
+    timeline = plain[plain.index("TIMELINE"):plain.index("Please reply")].splitlines()[1:]
+    assert "DBHighIOWait on db1 fired" in timeline[0] and "06:59 PDT" in timeline[0], timeline[:2]
+    assert not any("/incident" in line or "Header pinned" in line or "Graph posted" in line for line in timeline)
+    # the graph of the host the finding names, beside the cluster's
+    assert [part.get_filename() for part in images][:2] == ["load.png", "db1.png"]
+    assert "AFFECTED HOSTS (measured 2026-03-10 07:" in plain
+
+    # the vendor's reply, read from the mailbox, in the channel with its ticket; the postmortem records both
+    assert "Reply from Hostwise Managed Hosting" in text and "We opened ticket HW-88213" in text
+    assert "wrote:" not in text[text.index("We opened ticket HW-88213"):][:600]
 
     # postmortem.md: its sections, the cause, and graphs beside it
     markdown = (out / "postmortem.md").read_text()
@@ -133,6 +155,7 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     for section in ("Key times", "Alerts", "Timeline", "Root cause", "Action items"):
         assert section in headings, headings
     assert "db1 RAID rebuild" in markdown
+    assert "| sent | 2026-03-10 07:46:12 | HW-88213 |" in markdown
     assert "- **Lead:** Alice Nguyen\n" in markdown and "- **Participants:** Alice Nguyen, Bob Martinez\n" in markdown
     assert "Responders invited: \\@Alice Nguyen, \\@Bob Martinez" in markdown
     assert "U0ALICE" not in markdown and "U0BOB" not in markdown

@@ -72,6 +72,8 @@ DEFAULT_PROFILES: dict[str, tuple[str, str]] = {
     "U0BOB": ("Bob Martinez", ""),
     "U0CAROL": ("Carol", ""),
 }
+# Their profiles' phone numbers (as in Slack: free text, empty when not given).
+DEFAULT_PHONES: dict[str, str] = {"U0ALICE": "+1 555 0101"}
 
 #: pseudo-method names under which the upload POST and response_url POSTs are recorded
 #: (and can be targeted by ``fail_next`` / ``rate_limit_next`` / ``hang_next``).
@@ -155,6 +157,7 @@ class User:
     deleted: bool = False
     tz: str = "America/Los_Angeles"
     display_name: str = ""  # the profile's display name; empty unless the person set one
+    phone: str = ""  # the profile's phone; Slack sends "" when the person left it empty
 
     def to_api(self, *, include_email: bool) -> dict[str, Any]:
         profile: dict[str, Any] = {
@@ -162,6 +165,7 @@ class User:
             "display_name": self.display_name,
             "real_name_normalized": self.real_name or self.name,
             "display_name_normalized": self.display_name,
+            "phone": self.phone,
         }
         if include_email and self.email:
             profile["email"] = self.email
@@ -695,7 +699,8 @@ class FakeSlack:
         if default_users:
             for uid, name, email in DEFAULT_USERS:
                 real_name, display_name = DEFAULT_PROFILES[uid]
-                self.add_user(uid, name, email, real_name=real_name, display_name=display_name)
+                self.add_user(uid, name, email, real_name=real_name, display_name=display_name,
+                              phone=DEFAULT_PHONES.get(uid, ""))
 
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -785,11 +790,11 @@ class FakeSlack:
 
     def add_user(
         self, user_id: str, name: str, email: str, *, real_name: str = "", is_bot: bool = False,
-        display_name: str = "",
+        display_name: str = "", phone: str = "",
     ) -> User:
         with self._lock:
             user = User(user_id, name, email, real_name or name.capitalize(), is_bot=is_bot,
-                        display_name=display_name)
+                        display_name=display_name, phone=phone)
             self._users[user_id] = user
             return copy.deepcopy(user)
 

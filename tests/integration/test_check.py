@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pagerbot.store.migrate import head_revision, upgrade
 from tests.fakes.graphite import FakeGraphite
@@ -64,7 +65,10 @@ def test_check_passes_when_everything_answers(tmp_path: Path, fake_slack: FakeSl
 
 def test_check_names_each_failure_in_one_line(tmp_path: Path, fake_slack: FakeSlack) -> None:
     closed = free_port()  # nothing listens here
-    config = _config(tmp_path, closed, f"http://127.0.0.1:{closed}")
+    config = write_config(tmp_path, {**yaml.safe_load(_config(tmp_path, closed, f"http://127.0.0.1:{closed}")
+                                                      .read_text()),
+                                     "imap": {"host": "127.0.0.1", "port": closed, "username": "pagerbot@acme.example",
+                                              "password": "app-password", "timeout_seconds": 3}})
     status, lines, stderr = _check(tmp_path, {
         "PAGERBOT_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{closed}/pagerbot", "PAGERBOT_CONFIG": str(config),
         **_slack_env(fake_slack, "xoxb-wrong", "xapp-wrong")})
@@ -78,6 +82,7 @@ def test_check_names_each_failure_in_one_line(tmp_path: Path, fake_slack: FakeSl
                                    "check SLACK_APP_TOKEN (an app-level token, xapp-...)",
         "FAIL  metrics": failures["FAIL  metrics"],
         "FAIL  smtp": failures["FAIL  smtp"],
+        "FAIL  imap": f"cannot connect to IMAP server 127.0.0.1:{closed}: connection refused",
     }
     assert "refused" in failures["FAIL  metrics"] and "Graphite" in failures["FAIL  metrics"]
     assert "refused" in failures["FAIL  smtp"].lower()

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from pagerbot.chat import blocks
-from pagerbot.services.escalation import MAYBE_SENT, smtp_sender
+from pagerbot.mail.sender import smtp_sender
+from pagerbot.services.email_delivery import MAYBE_SENT
 from pagerbot.settings import Settings
 from pagerbot.slack import views
 from pagerbot.store.tables import Email, Graph
@@ -395,3 +396,30 @@ def test_the_email_is_drafted_when_slack_cannot_name_people(sqlite_url: str, fak
         row = _email_rows(server)[0]
         assert row.status == "draft" and "U0ALICE moved the incident to acknowledged" in row.text
         assert fake_slack.calls_to("users.info")
+
+
+def test_the_email_is_signed_by_the_sender_from_their_slack_profile(sqlite_url: str, fake_slack: FakeSlack,
+                                                                     smtp: SmtpPeer) -> None:
+    """Bob drafts while Alice leads: Bob signs (name and phone from users.info, his email too), the vendor's
+    answer goes to the lead and the team address; the people config fills what a profile leaves empty."""
+    config = _config(smtp)
+    config["smtp"]["team_address"] = "ops@acme.example"
+    config["people"] = {"U0BOB": {"phone": "+1 555 0199"}}
+    settings = make_settings(sqlite_url, slack_api_url=fake_slack.api_url, config=config)
+    with _server(settings, smtp) as server:
+        slack = Slack(server, fake_slack)
+        channel = _open_incident(server, fake_slack)
+        slack.command("ack", channel)  # Alice leads; her profile has a phone, Bob's has none
+        slack.command("escalate", channel, user="U0BOB")
+        assert server.drain()
+        row = _email_rows(server)[0]
+        assert row.reply_to == ["Alice <alice@example.com>", "ops@acme.example"]
+        slack.click(blocks.EMAIL_SEND, str(row.id), channel, slack.drafts(channel)[0].ts, user="U0BOB")
+        assert server.drain()
+        message = smtp.received[0].message
+        assert [a.addr_spec for a in message["Reply-To"].addresses] == ["alice@example.com", "ops@acme.example"]
+        text = _parts(message)["text"]
+        assert text[text.index("Thank you,"):].splitlines()[1:4] == [
+            "Bob Martinez", "Phone: +1 555 0199", "Email: bob@example.com"]
+        assert "Please reply to Alice <alice@example.com>, ops@acme.example" in text
+        assert {c.args.get("user") for c in fake_slack.calls_to("users.info")} == {"U0ALICE", "U0BOB"}

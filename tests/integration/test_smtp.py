@@ -17,12 +17,11 @@ from pagerbot.mail.compose import (
     EscalationContext,
     HostSummary,
     VendorInfo,
-    build_message,
     draft_escalation,
     draft_followup,
-    new_message_id,
     suggest_asks,
 )
+from pagerbot.mail.mime import build_message, new_message_id
 from pagerbot.mail.smtp import MailError, check_connection, send_message
 from pagerbot.mail.templates import TemplateSet
 from tests.peers.smtp import SmtpPeer, free_port, smtp_server

@@ -14,24 +14,20 @@ from typing import Any, cast
 import pytest
 
 from pagerbot.core.findings import Finding, FindingKind
+from pagerbot.core.onset import Onset
 from pagerbot.core.records import EscalationRecord, IncidentRecord, TimelineEntry
 from pagerbot.mail.compose import (
-    Attachment,
-    Draft,
     EscalationContext,
     HostSummary,
     VendorInfo,
-    build_message,
-    check_address,
     draft_all_clear,
     draft_escalation,
     draft_followup,
-    edited,
     format_when,
-    new_message_id,
+    story,
     suggest_asks,
-    thread_headers,
 )
+from pagerbot.mail.mime import Attachment, Draft, build_message, check_address, edited, new_message_id, thread_headers
 from pagerbot.mail.templates import TemplateProblem, TemplateSet
 
 T0 = datetime(2024, 3, 5, 14, 12, tzinfo=UTC)  # 06:12 in Los Angeles
@@ -132,10 +128,11 @@ def test_escalation_subject_and_body(templates: TemplateSet) -> None:
     # asks, numbered
     assert "1. Please check the disks and storage behind db1" in text
     assert "2. Please check the load balancer's weights and health checks: web4 is under-used" in text
-    # the last 15 timeline entries only
-    assert "note number 19" in text and "note number 5" in text
-    assert "note number 4\n" not in text
-    assert "(5 earlier entries not shown)" in text
+    # 15 timeline entries: how it began (the first five) and the latest ten
+    assert "note number 0\n" in text and "note number 4\n" in text
+    assert "note number 5\n" not in text and "note number 9\n" not in text
+    assert "note number 10\n" in text and "note number 19\n" in text
+    assert text.index("note number 4\n") < text.index("(5 entries in between not shown)") < text.index("number 10\n")
     # who to reply to, and a phone number
     assert "Please reply to Alice <alice@acme.example>" in text
     assert "or call +1 555 0100" in text
@@ -463,3 +460,82 @@ def test_suggest_asks_from_findings() -> None:
         "Please check the load balancer's weights and health checks: web4 is under-used compared with "
         "the rest of the web pool.",
     ]
+
+
+# --- signed by a person, since when, the humans' findings first, the story told -------------------
+
+
+def test_signed_by_a_person_with_phone_email_and_both_reply_to_addresses(templates: TemplateSet) -> None:
+    ctx = context(reply_to=["Alice Example <alice@acme.example>", "ops@acme.example"],
+                  contact_email="alice@acme.example")
+    draft = draft_escalation(ctx, templates)
+    assert draft.reply_to == ["Alice Example <alice@acme.example>", "ops@acme.example"]
+    msg = parse(build(draft))
+    assert [a.addr_spec for a in msg["Reply-To"].addresses] == ["alice@acme.example", "ops@acme.example"]
+    signature = draft.text[draft.text.index("Thank you,"):]
+    assert signature.splitlines()[1:4] == ["Alice Example", "Phone: +1 555 0100", "Email: alice@acme.example"]
+    assert "Alice Example<br>Phone: +1 555 0100<br>Email:" in draft.html
+
+
+def test_since_is_the_metrics_onset_then_the_first_alert(templates: TemplateSet) -> None:
+    opened = T0  # 06:12 PST
+    ctx = context(incident=incident(opened_at=opened), alerts_since=opened - timedelta(minutes=5),
+                  onsets=[Onset("db1", "iowait", opened - timedelta(minutes=32)),
+                          Onset("web1", "load1", opened - timedelta(minutes=1))])  # after the alerts: not earlier
+    text = draft_escalation(ctx, templates).text
+    assert ("since 2024-03-05 05:40 PST (13:40 UTC), 1 h 55 min so far: iowait on db1 rising since 05:40 PST; "
+            "alerts since 06:07 PST; incident opened at 06:12 PST.") in text
+    assert "web1" not in text.split("WHAT IS HAPPENING")[1].split("\n")[1]
+
+
+def test_an_alert_start_long_before_the_incident_is_a_placeholder_not_the_start(templates: TemplateSet) -> None:
+    ctx = context(alerts_since=datetime(1970, 1, 1, tzinfo=UTC))
+    text = draft_escalation(ctx, templates).text
+    assert "since 2024-03-05 06:12 PST (14:12 UTC), 1 h 23 min so far." in text
+
+
+def test_cause_notes_and_pins_lead_and_ask_notes_come_before_the_generated_asks(templates: TemplateSet) -> None:
+    entries = [
+        TimelineEntry(T0, "command", "slack", "U0ALICE", "/incident note cause: md2 rebuilding since 05:30"),
+        TimelineEntry(T0, "note", "slack", "U0ALICE", "cause: md2 rebuilding since 05:30"),
+        TimelineEntry(T0 + timedelta(minutes=1), "pin", "slack", "U0BOB", "web4 carries half the load"),
+        TimelineEntry(T0 + timedelta(minutes=2), "note", "slack", "U0BOB", "Ask: please throttle the rebuild on db1"),
+        TimelineEntry(T0 + timedelta(minutes=3), "note", "slack", "U0BOB", "just a note"),
+    ]
+    ctx = context(timeline=entries, names={"U0ALICE": "Alice Nguyen", "U0BOB": "Bob Martinez"})
+    text = draft_escalation(ctx, templates).text
+    happening = text[text.index("WHAT IS HAPPENING"):text.index("AFFECTED HOSTS")]
+    assert "- md2 rebuilding since 05:30 (Alice Nguyen, 06:12 PST)" in happening
+    assert "- web4 carries half the load (Bob Martinez, 06:13 PST)" in happening
+    assert "just a note" not in happening
+    asks = text[text.index("WHAT WE ASK"):text.index("TIMELINE")]
+    assert asks.splitlines()[1] == "1. please throttle the rebuild on db1"
+    assert asks.splitlines()[2].startswith("2. Please check the disks and storage behind db1")
+    html = draft_escalation(ctx, templates).html
+    assert "<li>md2 rebuilding since 05:30 <span" in html
+
+
+def test_the_timeline_leaves_out_echoes_mechanics_and_repeats() -> None:
+    entries = [
+        TimelineEntry(T0, "alert", "alertmanager", None, "DBHighIOWait on db1 fired"),
+        TimelineEntry(T0, "slack", "slack", "pagerbot", "Channel #inc-1 created"),
+        TimelineEntry(T0, "slack", "slack", "pagerbot", "Header pinned"),
+        TimelineEntry(T0 + timedelta(minutes=1), "command", "slack", "U1", "/incident hosts"),
+        TimelineEntry(T0 + timedelta(minutes=2), "graph", "pagerbot", None, "Graph posted: Load, cluster"),
+        TimelineEntry(T0 + timedelta(minutes=3), "note", "slack", "U1", "db1 rebuilding"),
+        TimelineEntry(T0 + timedelta(minutes=4), "note", "slack", "U1", "db1  rebuilding"),
+        TimelineEntry(T0 + timedelta(minutes=5), "escalation", "slack", "U1", "Escalation email drafted"),
+        TimelineEntry(T0 + timedelta(hours=3), "alert", "alertmanager", None, "DBHighIOWait on db1 fired"),
+    ]
+    told = story(entries)
+    assert [(e.kind, e.text) for e in told] == [("alert", "DBHighIOWait on db1 fired"), ("note", "db1 rebuilding"),
+                                                ("alert", "DBHighIOWait on db1 fired")]  # the second wave stays
+
+
+def test_host_graphs_are_attached_beside_the_cluster_graph(templates: TemplateSet) -> None:
+    db1 = Attachment("db1.png", "image/png", b"\x89PNGdb1")
+    draft = draft_escalation(context(host_graphs=[db1]), templates)
+    assert [a.filename for a in draft.attachments] == ["load.png", "db1.png"]
+    assert "Attached: db1.png, that host's load, CPU and iowait" in draft.text
+    msg = parse(build(draft))
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["load.png", "db1.png"]

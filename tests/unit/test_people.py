@@ -17,7 +17,7 @@ from pagerbot.core.people import (
     user_ids,
 )
 from pagerbot.core.records import IncidentRecord, TimelineEntry
-from pagerbot.mail.compose import html_from_text
+from pagerbot.mail.mime import html_from_text
 from pagerbot.postmortem.markdown import cell
 
 NAMES = {"U0ALICE": "Alice Nguyen", "U0BOB": "Bob", "W0GRID": "Grace"}
