@@ -288,6 +288,7 @@ STEP_KEYS = {
     "click": {"user", "action"},
     "note": {"user", "text", "id"},
     "pin": {"user", "message"},
+    "reply": {"file"},
     "wait": set(),
 }
 
@@ -328,6 +329,11 @@ def test_the_script_is_consistent() -> None:
             assert step["message"] in notes
         elif do == "command":
             commands.append(step["text"].split()[0])
+        elif do == "reply":  # a reply to the email sent before it, as a mail client files it
+            raw = (DIR / script["replies"] / step["file"]).read_bytes()
+            assert b"In-Reply-To: {REPLY_TO_ID}" in raw and b"\r\n\r\n" in raw
+            assert any(s["do"] == "click" and s["action"] == "send_email" and s["at"] < step["at"]
+                       for s in script["steps"])
     assert used == [p.name for p in NOTIFICATIONS]  # every notification, once, in order
     assert commands[0] == "ack"
     assert commands[-2:] == ["resolve", "postmortem"]
