@@ -339,8 +339,11 @@ def test_graph_and_hosts_on_demand(sqlite_url: str, fake_slack: FakeSlack) -> No
             async with lv.server.runtime.ctx.store.sessions() as session:
                 return list((await session.execute(select(Email.graph_id))).scalars())
 
-        attached = lv.graphs()[-1]
+        # the live graph, posted in the channel (the host graphs drawn for the email come after it, unposted)
+        attached = [g for g in lv.graphs() if g.slack_file_id][-1]
         assert lv.server.call(attached_ids()) == [attached.id]
+        host_graphs = [g for g in lv.graphs() if g.id > attached.id]
+        assert host_graphs and all(g.kind == "host_panels" and g.png.startswith(b"\x89PNG") for g in host_graphs)
         lv.advance(5)
         lv.tick()
         assert lv.slack.files[attached.slack_file_id or ""].deleted
