@@ -117,6 +117,13 @@ class MetricsConfig(_Strict):
         return self
 
 
+def _address(value: str) -> str:
+    """One bare address (name@domain) on one line, or a ValueError naming it."""
+    if "\r" in value or "\n" in value or not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
 class VendorConfig(_Strict):
     name: str
     to: list[str]
@@ -152,8 +159,7 @@ class VendorConfig(_Strict):
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
         for address in value:
-            if "\r" in address or "\n" in address or not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
-                raise ValueError(f"{address!r} is not an email address")
+            _address(address)
         return value
 
 
@@ -174,9 +180,7 @@ class SmtpConfig(_Strict):
     @field_validator("team_address")
     @classmethod
     def _team_address(cls, value: str | None) -> str | None:
-        if value is not None and ("\r" in value or "\n" in value or not re.fullmatch(r"[^@\s]+@[^@\s]+", value)):
-            raise ValueError(f"{value!r} is not an email address")
-        return value
+        return None if value is None else _address(value)
 
 
 class ImapConfig(_Strict):
@@ -208,9 +212,7 @@ class PersonConfig(_Strict):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and ("\r" in value or "\n" in value or not re.fullmatch(r"[^@\s]+@[^@\s]+", value)):
-            raise ValueError(f"{value!r} is not an email address")
-        return value
+        return None if value is None else _address(value)
 
     @field_validator("name", "phone")
     @classmethod
