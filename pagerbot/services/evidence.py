@@ -6,6 +6,7 @@ must not hold the incident's lock). The result is the pure :class:`EscalationCon
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ log = logging.getLogger("pagerbot.escalation")
 MAX_HOST_GRAPHS = 3  # hosts a finding names whose own graph is attached, strongest findings first
 ONSET_LOOKBACK = timedelta(hours=12)  # how far before the first alert the metrics are searched for the onset
 ONSET_STEP_SECONDS = 60
+METRICS_SECONDS = 20.0  # the most the onsets and host graphs may add to drafting an email
 # findings about a host's own trouble (not its absence from the data): its graph and onset are worth showing
 _HOST_TROUBLE = (FindingKind.IO_BOUND, FindingKind.OVERLOADED, FindingKind.SWAPPING, FindingKind.IMBALANCED_HIGH,
                  FindingKind.IMBALANCED_LOW)
@@ -147,23 +149,38 @@ async def people(ctx: Services, incident_id: int, drafted_by: str | None) -> Peo
     signer_id = drafted_by if drafted_by and is_user_id(drafted_by) else incident.lead
     signer = await contact(ctx, signer_id)
     lead = signer if incident.lead in (None, signer_id) else await contact(ctx, incident.lead)
-    addresses = [f"{lead.name} <{lead.email}>" if lead.name and lead.email else lead.email,
-                 ctx.settings.config.smtp.team_address]
-    reply_to = tuple(dict.fromkeys(a for a in addresses if a and _plain_address(a)))
+    addresses = [_named_address(lead.name, lead.email), ctx.settings.config.smtp.team_address]
+    reply_to = tuple(dict.fromkeys(a for a in addresses if a))
     return People(names=names, signer=Contact(signer.name or (names.get(signer_id) if signer_id else None),
                                               signer.phone, signer.email, reply_to))
 
 
-def _plain_address(value: str) -> bool:
-    """A name from a profile may carry characters an address header cannot: such a name is not used."""
-    return not any(c in value for c in '\r\n"\\,;')
+def _named_address(name: str | None, address: str | None) -> str | None:
+    """``Name <address>``; the bare address when the name (from a profile) has characters a header
+    would need quoting for."""
+    if not address or any(c in address for c in "\r\n<>,;\" "):
+        return None
+    if not name or any(c in name for c in '\r\n"\\,;<>()@:[]'):
+        return address
+    return f"{name} <{address}>"
 
 
 async def metrics_evidence(ctx: Services, incident_id: int) -> MetricsEvidence:
     """Onsets of the latest findings in the metrics, and a graph of each host they name. Nothing when there
-    is no metrics source, no finding yet, or the source fails (logged; the email is drafted all the same)."""
+    is no metrics source, no finding yet, or the source fails or takes longer than METRICS_SECONDS in all
+    (logged; the email is drafted all the same: the person asking for it should not wait on a slow source)."""
     if ctx.metrics is None:
         return MetricsEvidence()
+    try:
+        return await asyncio.wait_for(_metrics_evidence(ctx, incident_id), METRICS_SECONDS)
+    except TimeoutError:
+        log.warning("the metrics source took over %s s: the email is drafted without onsets and host graphs",
+                    METRICS_SECONDS, extra={"incident_id": incident_id})
+        return MetricsEvidence()
+
+
+async def _metrics_evidence(ctx: Services, incident_id: int) -> MetricsEvidence:
+    assert ctx.metrics is not None
     async with ctx.store.sessions() as session:
         incident = await ctx.store.incident(session, incident_id)
         if incident is None:

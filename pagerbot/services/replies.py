@@ -69,7 +69,13 @@ async def poll_mailbox(ctx: Services) -> PollResult:
 
 async def _take(ctx: Services, key: str, uidvalidity: int, uid: int, raw: bytes) -> bool:
     """Bring one message in (if it answers one of our emails) and mark it read, in one transaction."""
-    reply = parse_reply(raw)
+    try:
+        reply = parse_reply(raw)
+    except Exception:  # a message the email package chokes on must not stop the mailbox being read
+        log.exception("vendor replies: message %s of %s cannot be read; left alone", uid, key)
+        async with ctx.store.transaction() as session:
+            await _advance(session, key, uidvalidity, uid)
+        return False
     message_id = reply.message_id or f"<imap-{uidvalidity}-{uid}@{key.partition('@')[2] or 'mailbox'}>"
     async with ctx.store.transaction() as session:
         taken = False

@@ -65,3 +65,4 @@ def test_a_malformed_message_is_read_as_far_as_it_goes() -> None:
     reply = parse_reply(b"Subject: =?bogus?Q?x?=\r\nDate: not a date\r\nIn-Reply-To: garbage\r\n\r\nhello\r\n")
     assert reply.message_id is None and reply.refers_to == () and reply.sent_at is None
     assert reply.text == "hello"
+
