@@ -409,7 +409,7 @@ def test_the_email_is_signed_by_the_sender_from_their_slack_profile(sqlite_url: 
     with _server(settings, smtp) as server:
         slack = Slack(server, fake_slack)
         channel = _open_incident(server, fake_slack)
-        slack.command("ack", channel)  # Alice leads; her profile has a phone, Bob's has none
+        slack.command("ack", channel, answered=False)  # Alice leads; her profile has a phone, Bob's has none
         slack.command("escalate", channel, user="U0BOB")
         assert server.drain()
         row = _email_rows(server)[0]
