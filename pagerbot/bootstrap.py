@@ -20,10 +20,10 @@ from pagerbot.chat.local import LocalChat
 from pagerbot.clock import SystemClock
 from pagerbot.graphs.worker import GraphRenderer
 from pagerbot.mail.sender import imap_mailbox, smtp_sender
+from pagerbot.outbox.handlers import all_handlers
 from pagerbot.outbox.ops import default_handlers
 from pagerbot.outbox.worker import OutboxWorker
 from pagerbot.services.context import Services
-from pagerbot.services.handlers import all_handlers
 from pagerbot.services.inbox import InboxWorker
 from pagerbot.services.ports import ChatPort, Clock, Mailbox, MailSender, MetricsSource, Renderer
 from pagerbot.settings import ConfigError, Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -15,8 +15,8 @@ from pagerbot.chat.port import ChatError
 from pagerbot.core.escaping import unescape_slack
 from pagerbot.core.naming import channel_name
 from pagerbot.core.records import IncidentRecord
-from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.context import Services
+from pagerbot.services.delivery import Handler, Job, Persist, UndeliverableError, post_once
 from pagerbot.store.repository import incident_record
 from pagerbot.store.tables import Graph, Incident
 
@@ -55,17 +55,6 @@ def _with_timeline(ctx: Services, incident_id: int, text: str, *, kind: str = "s
         if then is not None:
             await then(session)
     return persist
-
-
-async def post_once(ctx: Services, job: Job, channel: str, text: str,
-                     message_blocks: list[dict[str, Any]] | None) -> str:
-    """Post a message exactly once: after an ambiguous failure, look for the earlier attempt first."""
-    if job.maybe_sent:
-        found = await ctx.chat.find_posted(channel, job.id, (job.created_at - timedelta(minutes=1)).timestamp())
-        if found:
-            return found
-    posted = await ctx.chat.post_message(channel, text, message_blocks, outbox_id=job.id)
-    return posted.ts
 
 
 async def open_channel(ctx: Services, job: Job) -> Persist | None:

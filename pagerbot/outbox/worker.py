@@ -12,37 +12,26 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat.port import ChatError
 from pagerbot.observability import OUTBOX_DELIVERED, OUTBOX_DEPTH, OUTBOX_OLDEST, OUTBOX_RECLAIMED
 from pagerbot.services.context import Services
+
+# The delivery contract lives with the use cases; these names are the worker's too.
+from pagerbot.services.delivery import Handler as Handler
+from pagerbot.services.delivery import Job as Job
+from pagerbot.services.delivery import Persist as Persist
+from pagerbot.services.delivery import UndeliverableError as UndeliverableError
+from pagerbot.services.delivery import wait_first as wait_first
 from pagerbot.store.repository import is_unavailable, mark_outbox, rowcount
 from pagerbot.store.tables import OutboxRow
 
 log = logging.getLogger("pagerbot.outbox")
-
-Persist = Callable[[AsyncSession], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    id: int
-    incident_id: int | None
-    op: str
-    payload: Mapping[str, Any]
-    attempts: int
-    maybe_sent: bool
-    created_at: datetime
-
-
-Handler = Callable[[Services, Job], Awaitable[Persist | None]]
 
 MAX_BACKOFF = 30.0
 RECLAIMED = "lease expired, claimed by"
@@ -51,10 +40,6 @@ RECLAIMED = "lease expired, claimed by"
 # pointing at it, is queued by the graph row itself when it is done).
 OVERTAKABLE = frozenset({"refresh_graph"})
 MAX_FAILED_ATTEMPTS = 12  # for unexpected errors; Slack's retryable errors are retried for as long as it takes
-
-
-class UndeliverableError(Exception):
-    """A row that can never be delivered (e.g. its channel was never created); it is set aside."""
 
 
 def backoff(attempts: int) -> float:
@@ -297,16 +282,6 @@ class OutboxWorker:
                 return depth == 0
             await asyncio.sleep(0.05)
         return False
-
-
-async def wait_first(*waits: Awaitable[Any], timeout: float) -> None:
-    """Return when the first of ``waits`` completes or ``timeout`` passes; the others are cancelled."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 def _bind(moment: datetime, dialect: str) -> Any:

@@ -14,9 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.chat import blocks
 from pagerbot.core.alerts import AlertEvent, AlertState
 from pagerbot.core.escaping import mrkdwn, one_line
@@ -27,8 +24,7 @@ from pagerbot.observability import INCIDENTS_OPENED
 from pagerbot.services.context import Services
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
 from pagerbot.store.inbox import BODY, EVENTS
-from pagerbot.store.repository import incident_record
-from pagerbot.store.tables import Alert, Incident
+from pagerbot.store.repository import Alert, Incident, Session, incident_record
 
 log = logging.getLogger("pagerbot.alerts")
 
@@ -63,7 +59,7 @@ async def accept_alerts(ctx: Services, source: str, events: Sequence[AlertEvent]
     ctx.wake_inbox()
 
 
-async def apply_alerts(ctx: Services, session: AsyncSession,
+async def apply_alerts(ctx: Services, session: Session,
                        deliveries: Sequence[Sequence[AlertEvent]]) -> IntakeResult:
     """Apply deliveries, in the order they were received, in the caller's transaction.
 
@@ -168,7 +164,7 @@ def _changes(row: Alert, event: AlertEvent) -> dict[str, Any]:
     return changes
 
 
-async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: Sequence[AlertEvent],
+async def _apply_group(ctx: Services, session: Session, key: str, events: Sequence[AlertEvent],
                        result: IntakeResult) -> None:
     now = ctx.clock.now()
     storm_threshold = ctx.settings.config.intake.storm_threshold
@@ -210,8 +206,8 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             if event.starts_at is not None and not event.identity_by_key:
                 event = _late(event, known)
                 for older in _superseded(event, known):
-                    await session.execute(update(Alert).where(Alert.id == older.id).values(
-                        state=AlertState.RESOLVED.value, ends_at=event.starts_at, last_received_at=now))
+                    await ctx.store.update_alert(session, older.id, state=AlertState.RESOLVED.value,
+                                                 ends_at=event.starts_at, last_received_at=now)
                     older.state, older.ends_at = AlertState.RESOLVED.value, event.starts_at
                     touched_incidents.add(older.incident_id)
                     resolved_rows.append(older)
@@ -224,7 +220,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
             continue
         changes["last_received_at"] = now
         changes["received_count"] = row.received_count + 1
-        await session.execute(update(Alert).where(Alert.id == row.id).values(**changes))
+        await ctx.store.update_alert(session, row.id, **changes)
         for name, value in changes.items():
             setattr(row, name, value)
         touched_incidents.add(row.incident_id)
@@ -283,8 +279,7 @@ async def _apply_group(ctx: Services, session: AsyncSession, key: str, events: S
         if target.resolved_at is None and incident_id not in waves_begun and starts_wave(
                 lull_since=target.all_resolved_offered_at, alert_fires=bool(mine_refired)):
             await _new_wave(ctx, session, target, [(r.name, r.host) for r in mine_refired], now)
-            await session.execute(update(Alert).where(Alert.id.in_([r.id for r in mine_refired]))
-                                  .values(wave=target.wave))
+            await ctx.store.set_alerts_wave(session, [r.id for r in mine_refired], target.wave)
             waves_begun.add(incident_id)
         mine_new = [e for e, _ in new_events] if incident is not None and target.id == incident.id else []
         firing, total = await ctx.store.alerts_firing_and_count(
@@ -326,7 +321,7 @@ TRUNCATING_SENDERS = frozenset({"alertmanager", "grafana"})
 """Senders whose notifications say how many alerts they left out (``truncatedAlerts``, over ``max_alerts``)."""
 
 
-async def _note_left_out(ctx: Services, session: AsyncSession, incident: Incident,
+async def _note_left_out(ctx: Services, session: Session, incident: Incident,
                          events: Sequence[AlertEvent], now: datetime) -> bool:
     """Keep on the incident how many alerts its sender's last notification left out; True when that changed.
 
@@ -348,7 +343,7 @@ async def _note_left_out(ctx: Services, session: AsyncSession, incident: Inciden
     return True
 
 
-async def _raise_severity(ctx: Services, session: AsyncSession, incident: Incident | None,
+async def _raise_severity(ctx: Services, session: Session, incident: Incident | None,
                           rises: Sequence[tuple[int, AlertEvent]], now: datetime) -> set[int]:
     """Raise each open incident to the worst severity its firing alerts now have; the incidents raised.
 
@@ -399,15 +394,14 @@ def _digest_due(ctx: Services, incident: Incident, now: datetime) -> datetime:
     return max(now, incident.digest_at + interval) if incident.digest_at else now
 
 
-async def _open(ctx: Services, session: AsyncSession, key: str, events: Sequence[AlertEvent],
+async def _open(ctx: Services, session: Session, key: str, events: Sequence[AlertEvent],
                 now: datetime) -> Incident:
     first = min(events, key=lambda e: (int(e.severity), e.starts_at or now))
     incident = Incident(
         title=one_line(first.title or first.name, 500), description=one_line(first.description, 2000) or None,
         severity=min(int(e.severity) for e in events), status=Status.INVESTIGATING.value, group_key=key,
         open_group_key=key, wave=1, opened_at=now, last_status_at=now, created_by=first.source)
-    session.add(incident)
-    await session.flush()  # the unique open_group_key decides races here
+    await ctx.store.add_incident(session, incident)
     await ctx.store.add_timeline(session, incident.id, at=now, kind="status", source=first.source, actor=None,
                                  text=f"Incident opened from {first.source} alert"
                                       f"{' ' + first.name if first.name else ''}: {first.title}",
@@ -416,7 +410,7 @@ async def _open(ctx: Services, session: AsyncSession, key: str, events: Sequence
     return incident
 
 
-async def _new_wave(ctx: Services, session: AsyncSession, incident: Incident, fired: Sequence[tuple[str, str | None]],
+async def _new_wave(ctx: Services, session: Session, incident: Incident, fired: Sequence[tuple[str, str | None]],
                     now: datetime, *, reopen_key: str | None = None) -> None:
     """Alerts fired again after every one had resolved: a new wave, told as news at the bottom of the channel.
 
@@ -437,7 +431,7 @@ async def _new_wave(ctx: Services, session: AsyncSession, incident: Incident, fi
     incident.all_resolved_offered_at = None
     incident.digest_ts = None
     incident.digest_at = None
-    await session.flush()
+    await ctx.store.flush(session)
     await ctx.store.add_timeline(session, incident.id, at=now, kind="wave", source="pagerbot", actor=None,
                                  text=wave.timeline_text, data={"wave": wave.number}, now=now)
     text, news = blocks.wave_started(wave, incident_record(incident), ctx.settings.tz)

@@ -8,8 +8,7 @@ from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.commands import HANDLERS, CommandRequest
 from pagerbot.services.context import Services
 from pagerbot.services.escalation import editable_email, email_button
-from pagerbot.services.reply import Reply
-from pagerbot.slack.views import edit_email_modal, resolve_modal
+from pagerbot.services.reply import EditEmailForm, Reply, ResolveForm
 
 EMAIL_ACTIONS = frozenset({blocks.EMAIL_SEND, blocks.EMAIL_RETRY, blocks.EMAIL_DISCARD, blocks.EMAIL_EDIT,
                            blocks.EMAIL_ALL_CLEAR})
@@ -29,7 +28,8 @@ async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *,
     try:
         if action_id == blocks.EMAIL_EDIT:
             email = await editable_email(ctx, int(value))
-            return Reply("", view=edit_email_modal(email.email_id, email.to, email.cc, email.subject, email.text))
+            return Reply("", form=EditEmailForm(email.email_id, tuple(email.to), tuple(email.cc), email.subject,
+                                                 email.text))
         if action_id in EMAIL_ACTIONS:
             return await email_button(ctx, action_id, int(value), actor)
         incident_id, offered_wave = blocks.offered_wave(value)
@@ -42,7 +42,7 @@ async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *,
             action_id = blocks.RESOLVE
         if action_id == blocks.RESOLVE:
             if trigger_id:
-                return Reply("", view=resolve_modal(incident_id, await incidents.mitigation_default(ctx, incident_id)))
+                return Reply("", form=ResolveForm(incident_id, await incidents.mitigation_default(ctx, incident_id)))
             return Reply(await incidents.resolve(ctx, incident_id, actor, None), shown_in_channel=True)
         request = CommandRequest(text=action_id, user_id=actor.user_id, channel_id=channel_id or "",
                                  trigger_id=trigger_id, source=actor.source)

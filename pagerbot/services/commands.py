@@ -19,8 +19,8 @@ from pagerbot.services.context import Services
 from pagerbot.services.escalation import draft
 from pagerbot.services.graphs import host_summary_text, request_graph
 from pagerbot.services.postmortem import share_postmortem
+from pagerbot.services.reply import DeclareForm, ResolveForm
 from pagerbot.services.reply import Reply as Reply  # re-exported: callers long imported it from here
-from pagerbot.slack.views import declare_modal, resolve_modal
 
 USAGE = """*Usage:* `/incident <subcommand>` (in an incident channel the incident is implied; elsewhere add `INC-42`)
 • `declare [title]`: open an incident (a form when no title)
@@ -108,7 +108,7 @@ async def run_command(ctx: Services, request: CommandRequest) -> Reply:
 
 async def _declare(ctx: Services, request: CommandRequest, title: str) -> Reply:
     if not title.strip():
-        return Reply("Fill in the form to declare an incident.", view=declare_modal(request.channel_id))
+        return Reply("Fill in the form to declare an incident.", form=DeclareForm(request.channel_id))
     incident_id = await incidents.declare(ctx, request.actor, title)
     return Reply(f":rotating_light: Declared INC-{incident_id}: {mrkdwn(one_line(title, 200))}. "
                  "Its channel opens in a moment.")  # said where it was typed: the channel is not there yet
@@ -162,7 +162,7 @@ async def _timeline(ctx: Services, request: CommandRequest, incident_id: int, ar
 async def _resolve(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
     if not argument.strip() and request.trigger_id:
         return Reply("Add a summary to resolve.",
-                     view=resolve_modal(incident_id, await incidents.mitigation_default(ctx, incident_id)))
+                     form=ResolveForm(incident_id, await incidents.mitigation_default(ctx, incident_id)))
     return Reply(await incidents.resolve(ctx, incident_id, request.actor, argument.strip() or None),
                  shown_in_channel=True)
 

@@ -12,9 +12,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.chat.email_blocks import EmailPreview, email_preview
 from pagerbot.core.escaping import one_line
 from pagerbot.mail import compose
@@ -22,12 +19,10 @@ from pagerbot.mail.mime import Attachment, Draft, build_message, new_message_id,
 from pagerbot.mail.sender import sender_domain
 from pagerbot.mail.smtp import MailError
 from pagerbot.observability import EMAILS_SENT
-from pagerbot.outbox.ops import post_once
-from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.context import Services
-from pagerbot.services.emails import emails_of, record_of, sent_thread, vendor_name
-from pagerbot.store.repository import rowcount
-from pagerbot.store.tables import Email, Graph, Incident
+from pagerbot.services.delivery import Handler, Job, Persist, UndeliverableError, post_once
+from pagerbot.services.emails import record_of, sent_thread, vendor_name
+from pagerbot.store.repository import Email, Incident, Session
 
 log = logging.getLogger("pagerbot.escalation")
 
@@ -50,7 +45,7 @@ def _preview(ctx: Services, row: Email, by: str | None) -> tuple[str, list[dict[
 async def _load_email(ctx: Services, job: Job) -> tuple[Email, Incident]:
     email_id = int(job.payload.get("email_id") or 0)
     async with ctx.store.sessions() as session:
-        row = await session.get(Email, email_id)
+        row = await ctx.store.email(session, email_id)
         incident = await ctx.store.incident(session, row.incident_id) if row is not None else None
     if row is None or incident is None:
         raise UndeliverableError(f"email {email_id} does not exist")
@@ -63,9 +58,9 @@ def _channel(incident: Incident) -> str:
     return incident.channel_id
 
 
-def _set_email(email_id: int, **values: Any) -> Persist:
-    async def persist(session: AsyncSession) -> None:
-        await session.execute(update(Email).where(Email.id == email_id).values(**values))
+def _set_email(ctx: Services, email_id: int, **values: Any) -> Persist:
+    async def persist(session: Session) -> None:
+        await ctx.store.update_email(session, email_id, **values)
     return persist
 
 
@@ -77,7 +72,7 @@ async def post_email_draft(ctx: Services, job: Job) -> Persist | None:
         await ctx.chat.update_message(channel, row.slack_ts, text, preview)
         return None
     ts = await post_once(ctx, job, channel, text, preview)
-    return _set_email(row.id, slack_ts=ts)
+    return _set_email(ctx, row.id, slack_ts=ts)
 
 
 async def update_email_message(ctx: Services, job: Job) -> Persist | None:
@@ -94,13 +89,13 @@ def _attachment_names(row: Email) -> list[str]:
     return names + [str(g.get("filename")) for g in row.host_graphs or []]
 
 
-async def _attachments(session: AsyncSession, row: Email) -> list[Attachment]:
+async def _attachments(ctx: Services, session: Session, row: Email) -> list[Attachment]:
     """The graphs the draft named: the cluster's, then each host's (an image gone since is left out)."""
     wanted = [(row.graph_id, compose.GRAPH_FILENAME)] if row.graph_id is not None else []
     wanted += [(int(g["graph_id"]), str(g["filename"])) for g in row.host_graphs or [] if g.get("graph_id")]
     attachments: list[Attachment] = []
     for graph_id, filename in wanted:
-        png = (await session.execute(select(Graph.png).where(Graph.id == graph_id))).scalar_one_or_none()
+        png = await ctx.store.graph_png(session, graph_id)
         if png:
             attachments.append(Attachment(filename, "image/png", png))
     return attachments
@@ -109,12 +104,12 @@ async def _attachments(session: AsyncSession, row: Email) -> list[Attachment]:
 def _failed(ctx: Services, row: Email, by: str | None, error: str, *, clear_id: bool) -> Persist:
     vendor = vendor_name(ctx, row.vendor)
 
-    async def persist(session: AsyncSession) -> None:
+    async def persist(session: Session) -> None:
         now = ctx.clock.now()
         values: dict[str, Any] = {"status": "failed", "error": error[:2000]}
         if clear_id:
             values.update(message_id=None, in_reply_to=None, references=None)
-        await session.execute(update(Email).where(Email.id == row.id).values(**values))
+        await ctx.store.update_email(session, row.id, **values)
         await ctx.store.add_timeline(session, row.incident_id, at=now, kind="email", source="pagerbot",
                                      actor="pagerbot", text=f"Email to {vendor} not sent: {one_line(error, 500)}",
                                      data={"email_id": row.id, "error": error[:2000]}, now=now)
@@ -138,8 +133,8 @@ async def send_email(ctx: Services, job: Job) -> Persist | None:
         return _failed(ctx, row, by, "email is not set up: configure `smtp` and `vendors` in the config file",
                        clear_id=True)
     async with ctx.store.sessions() as session:
-        attachments = await _attachments(session, row)
-        thread = sent_thread(await emails_of(session, incident.id), row.vendor, before=row.id)
+        attachments = await _attachments(ctx, session, row)
+        thread = sent_thread(await ctx.store.emails_of(session, incident.id), row.vendor, before=row.id)
     in_reply_to, references = thread_headers([record_of(e) for e in thread])
     now = ctx.clock.now()
     sender = ctx.settings.config.smtp.sender
@@ -154,10 +149,9 @@ async def send_email(ctx: Services, job: Job) -> Persist | None:
         return _failed(ctx, row, by, str(exc), clear_id=True)
     refs = " ".join(references) or None
     async with ctx.store.transaction() as session:
-        claimed = await session.execute(
-            update(Email).where(Email.id == row.id, Email.status == "sending", Email.message_id.is_(None))
-            .values(message_id=message_id, in_reply_to=in_reply_to, references=refs))
-        if not rowcount(claimed):
+        claimed = await ctx.store.claim_send(session, row.id, message_id=message_id, in_reply_to=in_reply_to,
+                                             references=refs)
+        if not claimed:
             return None  # another worker has this attempt
     try:
         refused = await ctx.mail_sender(message)
@@ -172,10 +166,9 @@ async def send_email(ctx: Services, job: Job) -> Persist | None:
     if isinstance(refused, Mapping) and refused:
         text += f" (refused by the server: {', '.join(refused)})"
 
-    async def persist(session: AsyncSession) -> None:
+    async def persist(session: Session) -> None:
         done = ctx.clock.now()
-        await session.execute(update(Email).where(Email.id == row.id).values(
-            status="sent", raw=raw, sent_at=done, sent_by=by, error=None))
+        await ctx.store.update_email(session, row.id, status="sent", raw=raw, sent_at=done, sent_by=by, error=None)
         await ctx.store.add_timeline(session, row.incident_id, at=done, kind="email", source="email",
                                      actor=by, text=text,
                                      data={"email_id": row.id, "vendor": row.vendor, "message_id": message_id,

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.core.records import EscalationRecord
 from pagerbot.services.context import Services
-from pagerbot.store.tables import Email
+from pagerbot.store.repository import Email
 
 # Two states from which a person may still change or send an email.
 EDITABLE = ("draft", "failed")
@@ -18,11 +15,6 @@ EDITABLE = ("draft", "failed")
 def record_of(row: Email) -> EscalationRecord:
     return EscalationRecord(vendor=row.vendor, subject=row.subject, status=row.status, created_at=row.created_at,
                             sent_at=row.sent_at, sent_by=row.sent_by, message_id=row.message_id)
-
-
-async def emails_of(session: AsyncSession, incident_id: int) -> list[Email]:
-    rows = await session.execute(select(Email).where(Email.incident_id == incident_id).order_by(Email.id))
-    return list(rows.scalars())
 
 
 def sent_thread(emails: Sequence[Email], vendor: str, *, before: int | None = None) -> list[Email]:

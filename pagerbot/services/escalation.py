@@ -22,9 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.chat import blocks
 from pagerbot.chat.email_blocks import KIND_LABEL
 from pagerbot.chat.email_blocks import offer_all_clear as all_clear_offer
@@ -35,12 +32,11 @@ from pagerbot.mail.templates import TemplateProblem, TemplateSet
 from pagerbot.services import evidence
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
-from pagerbot.services.emails import EDITABLE, emails_of, sent_thread, vendor_name
+from pagerbot.services.emails import EDITABLE, sent_thread, vendor_name
 from pagerbot.services.graphs import keep_graph, span_graph
 from pagerbot.services.reply import Reply
 from pagerbot.settings import VendorConfig
-from pagerbot.store.repository import rowcount
-from pagerbot.store.tables import Email, Incident
+from pagerbot.store.repository import Email, Incident, Session
 
 log = logging.getLogger("pagerbot.escalation")
 
@@ -106,19 +102,18 @@ def _render(kind: str, context: EscalationContext, ctx: Services) -> Draft:
         raise ActionRefused(f"the email could not be written: {exc}") from None
 
 
-async def _store_draft(ctx: Services, session: AsyncSession, incident: Incident, key: str, vendor: VendorConfig,
+async def _store_draft(ctx: Services, session: Session, incident: Incident, key: str, vendor: VendorConfig,
                        kind: str, written: Draft, graph_id: int | None, actor: Actor, now: datetime,
                        host_graphs: Sequence[evidence.HostGraph] = ()) -> Email:
     attached: list[dict[str, Any]] = []
     for made in host_graphs:  # kept like any graph of the incident (the postmortem shows them too)
-        attached.append({"graph_id": await keep_graph(session, incident.id, made.graph, now),
+        attached.append({"graph_id": await keep_graph(ctx, session, incident.id, made.graph, now),
                          "filename": made.filename})
     row = Email(incident_id=incident.id, vendor=key, kind=kind, status="draft", to=list(written.to),
                 cc=list(written.cc), subject=written.subject, text=written.text, html=written.html,
                 graph_id=graph_id, created_at=now, created_by=actor.user_id,
                 reply_to=list(written.reply_to), host_graphs=attached)
-    session.add(row)
-    await session.flush()
+    await ctx.store.add_email(session, row)
     label = KIND_LABEL[kind]
     await ctx.store.add_timeline(session, incident.id, at=now, kind="escalation", source=actor.source,
                                  actor=actor.user_id, text=f"{label} to {vendor.name} drafted by {actor.user_id}",
@@ -143,7 +138,7 @@ async def draft(ctx: Services, incident_id: int, vendor: str | None, actor: Acto
             raise ActionRefused(f"INC-{incident_id} does not exist")
         if not incident.channel_id:
             raise ActionRefused(f"INC-{incident_id} has no channel yet; try again in a moment")
-        sent = sent_thread(await emails_of(session, incident.id), key)
+        sent = sent_thread(await ctx.store.emails_of(session, incident.id), key)
         previous = sent[-1] if sent else None
         kind = "followup" if previous is not None else "escalation"
         context, graph = await evidence.gather(ctx, session, incident, key, config, now, previous, known,
@@ -156,9 +151,9 @@ async def draft(ctx: Services, incident_id: int, vendor: str | None, actor: Acto
     return f":email: {what} to {config.name} is drafted in the channel: review it, then press Send."
 
 
-async def _email(session: AsyncSession, email_id: int) -> Email:
+async def _email(ctx: Services, session: Session, email_id: int) -> Email:
     """The email a button names, or a refusal the person sees."""
-    row = await session.get(Email, email_id)
+    row = await ctx.store.email(session, email_id)
     if row is None:
         raise ActionRefused(f"email {email_id} does not exist")
     return row
@@ -166,22 +161,22 @@ async def _email(session: AsyncSession, email_id: int) -> Email:
 
 async def _draft_all_clear(ctx: Services, email_id: int, actor: Actor) -> str:
     async with ctx.store.sessions() as session:
-        incident_id = (await _email(session, email_id)).incident_id
+        incident_id = (await _email(ctx, session, email_id)).incident_id
     known = await evidence.people(ctx, incident_id, actor.user_id)
     graph = await span_graph(ctx, incident_id)  # drawn before the transaction, which locks the incident
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        last = await _email(session, email_id)
+        last = await _email(ctx, session, email_id)
         incident = await ctx.store.incident(session, last.incident_id, lock=True)
         assert incident is not None
         key = last.vendor
         config = _vendor_by_key(ctx, key)
-        emails = await emails_of(session, incident.id)
+        emails = await ctx.store.emails_of(session, incident.id)
         if any(e.kind == "allclear" and e.vendor == key and e.status != "discarded" for e in emails):
             raise ActionRefused(f"an all-clear email to {config.name} is already drafted or sent")
         sent = sent_thread(emails, key)
         previous = sent[-1] if sent else last
-        graph_id = await keep_graph(session, incident.id, graph, now) if graph is not None else None
+        graph_id = await keep_graph(ctx, session, incident.id, graph, now) if graph is not None else None
         context, _ = await evidence.gather(ctx, session, incident, key, config, now, previous, known)
         written = _render("allclear", context, ctx)
         await _store_draft(ctx, session, incident, key, config, "allclear", written, graph_id, actor, now)
@@ -189,10 +184,10 @@ async def _draft_all_clear(ctx: Services, email_id: int, actor: Actor) -> str:
     return f":email: An all-clear email to {config.name} is drafted in the channel: review it, then press Send."
 
 
-async def offer_all_clear(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> None:
+async def offer_all_clear(ctx: Services, session: Session, incident: Incident, now: datetime) -> None:
     """On resolve (inside its transaction): offer an all-clear email to each vendor that was emailed."""
     last_by_vendor: dict[str, Email] = {}
-    for row in await emails_of(session, incident.id):
+    for row in await ctx.store.emails_of(session, incident.id):
         if row.status == "sent" and row.kind != "allclear":
             last_by_vendor[row.vendor] = row
         elif row.kind == "allclear" and row.status != "discarded":
@@ -218,7 +213,7 @@ class EditableEmail:
 async def editable_email(ctx: Services, email_id: int) -> EditableEmail:
     """The draft behind an Edit button, or a refusal when it can no longer be edited in Slack."""
     async with ctx.store.sessions() as session:
-        row = await _email(session, email_id)
+        row = await _email(ctx, session, email_id)
     if row.status not in EDITABLE:
         raise ActionRefused(f"this email is {row.status}; it can no longer be edited")
     if len(row.text) > EDIT_LIMIT:
@@ -241,15 +236,14 @@ async def email_button(ctx: Services, action_id: str, email_id: int, actor: Acto
 async def _start_sending(ctx: Services, email_id: int, actor: Actor, *, retry: bool) -> str:
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        row = await _email(session, email_id)
+        row = await _email(ctx, session, email_id)
         if ctx.mail_sender is None:
             raise ActionRefused("email is not set up: configure `smtp` and `vendors` in the config file")
         # A conditional update: two clicks (or two replicas) cannot both start a send.
-        claimed = await session.execute(
-            update(Email).where(Email.id == email_id, Email.status.in_(EDITABLE))
-            .values(status="sending", error=None, message_id=None, raw=None))
-        if not rowcount(claimed):
-            await session.refresh(row)
+        claimed = await ctx.store.update_email(session, email_id, only_if=EDITABLE, status="sending", error=None,
+                                               message_id=None, raw=None)
+        if not claimed:
+            await ctx.store.reread(session, row)
             raise ActionRefused(f"this email is already {row.status}")
         vendor = vendor_name(ctx, row.vendor)
         if retry:
@@ -266,11 +260,10 @@ async def _start_sending(ctx: Services, email_id: int, actor: Actor, *, retry: b
 async def _discard(ctx: Services, email_id: int, actor: Actor) -> str:
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        row = await _email(session, email_id)
-        done = await session.execute(update(Email).where(Email.id == email_id, Email.status.in_(EDITABLE))
-                                     .values(status="discarded"))
-        if not rowcount(done):
-            await session.refresh(row)
+        row = await _email(ctx, session, email_id)
+        done = await ctx.store.update_email(session, email_id, only_if=EDITABLE, status="discarded")
+        if not done:
+            await ctx.store.reread(session, row)
             raise ActionRefused(f"this email is {row.status}; it can no longer be discarded")
         vendor = vendor_name(ctx, row.vendor)
         await ctx.store.add_timeline(session, row.incident_id, at=now, kind="escalation", source=actor.source,
@@ -307,7 +300,7 @@ async def edit_draft(ctx: Services, email_id: int, actor: Actor, *, to: str, cc:
         raise EmailRefused("body", "The email needs a body")
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        row = await session.get(Email, email_id)
+        row = await ctx.store.email(session, email_id)
         if row is None:
             raise EmailRefused("body", f"email {email_id} does not exist")
         if row.status not in EDITABLE:

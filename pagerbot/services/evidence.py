@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.core.asks import suggest_asks
 from pagerbot.core.findings import Finding, FindingKind
 from pagerbot.core.onset import MIN_RISE, ONSET_METRIC, Onset, rising_since
@@ -29,8 +26,7 @@ from pagerbot.services.graphs import RenderedGraph, fired_of, live_graph_window,
 from pagerbot.services.people import names_for, profiles_for
 from pagerbot.services.ports import MetricsUnavailable
 from pagerbot.settings import VendorConfig
-from pagerbot.store.repository import incident_record
-from pagerbot.store.tables import Email, EmailReply, Graph, Incident
+from pagerbot.store.repository import Email, Graph, Incident, Session, incident_record
 
 log = logging.getLogger("pagerbot.escalation")
 
@@ -186,7 +182,7 @@ async def _metrics_evidence(ctx: Services, incident_id: int) -> MetricsEvidence:
         if incident is None:
             return MetricsEvidence()
         alerts = await ctx.store.alerts_of(session, incident_id)
-        graph = await graph_for(session, incident_id, {a.host for a in alerts if a.host})
+        graph = await graph_for(ctx, session, incident_id, {a.host for a in alerts if a.host})
     summary = graph.summary if graph is not None and isinstance(graph.summary, dict) else {}
     findings = sorted((f for f in findings_from(summary.get("findings")) if f.kind in _HOST_TROUBLE),
                       key=lambda f: -f.score)
@@ -237,21 +233,10 @@ async def _host_graphs(ctx: Services, incident: Incident, alerts: Sequence[Alert
     return made
 
 
-async def ticket_of(session: AsyncSession, incident_id: int, vendor: str) -> str | None:
-    """The ticket number the vendor's latest reply about this incident gave (None before it gave one)."""
-    found = await session.execute(
-        select(EmailReply.ticket).join(Email, Email.id == EmailReply.email_id)
-        .where(EmailReply.incident_id == incident_id, Email.vendor == vendor, EmailReply.ticket.is_not(None))
-        .order_by(EmailReply.sent_at.desc(), EmailReply.id.desc()).limit(1))
-    return found.scalar_one_or_none()
-
-
-async def graph_for(session: AsyncSession, incident_id: int, alert_hosts: set[str]) -> Graph | None:
+async def graph_for(ctx: Services, session: Session, incident_id: int, alert_hosts: set[str]) -> Graph | None:
     """The newest graph that shows every host the alerts name (the live cluster graph rather than a pool's
     graph someone asked for last); the newest of all when none does."""
-    rows = list((await session.execute(select(Graph).where(Graph.incident_id == incident_id,
-                                                            func.length(Graph.png) > 0)  # superseded live graphs
-                                       .order_by(Graph.id.desc()).limit(20))).scalars())
+    rows = await ctx.store.recent_graphs(session, incident_id)
     for row in rows:
         summary = row.summary if isinstance(row.summary, dict) else {}
         shown = {str(h.get("host")) for h in summary.get("hosts") or [] if isinstance(h, dict)}
@@ -260,14 +245,14 @@ async def graph_for(session: AsyncSession, incident_id: int, alert_hosts: set[st
     return rows[0] if rows else None
 
 
-async def gather(ctx: Services, session: AsyncSession, incident: Incident, key: str, vendor: VendorConfig,
+async def gather(ctx: Services, session: Session, incident: Incident, key: str, vendor: VendorConfig,
                  now: datetime, previous: Email | None, known: People,
                  metrics: MetricsEvidence = MetricsEvidence()) -> tuple[EscalationContext, Graph | None]:
     """The context one email is written from, and the graph it attaches (None without one)."""
     alerts = await ctx.store.alerts_of(session, incident.id)
     timeline = await ctx.store.timeline(session, incident.id)
     participants = sorted({e.actor for e in timeline if e.actor and is_user_id(e.actor)})
-    graph = await graph_for(session, incident.id, {a.host for a in alerts if a.host})
+    graph = await graph_for(ctx, session, incident.id, {a.host for a in alerts if a.host})
     summary: Mapping[str, Any] = graph.summary if graph is not None and isinstance(graph.summary, dict) else {}
     findings = findings_from(summary.get("findings"))
     hosts = hosts_from(summary.get("hosts"))
@@ -290,5 +275,5 @@ async def gather(ctx: Services, session: AsyncSession, incident: Incident, key: 
         contact_email=signer.email, alerts_since=min(starts) if starts else None, onsets=metrics.onsets,
         measured_at=graph.created_at if graph is not None else None,
         previous=record_of(previous) if previous is not None else None, changes_since_previous=changes,
-        ticket=await ticket_of(session, incident.id, key), names=known.names)
+        ticket=await ctx.store.vendor_ticket(session, incident.id, key), names=known.names)
     return context, (graph if graph is not None and graph.png else None)

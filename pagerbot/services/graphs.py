@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.core.diagnosis import summarize_hosts, summary_json
 from pagerbot.core.escaping import mrkdwn
@@ -26,14 +23,13 @@ from pagerbot.core.series import ALL_METRICS, CPU_BUSY, CPUS, IOWAIT, LOAD1, Ser
 from pagerbot.core.watches import evaluate
 from pagerbot.graphs.markers import Marker, Span
 from pagerbot.observability import GRAPH_RENDER
-from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.alerts import accept_alerts
 from pagerbot.services.context import Services
+from pagerbot.services.delivery import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.opening import enqueue_post, enqueue_refresh
 from pagerbot.services.ports import ChatError, MetricsUnavailable, MetricsUnreachable
-from pagerbot.store.repository import incident_record
-from pagerbot.store.tables import Alert, Email, Graph, Incident, TimelineRow
+from pagerbot.store.repository import Graph, Session, incident_record
 
 log = logging.getLogger("pagerbot.graphs")
 _WINDOW = re.compile(r"^(\d{1,3})([mhd])$")
@@ -211,12 +207,11 @@ async def span_graph(ctx: Services, incident_id: int) -> RenderedGraph | None:
         return None
 
 
-async def keep_graph(session: AsyncSession, incident_id: int, graph: RenderedGraph, now: datetime) -> int:
+async def keep_graph(ctx: Services, session: Session, incident_id: int, graph: RenderedGraph, now: datetime) -> int:
     """Store a graph that is not posted in the channel (an email's attachment); returns its id."""
     row = Graph(incident_id=incident_id, kind=graph.kind, title=graph.title, png=graph.png, summary=graph.summary,
                 slack_file_id=None, created_at=now)
-    session.add(row)
-    await session.flush()
+    await ctx.store.add_graph(session, row)
     return row.id
 
 
@@ -270,14 +265,6 @@ def _no_graph_text(exc: Exception, *, retried: bool) -> str:
     return text
 
 
-async def _graph_state(session: AsyncSession, incident_id: int) -> str | None:
-    """The kind of the newest graph entry on the timeline: "graph", "graph_unavailable" or None."""
-    return (await session.execute(
-        select(TimelineRow.kind).where(TimelineRow.incident_id == incident_id,
-                                       TimelineRow.kind.in_(("graph", "graph_unavailable")))
-        .order_by(TimelineRow.at.desc(), TimelineRow.id.desc()).limit(1))).scalar_one_or_none()
-
-
 async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
     """Render, upload, and for the live graph point the pinned header at it and delete the superseded file.
 
@@ -294,7 +281,7 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
         if row is None:
             raise UndeliverableError(f"incident {job.incident_id} does not exist")
         alerts = await ctx.store.alerts_of(session, row.id)
-        state = await _graph_state(session, row.id)
+        state = await ctx.store.last_graph_event(session, row.id)
     if not row.channel_id:
         raise UndeliverableError("the incident has no channel")
     if live and reason == "refresh" and row.resolved_at is not None:
@@ -312,7 +299,7 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
             return None  # already said; the next tick tries again
         failed_at, post, why = ctx.clock.now(), _no_graph_text(exc, retried=live), f"No graph: {exc}"
 
-        async def tell(session: AsyncSession) -> None:
+        async def tell(session: Session) -> None:
             await enqueue_post(ctx, session, row.id, post, now=failed_at)
             await ctx.store.add_timeline(session, row.id, at=failed_at, kind="graph_unavailable", source="pagerbot",
                                          actor=None, text=why, now=failed_at)
@@ -340,35 +327,25 @@ async def refresh_graph(ctx: Services, job: Job) -> Persist | None:
     old_file = row.graph_file_id if live else None
     now = ctx.clock.now()
 
-    async def persist(session: AsyncSession) -> None:
-        session.add(Graph(incident_id=row.id, kind=graph.kind, title=graph.title, png=graph.png,
-                          summary=graph.summary, slack_file_id=file_id, created_at=now))
+    async def persist(session: Session) -> None:
+        await ctx.store.add_graph(session, Graph(incident_id=row.id, kind=graph.kind, title=graph.title,
+                                                 png=graph.png, summary=graph.summary, slack_file_id=file_id,
+                                                 created_at=now))
         if reason != "refresh" or state != "graph":
             back = " (the metrics source answers again)" if state == "graph_unavailable" else ""
             await ctx.store.add_timeline(session, row.id, at=now, kind="graph", source="pagerbot", actor=None,
                                          text=f"Graph posted: {graph.title}{back}", data={"file_id": file_id},
                                          now=now)
         if live:
-            await session.execute(update(Incident).where(Incident.id == row.id).values(graph_file_id=file_id))
+            await ctx.store.set_live_graph(session, row.id, file_id)
             await enqueue_refresh(ctx, session, row.id, now, topic=False)
             if old_file:
                 await ctx.store.enqueue(session, row.id, "delete_file", {"file_id": old_file}, now=now)
                 # after the incident row's UPDATE above: an email being drafted locks that row, so the two
                 # never cross (the draft attaches a graph it sees with its image, or waits for this)
-                await _forget_png(session, row.id, old_file)
+                await ctx.store.forget_png(session, row.id, old_file)
 
     return persist
-
-
-async def _forget_png(session: AsyncSession, incident_id: int, superseded_file: str) -> None:
-    """Drop the image of the live graph a refresh replaced, unless an email attaches it: a refresh every few
-    minutes of a day-long incident would keep hundreds of PNGs that nobody sees again (Slack deletes the
-    file; the postmortem shows the last graph of each title). The row stays, with its summary: the
-    postmortem's findings come from the graph that had the most."""
-    attached = select(Email.graph_id).where(Email.incident_id == incident_id, Email.graph_id.is_not(None))
-    await session.execute(update(Graph).where(Graph.incident_id == incident_id,
-                                              Graph.slack_file_id == superseded_file,
-                                              Graph.id.not_in(attached)).values(png=b""))
 
 
 async def delete_file(ctx: Services, job: Job) -> Persist | None:
@@ -394,10 +371,7 @@ async def refresh_due(ctx: Services) -> int:
                 continue
             last = None
             if incident.graph_file_id:  # the live graph (a requested one does not postpone it)
-                last = (await session.execute(
-                    select(Graph.created_at).where(Graph.incident_id == incident.id,
-                                                   Graph.slack_file_id == incident.graph_file_id)
-                    .order_by(Graph.id.desc()).limit(1))).scalar_one_or_none()
+                last = await ctx.store.graph_posted_at(session, incident.id, incident.graph_file_id)
             if last is None or now - last >= interval:
                 await ctx.store.enqueue(session, incident.id, "refresh_graph", {"reason": "refresh"}, now=now,
                                         coalesce_key=f"graph:{incident.id}")
@@ -505,9 +479,7 @@ async def evaluate_watches(ctx: Services) -> int:
         return 0
     results = evaluate(watches, series, ctx.settings.config.metrics.pools, now=now.timestamp())
     async with ctx.store.sessions() as session:
-        firing = set((await session.execute(
-            select(Alert.fingerprint).where(Alert.source == WATCH_SOURCE,
-                                            Alert.state != AlertState.RESOLVED.value))).scalars())
+        firing = await ctx.store.firing_fingerprints(session, WATCH_SOURCE)
     events = [AlertEvent(
         source=WATCH_SOURCE, fingerprint=f"{r.watch}:{r.host}",
         state=AlertState.FIRING if r.firing else AlertState.RESOLVED, name=r.watch, title=r.text,

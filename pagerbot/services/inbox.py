@@ -19,16 +19,14 @@ import asyncio
 import json
 import logging
 
-from sqlalchemy.exc import IntegrityError
-
 from pagerbot.core.alerts import AlertEvent
 from pagerbot.intake.bodies import parse_body
 from pagerbot.observability import INBOX_FAILED, INBOX_OLDEST, INBOX_PENDING
-from pagerbot.outbox.worker import wait_first
 from pagerbot.services.alerts import IntakeResult, apply_alerts, merged, report
 from pagerbot.services.context import Services
+from pagerbot.services.delivery import wait_first
 from pagerbot.store.inbox import BODY, EVENTS, Delivery
-from pagerbot.store.repository import OUTBOX_DUE, is_unavailable
+from pagerbot.store.repository import Conflict, is_unavailable
 
 log = logging.getLogger("pagerbot.inbox")
 
@@ -120,7 +118,7 @@ class InboxWorker:
         for attempt in range(_CONFLICT_RETRIES):
             try:
                 return await self._apply(None, results)
-            except IntegrityError:
+            except Conflict:
                 # An incident opened by hand or by a metric watch took the group first: its rows are visible now.
                 if attempt == _CONFLICT_RETRIES - 1:
                     break
@@ -148,7 +146,7 @@ class InboxWorker:
             self._alerts_per_delivery = max(1.0, alerts / len(deliveries))
             result = await apply_alerts(ctx, session, deliveries)
             await inbox.remove(session, rows)
-            due = session.info.get(OUTBOX_DUE, False)
+            due = ctx.store.queued_due_now(session)
         self._last_batch_seconds = loop.time() - started
         report(result)
         if results is not None:

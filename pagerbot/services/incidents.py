@@ -6,8 +6,6 @@ import dataclasses
 import secrets
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.chat import blocks
 from pagerbot.core.alerts import Severity
 from pagerbot.core.durations import key_times
@@ -21,18 +19,17 @@ from pagerbot.services.actor import Actor as Actor
 from pagerbot.services.context import Services
 from pagerbot.services.escalation import offer_all_clear
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
-from pagerbot.store.repository import incident_record
-from pagerbot.store.tables import Incident
+from pagerbot.store.repository import Incident, Session, incident_record
 
 
-async def _get(ctx: Services, session: AsyncSession, incident_id: int) -> Incident:
+async def _get(ctx: Services, session: Session, incident_id: int) -> Incident:
     incident = await ctx.store.incident(session, incident_id, lock=True)
     if incident is None:
         raise ActionRefused(f"INC-{incident_id} does not exist")
     return incident
 
 
-async def _record(ctx: Services, session: AsyncSession, incident: Incident, actor: Actor, kind: str, text: str,
+async def _record(ctx: Services, session: Session, incident: Incident, actor: Actor, kind: str, text: str,
                   now: datetime, *, at: datetime | None = None, ref: str | None = None,
                   data: dict[str, object] | None = None) -> bool:
     return await ctx.store.add_timeline(session, incident.id, at=at or now, kind=kind, source=actor.source,
@@ -50,8 +47,7 @@ async def declare(ctx: Services, actor: Actor, title: str, *, severity: Severity
         incident = Incident(title=title, description=description or None, severity=int(severity),
                             status=Status.INVESTIGATING.value, group_key=key, open_group_key=key, wave=1,
                             opened_at=now, last_status_at=now, created_by=actor.user_id)
-        session.add(incident)
-        await session.flush()
+        await ctx.store.add_incident(session, incident)
         await _record(ctx, session, incident, actor, "status", f"Incident declared by {actor.mention}: {title}", now)
         await enqueue_opening(ctx, session, incident, now)
         await ctx.store.enqueue(session, incident.id, "invite", {"users": [actor.user_id]}, now=now)
@@ -104,10 +100,7 @@ async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *,
         text = f"{actor.mention} {verb}" + (f": {one_line(note, 500)}" if note else "")
         if took_lead:
             text += f"; {actor.mention} is the lead"
-        try:
-            await session.flush()
-        except Exception:
-            raise
+        await ctx.store.flush(session)
         await _record(ctx, session, incident, actor, "status", text.replace(actor.mention, actor.user_id), now,
                       data={"from": current.value, "to": target.value, "status": target.value})
         await enqueue_post(ctx, session, incident.id, f"{STATUS_EMOJI[target]} {mrkdwn_safe(text)}", now=now)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.services.context import Services
-from pagerbot.store.tables import Incident
+from pagerbot.store.repository import Incident, Session
 
 # Each op is delivered in this order by the outbox (ops.py), after the channel exists.
 OPENING_OPS = ("open_channel", "set_purpose", "set_topic", "invite", "post_header", "pin_header", "announce")
 
 
-async def enqueue_opening(ctx: Services, session: AsyncSession, incident: Incident, now: datetime) -> None:
+async def enqueue_opening(ctx: Services, session: Session, incident: Incident, now: datetime) -> None:
     for op in OPENING_OPS:
         coalesce = f"topic:{incident.id}" if op == "set_topic" else None
         await ctx.store.enqueue(session, incident.id, op, {}, now=now, coalesce_key=coalesce)
@@ -22,7 +20,7 @@ async def enqueue_opening(ctx: Services, session: AsyncSession, incident: Incide
                                 coalesce_key=f"graph:{incident.id}")
 
 
-async def enqueue_refresh(ctx: Services, session: AsyncSession, incident_id: int, now: datetime,
+async def enqueue_refresh(ctx: Services, session: Session, incident_id: int, now: datetime,
                           *, topic: bool = True) -> None:
     """The pinned header (and the topic and the announcement) show the current state; one pending update
     absorbs the rest. ``topic=False`` for changes of the alerts only, which neither of those shows."""
@@ -34,6 +32,6 @@ async def enqueue_refresh(ctx: Services, session: AsyncSession, incident_id: int
                                 coalesce_key=f"announcement:{incident_id}")
 
 
-async def enqueue_post(ctx: Services, session: AsyncSession, incident_id: int, text: str,
+async def enqueue_post(ctx: Services, session: Session, incident_id: int, text: str,
                        blocks: list[dict[str, object]] | None = None, *, now: datetime) -> None:
     await ctx.store.enqueue(session, incident_id, "post", {"text": text, "blocks": blocks}, now=now)

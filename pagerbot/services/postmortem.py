@@ -10,22 +10,19 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
-
 from pagerbot.core.durations import key_times
 from pagerbot.core.people import is_user_id, user_ids
 from pagerbot.core.records import AlertRecord, IncidentRecord
 from pagerbot.core.timezones import aware
-from pagerbot.outbox.worker import Handler, Job, Persist, UndeliverableError
 from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
+from pagerbot.services.delivery import Handler, Job, Persist, UndeliverableError
 from pagerbot.services.graphs import incident_graphs
 from pagerbot.services.peak import find_peak
 from pagerbot.services.people import names_for
 from pagerbot.services.ports import MetricsUnavailable
-from pagerbot.store.repository import incident_record
-from pagerbot.store.tables import Graph
+from pagerbot.store.repository import Graph, incident_record
 
 log = logging.getLogger("pagerbot.postmortem")
 
@@ -47,8 +44,7 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
         alerts = await ctx.store.alerts_of(session, incident_id)
         timeline = await ctx.store.timeline(session, incident_id)
         escalations = await ctx.store.escalations(session, incident_id)
-        graphs = list((await session.execute(
-            select(Graph).where(Graph.incident_id == incident_id).order_by(Graph.id))).scalars())
+        graphs = await ctx.store.graphs_of(session, incident_id)
     participants = sorted({e.actor for e in timeline if e.actor and is_user_id(e.actor)})
     record = incident_record(row, participants)
     names = await names_for(ctx, user_ids(timeline, record))  # the IDs stay where a name is not found

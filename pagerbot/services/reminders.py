@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
-
-from pagerbot.core.lifecycle import Status
 from pagerbot.services.actor import Actor
 from pagerbot.services.context import Services
 from pagerbot.services.incidents import resolve
 from pagerbot.services.opening import enqueue_post
-from pagerbot.store.tables import Alert, Incident
 
 
 async def remind(ctx: Services) -> int:
@@ -51,15 +47,7 @@ async def auto_resolve(ctx: Services) -> int:
         return 0
     now = ctx.clock.now()
     async with ctx.store.sessions() as session:
-        rows = await session.execute(select(Incident).where(
-            Incident.resolved_at.is_(None), Incident.all_resolved_offered_at.is_not(None),
-            Incident.all_resolved_offered_at <= now - timedelta(minutes=minutes)))
-        due = []
-        for incident in rows.scalars():
-            firing = (await session.execute(select(Alert.id).where(
-                Alert.incident_id == incident.id, Alert.state != "resolved").limit(1))).first()
-            if firing is None and incident.status != Status.RESOLVED.value:
-                due.append(incident.id)
+        due = await ctx.store.quiet_incidents(session, now - timedelta(minutes=minutes))
     for incident_id in due:
         await resolve(ctx, incident_id, Actor("pagerbot", "pagerbot"),
                       f"Every alert resolved more than {minutes} minutes ago (auto_resolve_minutes)")

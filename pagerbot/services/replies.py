@@ -16,9 +16,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pagerbot.chat.email_blocks import ReplyPost, vendor_reply
 from pagerbot.core.escaping import one_line
 from pagerbot.mail.compose import format_when
@@ -27,7 +24,7 @@ from pagerbot.mail.replies import VendorReply, find_ticket, parse_reply
 from pagerbot.services.context import Services
 from pagerbot.services.emails import vendor_name
 from pagerbot.services.opening import enqueue_post
-from pagerbot.store.tables import Email, EmailReply, Incident, MailboxProgress
+from pagerbot.store.repository import Email, EmailReply, Session
 
 log = logging.getLogger("pagerbot.replies")
 
@@ -45,7 +42,7 @@ async def poll_mailbox(ctx: Services) -> PollResult:
     if mailbox is None:
         return PollResult()
     async with ctx.store.sessions() as session:
-        progress = await session.get(MailboxProgress, mailbox.key)
+        progress = await ctx.store.mailbox_progress(session, mailbox.key)
         after, validity = (progress.last_uid, progress.uidvalidity) if progress is not None else (0, 0)
         failing = progress is not None and progress.failing_since is not None
     try:
@@ -61,7 +58,7 @@ async def poll_mailbox(ctx: Services) -> PollResult:
             replies += 1
     if not fetched.messages and (progress is None or progress.uidvalidity != fetched.uidvalidity):
         async with ctx.store.transaction() as session:
-            await _advance(session, mailbox.key, fetched.uidvalidity, 0)
+            await _advance(ctx, session, mailbox.key, fetched.uidvalidity, 0)
     if replies:
         ctx.wake_outbox()
     return PollResult(read=len(fetched.messages), replies=replies)
@@ -74,31 +71,29 @@ async def _take(ctx: Services, key: str, uidvalidity: int, uid: int, raw: bytes)
     except Exception:  # a message the email package chokes on must not stop the mailbox being read
         log.exception("vendor replies: message %s of %s cannot be read; left alone", uid, key)
         async with ctx.store.transaction() as session:
-            await _advance(session, key, uidvalidity, uid)
+            await _advance(ctx, session, key, uidvalidity, uid)
         return False
     message_id = reply.message_id or f"<imap-{uidvalidity}-{uid}@{key.partition('@')[2] or 'mailbox'}>"
     async with ctx.store.transaction() as session:
         taken = False
-        answered = await _answered(session, reply)
-        seen = (await session.execute(select(EmailReply.id).where(EmailReply.message_id == message_id))).first()
-        if answered is not None and seen is None:
+        answered = await _answered(ctx, session, reply)
+        if answered is not None and not await ctx.store.reply_seen(session, message_id):
             await _record(ctx, session, answered, reply, message_id)
             taken = True
-        await _advance(session, key, uidvalidity, uid)
+        await _advance(ctx, session, key, uidvalidity, uid)
     return taken
 
 
-async def _answered(session: AsyncSession, reply: VendorReply) -> Email | None:
+async def _answered(ctx: Services, session: Session, reply: VendorReply) -> Email | None:
     """The email pagerbot sent that ``reply`` answers, the nearest reference first."""
     if not reply.refers_to:
         return None
-    rows = (await session.execute(select(Email).where(Email.message_id.in_(reply.refers_to),
-                                                      Email.status == "sent"))).scalars()
+    rows = await ctx.store.sent_emails_with_ids(session, reply.refers_to)
     by_id = {row.message_id: row for row in rows}
     return next((by_id[ref] for ref in reply.refers_to if ref in by_id), None)
 
 
-async def _record(ctx: Services, session: AsyncSession, email: Email, reply: VendorReply, message_id: str) -> None:
+async def _record(ctx: Services, session: Session, email: Email, reply: VendorReply, message_id: str) -> None:
     now = ctx.clock.now()
     vendor = ctx.settings.config.vendors.get(email.vendor)
     ticket = find_ticket(vendor.ticket_pattern if vendor is not None else None, reply.subject, reply.body)
@@ -106,8 +101,7 @@ async def _record(ctx: Services, session: AsyncSession, email: Email, reply: Ven
     row = EmailReply(incident_id=email.incident_id, email_id=email.id, message_id=message_id[:998],
                      sender=reply.sender or "(unknown sender)", subject=reply.subject, sent_at=sent_at,
                      text=reply.text, attachments=list(reply.attachments), ticket=ticket, received_at=now)
-    session.add(row)
-    await session.flush()
+    await ctx.store.add_email_reply(session, row)
     name = vendor_name(ctx, email.vendor)
     summary = one_line(reply.text or reply.subject, 300)
     await ctx.store.add_timeline(
@@ -126,31 +120,20 @@ async def _record(ctx: Services, session: AsyncSession, email: Email, reply: Ven
              extra={"incident_id": email.incident_id})
 
 
-async def _advance(session: AsyncSession, key: str, uidvalidity: int, uid: int) -> None:
-    progress = await session.get(MailboxProgress, key, with_for_update=True)
-    if progress is None:
-        session.add(MailboxProgress(mailbox=key, uidvalidity=uidvalidity, last_uid=uid))
-        return
+async def _advance(ctx: Services, session: Session, key: str, uidvalidity: int, uid: int) -> None:
+    progress = await ctx.store.mailbox_progress(session, key, lock=True, create=True)
+    assert progress is not None
     if progress.uidvalidity != uidvalidity:
         progress.uidvalidity, progress.last_uid = uidvalidity, uid
     else:
         progress.last_uid = max(progress.last_uid, uid)
 
 
-async def _waiting_incidents(session: AsyncSession) -> list[int]:
-    """Open incidents that emailed a vendor: the people who wait for an answer."""
-    rows = await session.execute(select(Incident.id).join(Email, Email.incident_id == Incident.id)
-                                 .where(Incident.resolved_at.is_(None), Email.status == "sent").distinct())
-    return sorted(rows.scalars())
-
-
 async def _outage(ctx: Services, key: str, reason: str) -> None:
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        progress = await session.get(MailboxProgress, key, with_for_update=True)
-        if progress is None:
-            progress = MailboxProgress(mailbox=key, uidvalidity=0, last_uid=0)
-            session.add(progress)
+        progress = await ctx.store.mailbox_progress(session, key, lock=True, create=True)
+        assert progress is not None
         first = progress.failing_since is None
         progress.error = reason
         if not first:
@@ -158,7 +141,7 @@ async def _outage(ctx: Services, key: str, reason: str) -> None:
             return
         progress.failing_since = now
         log.error("vendor replies: cannot read the mailbox %s: %s (retrying at every tick)", key, reason)
-        for incident_id in await _waiting_incidents(session):
+        for incident_id in await ctx.store.incidents_waiting_on_vendor(session):
             await enqueue_post(ctx, session, incident_id,
                                f":warning: Cannot read the vendor's replies: {reason}. pagerbot keeps trying; "
                                "replies that arrive meanwhile are not lost.", now=now)
@@ -168,13 +151,13 @@ async def _outage(ctx: Services, key: str, reason: str) -> None:
 async def _recovered(ctx: Services, key: str) -> None:
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
-        progress = await session.get(MailboxProgress, key, with_for_update=True)
+        progress = await ctx.store.mailbox_progress(session, key, lock=True)
         if progress is None or progress.failing_since is None:
             return
         since: datetime = progress.failing_since
         progress.failing_since, progress.error = None, None
         log.warning("vendor replies: the mailbox %s answers again", key)
-        for incident_id in await _waiting_incidents(session):
+        for incident_id in await ctx.store.incidents_waiting_on_vendor(session):
             await enqueue_post(ctx, session, incident_id,
                                ":white_check_mark: The vendor's replies can be read again (unreadable since "
                                f"{format_when(since, ctx.settings.config.timezone)}).", now=now)

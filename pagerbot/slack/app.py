@@ -76,12 +76,13 @@ async def _send(ctx: Services, respond: Any, reply: Reply, trigger_id: str | Non
     a failure here is logged and, where possible, told to the user.
     """
     try:
-        if reply.view is not None and trigger_id:
+        if reply.form is not None and trigger_id:
+            modal = views.modal(reply.form)
             try:
-                await ctx.chat.open_view(trigger_id, reply.view)
+                await ctx.chat.open_view(trigger_id, modal)
                 return
             except Exception:
-                log.exception("could not open the %s modal", reply.view.get("callback_id"))
+                log.exception("could not open the %s modal", modal.get("callback_id"))
                 reply = Reply(f":warning: The form could not be opened (Slack allows 3 seconds); try again. "
                               f"{reply.text}")
         if reply.shown_in_channel or not (reply.text or reply.blocks):

@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from pagerbot.services.reply import DeclareForm, Form, ResolveForm
+
 DECLARE = "declare_incident"
 RESOLVE = "resolve_incident"
 EDIT_EMAIL = "edit_email"
@@ -67,6 +69,15 @@ def edit_email_modal(email_id: int, to: list[str], cc: list[str], subject: str, 
             _input("body", "Body", multiline=True, initial=body),
         ],
     }
+
+
+def modal(form: Form) -> dict[str, Any]:
+    """The Slack modal that asks for what a use case's form names."""
+    if isinstance(form, DeclareForm):
+        return declare_modal(form.channel_id)
+    if isinstance(form, ResolveForm):
+        return resolve_modal(form.incident_id, form.mitigated)
+    return edit_email_modal(form.email_id, list(form.to), list(form.cc), form.subject, form.body)
 
 
 def submitted_values(view: dict[str, Any]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import String, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pagerbot.core.records import (
@@ -22,8 +23,25 @@ from pagerbot.core.records import (
 from pagerbot.core.timeline import merge_alerts
 from pagerbot.store.errors import is_unavailable as is_unavailable
 from pagerbot.store.inbox import Inbox
-from pagerbot.store.tables import Alert, Email, EmailReply, Incident, OutboxRow, SeenRequest, TimelineRow
+
+# The mapped rows a transaction hands to the use cases, which change them in place (the unit of work writes
+# them at commit): re-exported here, so that services know the Store and never the tables module.
+from pagerbot.store.tables import Alert as Alert
+from pagerbot.store.tables import Email as Email
+from pagerbot.store.tables import EmailReply as EmailReply
+from pagerbot.store.tables import Graph as Graph
+from pagerbot.store.tables import Incident as Incident
+from pagerbot.store.tables import MailboxProgress as MailboxProgress
+from pagerbot.store.tables import OutboxRow, SeenRequest, TimelineRow
 from pagerbot.store.turns import WriterTurns
+
+# What Store.transaction() and Store.sessions() yield: the handle of one unit of work, which a use case passes
+# back to the Store's methods and never queries itself.
+Session = AsyncSession
+
+# Raised at a flush or commit when a unique key decided a race against the transaction (another opened the
+# group's incident first): the use case may run again and see the winner's rows.
+Conflict = IntegrityError
 
 # Set in a session's ``info`` when it queued an outbox row due now (see Store.enqueue).
 OUTBOX_DUE = "pagerbot.outbox_due"
@@ -122,7 +140,34 @@ class Store:
         if self.inbox.file is not None:
             await self.inbox.file.ping()
 
+    async def flush(self, session: AsyncSession) -> None:
+        """Write the rows changed so far now rather than at commit: a unique key (an open group's) decides a
+        race here, before anything else is queued on it."""
+        await session.flush()
+
     # --- incidents -------------------------------------------------------------------------------------
+
+    async def add_incident(self, session: AsyncSession, incident: Incident) -> Incident:
+        """Insert a new incident; it has its id on return (the unique open_group_key decides races here)."""
+        session.add(incident)
+        await session.flush()
+        return incident
+
+    async def set_live_graph(self, session: AsyncSession, incident_id: int, file_id: str) -> None:
+        await session.execute(update(Incident).where(Incident.id == incident_id).values(graph_file_id=file_id))
+
+    async def quiet_incidents(self, session: AsyncSession, quiet_since: datetime) -> list[int]:
+        """Open incidents offered "every alert resolved" at or before ``quiet_since``, with no alert firing."""
+        rows = await session.execute(select(Incident).where(
+            Incident.resolved_at.is_(None), Incident.all_resolved_offered_at.is_not(None),
+            Incident.all_resolved_offered_at <= quiet_since))
+        due = []
+        for incident in rows.scalars():
+            firing = (await session.execute(select(Alert.id).where(
+                Alert.incident_id == incident.id, Alert.state != "resolved").limit(1))).first()
+            if firing is None and incident.status != "resolved":
+                due.append(incident.id)
+        return due
 
     async def incident(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> Incident | None:
         statement = select(Incident).where(Incident.id == incident_id)
@@ -158,6 +203,18 @@ class Store:
             self._statements[("alerts_by_fingerprint", False)] = statement
         rows = await session.execute(statement, {"source": source, "fingerprints": list(fingerprints)})
         return list(rows.scalars())
+
+    async def update_alert(self, session: AsyncSession, alert_id: int, **values: Any) -> None:
+        await session.execute(update(Alert).where(Alert.id == alert_id).values(**values))
+
+    async def set_alerts_wave(self, session: AsyncSession, alert_ids: Sequence[int], wave: int) -> None:
+        await session.execute(update(Alert).where(Alert.id.in_(list(alert_ids))).values(wave=wave))
+
+    async def firing_fingerprints(self, session: AsyncSession, source: str) -> set[str]:
+        """The fingerprints of the alerts of ``source`` that have not resolved."""
+        rows = await session.execute(select(Alert.fingerprint).where(Alert.source == source,
+                                                                     Alert.state != "resolved"))
+        return set(rows.scalars())
 
     async def incident_by_channel(self, session: AsyncSession, channel_id: str) -> Incident | None:
         statement = select(Incident).where(Incident.channel_id == channel_id).order_by(Incident.id.desc())
@@ -266,6 +323,50 @@ class Store:
         alerts = await self.alerts_of(session, incident_id)
         return merge_alerts(entries, alerts)
 
+    async def last_graph_event(self, session: AsyncSession, incident_id: int) -> str | None:
+        """The kind of the newest graph entry on the timeline: "graph", "graph_unavailable" or None."""
+        return (await session.execute(
+            select(TimelineRow.kind).where(TimelineRow.incident_id == incident_id,
+                                           TimelineRow.kind.in_(("graph", "graph_unavailable")))
+            .order_by(TimelineRow.at.desc(), TimelineRow.id.desc()).limit(1))).scalar_one_or_none()
+
+    # --- graphs ----------------------------------------------------------------------------------------
+
+    async def add_graph(self, session: AsyncSession, graph: Graph) -> Graph:
+        """Insert a graph; it has its id on return."""
+        session.add(graph)
+        await session.flush()
+        return graph
+
+    async def recent_graphs(self, session: AsyncSession, incident_id: int, limit: int = 20) -> list[Graph]:
+        """The newest graphs that still have their image (superseded live graphs have none), newest first."""
+        rows = await session.execute(select(Graph).where(Graph.incident_id == incident_id, func.length(Graph.png) > 0)
+                                     .order_by(Graph.id.desc()).limit(limit))
+        return list(rows.scalars())
+
+    async def graph_png(self, session: AsyncSession, graph_id: int) -> bytes | None:
+        return (await session.execute(select(Graph.png).where(Graph.id == graph_id))).scalar_one_or_none()
+
+    async def graphs_of(self, session: AsyncSession, incident_id: int) -> list[Graph]:
+        rows = await session.execute(select(Graph).where(Graph.incident_id == incident_id).order_by(Graph.id))
+        return list(rows.scalars())
+
+    async def graph_posted_at(self, session: AsyncSession, incident_id: int, file_id: str) -> datetime | None:
+        """When the graph uploaded as ``file_id`` was stored (the newest, should it be there twice)."""
+        return (await session.execute(
+            select(Graph.created_at).where(Graph.incident_id == incident_id, Graph.slack_file_id == file_id)
+            .order_by(Graph.id.desc()).limit(1))).scalar_one_or_none()
+
+    async def forget_png(self, session: AsyncSession, incident_id: int, superseded_file: str) -> None:
+        """Drop the image of the live graph a refresh replaced, unless an email attaches it: a refresh every few
+        minutes of a day-long incident would keep hundreds of PNGs that nobody sees again (Slack deletes the
+        file; the postmortem shows the last graph of each title). The row stays, with its summary: the
+        postmortem's findings come from the graph that had the most."""
+        attached = select(Email.graph_id).where(Email.incident_id == incident_id, Email.graph_id.is_not(None))
+        await session.execute(update(Graph).where(Graph.incident_id == incident_id,
+                                                  Graph.slack_file_id == superseded_file,
+                                                  Graph.id.not_in(attached)).values(png=b""))
+
     # --- Slack retries ---------------------------------------------------------------------------------
 
     async def first_time(self, session: AsyncSession, key: str, now: datetime) -> bool:
@@ -295,6 +396,11 @@ class Store:
             # A new row due now (not one folded into a pending twin: that one woke the worker when it was
             # queued): the caller should wake the outbox worker once this commits.
             session.info[OUTBOX_DUE] = True
+
+    @staticmethod
+    def queued_due_now(session: AsyncSession) -> bool:
+        """Whether this transaction queued an outbox row due now: wake the outbox worker once it commits."""
+        return bool(session.info.get(OUTBOX_DUE, False))
 
     async def enqueue_coalesced(self, session: AsyncSession, incident_id: int,
                                 items: Sequence[tuple[str, str, datetime]], *, now: datetime) -> None:
@@ -356,6 +462,80 @@ class Store:
         return int(row[0]), oldest
 
     # --- emails ----------------------------------------------------------------------------------------
+
+    async def email(self, session: AsyncSession, email_id: int) -> Email | None:
+        return await session.get(Email, email_id)
+
+    async def add_email(self, session: AsyncSession, email: Email) -> Email:
+        """Insert a new email; it has its id on return."""
+        session.add(email)
+        await session.flush()
+        return email
+
+    async def update_email(self, session: AsyncSession, email_id: int, *, only_if: Sequence[str] | None = None,
+                           **values: Any) -> bool:
+        """Change an email; with ``only_if``, only while its status is one of those (a conditional update: two
+        clicks, or two replicas, cannot both take it). Returns whether it changed."""
+        statement = update(Email).where(Email.id == email_id)
+        if only_if is not None:
+            statement = statement.where(Email.status.in_(list(only_if)))
+        return bool(rowcount(await session.execute(statement.values(**values))))
+
+    async def claim_send(self, session: AsyncSession, email_id: int, **values: Any) -> bool:
+        """Write the attempt's Message-ID on an email being sent that has none yet; False if another worker
+        holds the attempt (or an earlier one was interrupted)."""
+        claimed = await session.execute(
+            update(Email).where(Email.id == email_id, Email.status == "sending", Email.message_id.is_(None))
+            .values(**values))
+        return bool(rowcount(claimed))
+
+    async def reread(self, session: AsyncSession, row: Email) -> None:
+        """Read a row again: after an update that did not match, to say what the row is now."""
+        await session.refresh(row)
+
+    async def sent_emails_with_ids(self, session: AsyncSession, message_ids: Sequence[str]) -> list[Email]:
+        """The sent emails whose Message-ID is one of ``message_ids``."""
+        rows = await session.execute(select(Email).where(Email.message_id.in_(list(message_ids)),
+                                                         Email.status == "sent"))
+        return list(rows.scalars())
+
+    async def incidents_waiting_on_vendor(self, session: AsyncSession) -> list[int]:
+        """Open incidents that emailed a vendor: the people who wait for an answer."""
+        rows = await session.execute(select(Incident.id).join(Email, Email.incident_id == Incident.id)
+                                     .where(Incident.resolved_at.is_(None), Email.status == "sent").distinct())
+        return sorted(rows.scalars())
+
+    async def reply_seen(self, session: AsyncSession, message_id: str) -> bool:
+        return (await session.execute(select(EmailReply.id).where(EmailReply.message_id == message_id))).first() \
+            is not None
+
+    async def add_email_reply(self, session: AsyncSession, reply: EmailReply) -> EmailReply:
+        """Insert a vendor's reply; it has its id on return."""
+        session.add(reply)
+        await session.flush()
+        return reply
+
+    async def mailbox_progress(self, session: AsyncSession, key: str, *, lock: bool = False,
+                               create: bool = False) -> MailboxProgress | None:
+        """How far the mailbox ``key`` was read (locked for the caller's transaction with ``lock``); with
+        ``create``, a new row at the start when there is none yet."""
+        progress = await session.get(MailboxProgress, key, with_for_update=lock)
+        if progress is None and create:
+            progress = MailboxProgress(mailbox=key, uidvalidity=0, last_uid=0)
+            session.add(progress)
+        return progress
+
+    async def vendor_ticket(self, session: AsyncSession, incident_id: int, vendor: str) -> str | None:
+        """The ticket number the vendor's latest reply about this incident gave (None before it gave one)."""
+        found = await session.execute(
+            select(EmailReply.ticket).join(Email, Email.id == EmailReply.email_id)
+            .where(EmailReply.incident_id == incident_id, Email.vendor == vendor, EmailReply.ticket.is_not(None))
+            .order_by(EmailReply.sent_at.desc(), EmailReply.id.desc()).limit(1))
+        return found.scalar_one_or_none()
+
+    async def emails_of(self, session: AsyncSession, incident_id: int) -> list[Email]:
+        rows = await session.execute(select(Email).where(Email.incident_id == incident_id).order_by(Email.id))
+        return list(rows.scalars())
 
     async def escalations(self, session: AsyncSession, incident_id: int) -> list[EscalationRecord]:
         rows = await session.execute(select(Email).where(Email.incident_id == incident_id).order_by(Email.id))

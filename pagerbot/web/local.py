@@ -18,6 +18,7 @@ from pagerbot.chat.local import BOT_USER
 from pagerbot.services.actor import Actor
 from pagerbot.services.buttons import run_button
 from pagerbot.services.commands import CommandRequest, run_command
+from pagerbot.services.reply import DeclareForm, Reply, ResolveForm
 from pagerbot.store.tables import Incident, OutboxRow
 from pagerbot.web.errors import ApiError
 from pagerbot.web.live import channel_version, follow_script
@@ -161,8 +162,8 @@ def router(runtime: Runtime) -> APIRouter:
                 return
             await asyncio.sleep(0.05)
 
-    async def _answer(channel_id: str, user: str, reply: Any) -> None:
-        if reply.shown_in_channel and reply.view is None:
+    async def _answer(channel_id: str, user: str, reply: Reply) -> None:
+        if reply.shown_in_channel and reply.form is None:
             await _settle()  # the channel shows what happened: no private echo of it
             return
         await _show(channel_id, user, _no_forms(reply), reply.blocks, public=reply.public)
@@ -181,12 +182,19 @@ def router(runtime: Runtime) -> APIRouter:
     return api
 
 
-def _no_forms(reply: Any) -> str:
+def _no_forms(reply: Reply) -> str:
     """Slack would open a form (a modal) here; this page has none, so it says what to type instead."""
-    if reply.view is None:
+    form = reply.form
+    if form is None:
         return str(reply.text)
-    return (f"{reply.text} This page shows no Slack forms: give the details in the command instead, e.g. "
-            "`/incident declare TITLE` or `/incident resolve SUMMARY`.")
+    if isinstance(form, DeclareForm):
+        instead = "give the details in the command instead: `/incident declare TITLE`."
+    elif isinstance(form, ResolveForm):
+        instead = (f"give the summary in the command instead: `/incident resolve SUMMARY` in the channel of "
+                   f"INC-{form.incident_id}.")
+    else:
+        instead = "press Send to send the draft as it is, or Discard and `/incident escalate` to draft it anew."
+    return f"{reply.text} This page shows no Slack forms: {instead}".lstrip()
 
 
 _EMPTY = ('<p class="empty">No incident yet. Post an alert to <code>/alerts/alertmanager</code> (or '

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pagerbot.outbox.ops import default_handlers
-from pagerbot.outbox.worker import Handler
 from pagerbot.services import email_delivery, graphs, postmortem
+from pagerbot.services.delivery import Handler
 
 
 def all_handlers() -> dict[str, Handler]:
