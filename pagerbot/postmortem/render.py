@@ -79,6 +79,8 @@ class PostmortemInput:
     peak_source: str | None = None
     user_facing: Sequence[str] = ()  # alert names users feel (postmortem.user_facing_alerts)
     onsets: Sequence[Onset] = ()  # where the metrics show the findings' trouble beginning
+    # vendor config key -> the vendor's name (vendors.<key>.name): readers see "Hostwise Managed Hosting"
+    vendor_names: Mapping[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -352,7 +354,7 @@ def _summary_line(data: PostmortemInput, times: KeyTimes, groups: list[AlertGrou
         if wave_count > 1:
             alerts += f" in {wave_count} waves"
         parts.append(alerts)
-    vendors = sorted({e.vendor for e in data.escalations if e.status == "sent"})
+    vendors = sorted({data.vendor_names.get(e.vendor, e.vendor) for e in data.escalations if e.status == "sent"})
     if vendors:
         parts.append("escalated to " + ", ".join(inline(v) for v in vendors))
     return Md("; ".join(parts) + ".")
@@ -389,7 +391,7 @@ def build_context(data: PostmortemInput) -> dict[str, Any]:
     notes = _notes(data.timeline, zone, data.names)
     escalations = [
         EscalationRow(
-            vendor=e.vendor,
+            vendor=data.vendor_names.get(e.vendor, e.vendor),
             when=Md(_stamp(e.sent_at or e.created_at, zone)),
             subject=e.subject,
             status=e.status,

@@ -58,7 +58,8 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
         graphs=graph_files, tz=ctx.settings.config.timezone, generated_at=ctx.clock.now(), names=names,
         peak_at=peak.at if peak else None, peak_load=peak.cluster_load if peak else None,
         peak_source=peak.source if peak else None, onsets=list(peak.onsets) if peak else [],
-        user_facing=tuple(ctx.settings.config.postmortem.user_facing_alerts))
+        user_facing=tuple(ctx.settings.config.postmortem.user_facing_alerts),
+        vendor_names={key: vendor.name for key, vendor in ctx.settings.config.vendors.items()})
     return data, files
 
 

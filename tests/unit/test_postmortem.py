@@ -390,3 +390,15 @@ def test_detection_sets_the_onset_in_the_metrics_against_the_first_alert() -> No
         "- pagerbot opened the incident at 09:02, 4 min after the start.",
         "- Acknowledged at 09:04, 2 min after the incident opened.",
     ]
+
+
+def test_vendors_are_named_as_configured_not_by_their_config_key() -> None:
+    """The escalation records the vendor's config key ("hostwise"); the reader knows the vendor by its name."""
+    data = recorded_incident()
+    keyed = [dataclasses.replace(e, vendor="hostwise") for e in data.escalations]
+    markdown = render_postmortem(dataclasses.replace(data, escalations=keyed,
+                                                     vendor_names={"hostwise": "Hostwise Managed Hosting"}))
+    first_line = next(line for line in markdown.splitlines()[1:] if line.strip())
+    assert "escalated to Hostwise Managed Hosting." in first_line, first_line
+    assert "| Hostwise Managed Hosting |" in markdown
+    assert "hostwise" not in markdown.replace("Hostwise Managed Hosting", "")
