@@ -50,6 +50,21 @@ class WaveStart:
         return f"Wave {self.number} began: {names} fired again after a lull of {self.lull_text}{reopened}"
 
 
+def wave_times(*, fired_since: Iterable[datetime | None], resolved_until: datetime | None,
+               lull_noticed: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """When a new wave began and when the lull before it began, by the alerts' own clocks.
+
+    ``fired_since``: the ``startsAt`` of the alerts that begin the wave; ``resolved_until``: the latest
+    ``endsAt`` of the incident's earlier alerts; ``lull_noticed``: when pagerbot saw every alert resolved (or
+    the incident resolved). Senders deliver minutes after the fact (Alertmanager's group_wait), and the
+    postmortem counts waves from the alerts' own times: the channel tells the same times. A time the sender
+    does not give, or one that makes no sense (before the lull, after now), falls back to what pagerbot saw.
+    Returns ``(began_at, lull_since)``."""
+    lull_since = min(lull_noticed, resolved_until) if resolved_until is not None else lull_noticed
+    starts = [moment for moment in fired_since if moment is not None and lull_since <= moment <= now]
+    return (min(starts) if starts else now), lull_since
+
+
 def alerts_by_name(fired: Iterable[tuple[str, str | None]]) -> list[tuple[str, list[str]]]:
     """(name, host) pairs → each name once, in the order first seen, with its hosts (each once, sorted)."""
     hosts: dict[str, set[str]] = {}

@@ -19,7 +19,8 @@ from pagerbot.core.alerts import AlertEvent, AlertState
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.grouping import Candidate, Decision, decide, group_key, grouping_fallback
 from pagerbot.core.lifecycle import Status
-from pagerbot.core.waves import WaveStart, alerts_by_name, starts_wave
+from pagerbot.core.timezones import aware
+from pagerbot.core.waves import WaveStart, alerts_by_name, starts_wave, wave_times
 from pagerbot.observability import INCIDENTS_OPENED
 from pagerbot.services.context import Services
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
@@ -249,11 +250,13 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
             result.opened.append((incident.id, key))
         elif decision is Decision.REOPEN:
             assert incident is not None
-            await _new_wave(ctx, session, incident, [(e.name, e.host) for e in firing_new], now, reopen_key=key)
+            await _new_wave(ctx, session, incident, [(e.name, e.host) for e in firing_new], now,
+                            fired_since=[e.starts_at for e in firing_new], reopen_key=key)
             waves_begun.add(incident.id)
         elif incident is not None and incident.resolved_at is None and starts_wave(
                 lull_since=incident.all_resolved_offered_at, alert_fires=bool(firing_new)):
-            await _new_wave(ctx, session, incident, [(e.name, e.host) for e in firing_new], now)
+            await _new_wave(ctx, session, incident, [(e.name, e.host) for e in firing_new], now,
+                            fired_since=[e.starts_at for e in firing_new])
             waves_begun.add(incident.id)
         assert incident is not None
         await ctx.store.insert_alerts(session, [
@@ -278,7 +281,8 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
         mine_refired = [r for r in refired_rows if r.incident_id == incident_id]
         if target.resolved_at is None and incident_id not in waves_begun and starts_wave(
                 lull_since=target.all_resolved_offered_at, alert_fires=bool(mine_refired)):
-            await _new_wave(ctx, session, target, [(r.name, r.host) for r in mine_refired], now)
+            await _new_wave(ctx, session, target, [(r.name, r.host) for r in mine_refired], now,
+                            fired_since=[r.starts_at for r in mine_refired])
             await ctx.store.set_alerts_wave(session, [r.id for r in mine_refired], target.wave)
             waves_begun.add(incident_id)
         mine_new = [e for e, _ in new_events] if incident is not None and target.id == incident.id else []
@@ -411,18 +415,25 @@ async def _open(ctx: Services, session: Session, key: str, events: Sequence[Aler
 
 
 async def _new_wave(ctx: Services, session: Session, incident: Incident, fired: Sequence[tuple[str, str | None]],
-                    now: datetime, *, reopen_key: str | None = None) -> None:
+                    now: datetime, *, fired_since: Sequence[datetime | None] = (),
+                    reopen_key: str | None = None) -> None:
     """Alerts fired again after every one had resolved: a new wave, told as news at the bottom of the channel.
 
     With ``reopen_key`` the incident had been resolved and is reopened. The standing "Resolve?" offer is
     withdrawn, the storm digest of the last wave is closed (the new wave gets its own), and the header and
-    topic say which wave this is."""
+    topic say which wave this is. The wave begins when its alerts say they began (``fired_since``, their
+    startsAt), after the lull that began when the earlier alerts say they ended (core.waves.wave_times)."""
     offered = incident.all_resolved_offered_at
     previous_digest, previous_wave = incident.digest_ts, incident.wave
-    wave = WaveStart(number=incident.wave + 1, began_at=now, lull_since=offered or incident.resolved_at or now,
+    resolved_until = await ctx.store.last_alert_end(session, incident.id)
+    began_at, lull_since = wave_times(
+        fired_since=[aware(moment) if moment else None for moment in fired_since],
+        resolved_until=aware(resolved_until) if resolved_until else None,
+        lull_noticed=aware(offered or incident.resolved_at or now), now=now)
+    wave = WaveStart(number=incident.wave + 1, began_at=began_at, lull_since=lull_since,
                      alerts=alerts_by_name(fired), reopened=reopen_key is not None)
     incident.wave = wave.number
-    incident.wave_started_at = now
+    incident.wave_started_at = began_at
     if reopen_key is not None:
         incident.status = Status.INVESTIGATING.value
         incident.resolved_at = None
@@ -432,12 +443,12 @@ async def _new_wave(ctx: Services, session: Session, incident: Incident, fired: 
     incident.digest_ts = None
     incident.digest_at = None
     await ctx.store.flush(session)
-    await ctx.store.add_timeline(session, incident.id, at=now, kind="wave", source="pagerbot", actor=None,
+    await ctx.store.add_timeline(session, incident.id, at=began_at, kind="wave", source="pagerbot", actor=None,
                                  text=wave.timeline_text, data={"wave": wave.number}, now=now)
     text, news = blocks.wave_started(wave, incident_record(incident), ctx.settings.tz)
     await enqueue_post(ctx, session, incident.id, text, news, now=now)
     if offered is not None:
-        await ctx.store.enqueue(session, incident.id, "withdraw_offer", {"at": now.isoformat()}, now=now)
+        await ctx.store.enqueue(session, incident.id, "withdraw_offer", {"at": began_at.isoformat()}, now=now)
     if previous_digest:
         await ctx.store.enqueue(session, incident.id, "close_digest", {"ts": previous_digest, "wave": previous_wave},
                                 now=now)

@@ -210,6 +210,11 @@ class Store:
     async def set_alerts_wave(self, session: AsyncSession, alert_ids: Sequence[int], wave: int) -> None:
         await session.execute(update(Alert).where(Alert.id.in_(list(alert_ids))).values(wave=wave))
 
+    async def last_alert_end(self, session: AsyncSession, incident_id: int) -> datetime | None:
+        """When the incident's last resolved alert says it ended (its latest ``endsAt``), if any says so."""
+        latest = await session.execute(select(func.max(Alert.ends_at)).where(Alert.incident_id == incident_id))
+        return latest.scalar_one_or_none()
+
     async def firing_fingerprints(self, session: AsyncSession, source: str) -> set[str]:
         """The fingerprints of the alerts of ``source`` that have not resolved."""
         rows = await session.execute(select(Alert.fingerprint).where(Alert.source == source,

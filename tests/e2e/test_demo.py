@@ -175,8 +175,11 @@ HOST_AND_PORT = re.compile(r"\b[a-z][a-z0-9.-]*:\d{2,5}\b")
 def _assert_the_channel_tells_the_morning(text: str, database: Path) -> None:
     """The second wave is news at its time, the live graph leaves no tombstones, nobody is told privately what
     the channel says, and hosts go by their names."""
-    assert "Wave 2 began at 10:36" in text and "alerts fired again after a lull of 1 h 22 min" in text
-    assert "alerts fired again at 10:36 (wave 2): the incident stays open" in text  # the stale offer
+    # by the alerts' own clocks, as the postmortem counts waves: the second wave's first alerts started at 10:31
+    # (delivered at 10:36, after Alertmanager's group_wait); the first wave's last one ended at 09:10
+    assert "Wave 2 began at 10:31" in text and "alerts fired again after a lull of 1 h 21 min" in text
+    assert "every alert had resolved at 09:10; the incident is still open" in text
+    assert "alerts fired again at 10:31 (wave 2): the incident stays open" in text  # the stale offer
     assert "Wave 1, last updated 09:14 · closed" in text  # the first wave's storm digest, closed
     assert "This file was deleted." not in text
     shown = text[text.index("#incidents"):]  # after the page's style sheet
@@ -257,6 +260,8 @@ def _check_postmortem(markdown: str) -> None:
 
     # two waves: 06:59-09:10 and 10:31-15:04, for the incident and for each alert name
     assert "on 4 hosts in 2 waves;" in markdown.splitlines()[2]
+    assert markdown.splitlines()[2].endswith("; escalated to Hostwise Managed Hosting.")  # its name, not its key
+    assert [row[0] for row in _rows(sections["Escalations"])] == ["Hostwise Managed Hosting"]
     assert {row[0]: row[5] for row in _rows(sections["Alerts"])} == {
         "DBHighIOWait": "2", "HostHighLoad": "2", "HTTPLatencyHigh": "2"}
 
@@ -305,6 +310,8 @@ def _check_postmortem(markdown: str) -> None:
     assert events[0] == ["2026-03-10 06:59", "DBHighIOWait fired on db1 (wave 1 of 2)", "alerts"]
     whats = [row[1] for row in events]
     assert any(w.startswith("HostHighLoad fired on db1 (wave 2 of 2)") for w in whats)
+    # the wave's line stands at the time its alerts fired, as the channel said it
+    assert ["2026-03-10 10:31", "Wave 2 began: DBHighIOWait fired again after a lull of 1 h 21 min", "—"] in events
     assert "Alice Nguyen moved the incident to monitoring" in whats
     assert not [w for w in whats if w.startswith("/incident") or w.startswith(("Header", "Topic set", "Channel #"))]
     assert len(whats) == len(set(whats))  # no line twice

@@ -72,9 +72,10 @@ def test_a_second_wave_is_news_and_withdraws_the_offer(database_url: str, fake_s
 
         # the news is the newest message of the channel
         news = view.messages[-1]
-        assert news.text == "Wave 2 of INC-1 began at 10:36, after a lull of 1 h 22 min"
+        # the lull by the alerts' own clocks: they ended at 09:04 (endsAt), delivered at 09:14
+        assert news.text == "Wave 2 of INC-1 began at 10:36, after a lull of 1 h 32 min"
         assert "*HostDown* on db1" in _texts(news)
-        assert "every alert had resolved at 09:14; the incident is still open" in _texts(news)
+        assert "every alert had resolved at 09:04; the incident is still open" in _texts(news)
 
         # the stale offer: no button, and why
         [offer] = [m for m in view.messages if "Every alert of INC-1 had resolved" in m.text]
@@ -88,7 +89,7 @@ def test_a_second_wave_is_news_and_withdraws_the_offer(database_url: str, fake_s
         assert channel is not None and channel.topic.startswith("SEV1 · investigating · wave 2 since 10:36 · ")
         timeline = server.get("/incidents/1")["timeline"]
         [wave] = [e for e in timeline if e["kind"] == "wave"]
-        assert wave["text"].startswith("Wave 2 began: HostDown fired again after a lull of 1 h 22 min")
+        assert wave["text"].startswith("Wave 2 began: HostDown fired again after a lull of 1 h 32 min")
         assert server.get("/incidents/1")["status"] == "investigating"
 
         # hosts by their names: the instance's port shows nowhere

@@ -160,6 +160,10 @@ class FakeStore:
         for alert_id in alert_ids:
             await self.update_alert(session, alert_id, wave=wave)
 
+    async def last_alert_end(self, session: FakeTransaction, incident_id: int) -> datetime | None:
+        ends = [row.ends_at for row in self._alerts_of(incident_id) if row.ends_at is not None]
+        return max(ends) if ends else None
+
     def _alerts_of(self, incident_id: int) -> list[Alert]:
         return [row for row in self._state.alerts if row.incident_id == incident_id]
 

@@ -9,7 +9,15 @@ from zoneinfo import ZoneInfo
 
 from pagerbot.chat import blocks
 from pagerbot.core.records import AlertRecord, AlertTally, IncidentRecord
-from pagerbot.core.waves import WaveStart, alerts_by_name, starts_wave, wave_label, waves, waves_by_name
+from pagerbot.core.waves import (
+    WaveStart,
+    alerts_by_name,
+    starts_wave,
+    wave_label,
+    wave_times,
+    waves,
+    waves_by_name,
+)
 
 TZ = ZoneInfo("America/Los_Angeles")
 OPENED = datetime(2026, 3, 10, 14, 4, tzinfo=UTC)
@@ -156,3 +164,21 @@ def test_a_start_before_2000_counts_from_when_the_alert_arrived() -> None:
     epoch = alert("A", "h", 10, 20, starts_at=datetime(1970, 1, 1, tzinfo=UTC))
     assert zero.fired_at == epoch.fired_at == at(11)
     assert waves([zero])[0].start == at(11)
+
+
+def test_a_wave_begins_and_its_lull_ends_by_the_alerts_own_clocks() -> None:
+    """Alertmanager delivers minutes late: the wave began when its alerts began (10:31), after a lull that began
+    when the earlier alerts ended (09:10), as the postmortem counts it, not when the deliveries arrived."""
+    ended, started = datetime(2026, 3, 10, 16, 10, tzinfo=UTC), datetime(2026, 3, 10, 17, 31, tzinfo=UTC)
+    began, lull = wave_times(fired_since=[started + timedelta(minutes=4), started], resolved_until=ended,
+                             lull_noticed=LULL, now=SECOND)
+    assert (began, lull) == (started, ended)
+    assert WaveStart(2, began, lull, [], reopened=False).lull_text == "1 h 21 min"
+
+
+def test_a_wave_without_believable_alert_times_is_dated_by_what_pagerbot_saw() -> None:
+    # no startsAt, one before the lull, one in the future; an endsAt after the lull was noticed
+    began, lull = wave_times(fired_since=[None, LULL - timedelta(minutes=1), SECOND + timedelta(minutes=1)],
+                             resolved_until=SECOND, lull_noticed=LULL, now=SECOND)
+    assert (began, lull) == (SECOND, LULL)
+    assert wave_times(fired_since=[], resolved_until=None, lull_noticed=LULL, now=SECOND) == (SECOND, LULL)
