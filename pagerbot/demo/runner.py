@@ -74,9 +74,12 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
     started = time.monotonic()
     scenario_dir = scenario_path()
     scenario = yaml.safe_load((scenario_dir / "scenario.yaml").read_text(encoding="utf-8"))
-    if out.exists():
-        for name in ("pagerbot.db", "pagerbot.db-wal", "pagerbot.db-shm"):
+    if out.exists():  # what an earlier run wrote, so that nothing stale sits beside this run's files
+        for name in ("pagerbot.db", "pagerbot.db-wal", "pagerbot.db-shm", "pagerbot.db-inbox", "transcript.html",
+                     "escalation.eml", "postmortem.md"):
             (out / name).unlink(missing_ok=True)
+        for graph in out.glob("graph-*.png"):  # the postmortem's graphs: this run may draw fewer
+            graph.unlink()
         shutil.rmtree(out / "graphs", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
 

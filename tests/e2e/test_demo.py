@@ -63,6 +63,8 @@ class _Page(HTMLParser):
 
 def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
+    out.mkdir()
+    (out / "graph-9.png").write_bytes(PNG)  # an earlier run's postmortem graph: nothing of it may stay
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "pagerbot", "demo", "--out", str(out)], capture_output=True,
                             text=True, timeout=120)
@@ -159,8 +161,10 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
     assert "- **Lead:** Alice Nguyen\n" in markdown and "- **Participants:** Alice Nguyen, Bob Martinez\n" in markdown
     assert "Responders invited: \\@Alice Nguyen, \\@Bob Martinez" in markdown
     assert "U0ALICE" not in markdown and "U0BOB" not in markdown
-    for link in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown):
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown)
+    for link in links:
         assert (out / link).read_bytes().startswith(PNG), link
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(links)  # no stale graph beside them
     # its graphs span the incident, from an hour before the first alert (06:59 PDT) to the export
     assert "![Load, cluster, 05:59–15:16 PDT, 2026-03-10](graph-1.png)" in markdown
     assert "![Load, CPU and iowait, 4 alerting hosts, 05:59–15:16 PDT, 2026-03-10](graph-2.png)" in markdown
@@ -189,6 +193,9 @@ def _assert_the_channel_tells_the_morning(text: str, database: Path) -> None:
     public = [" ".join(t.split()) for t, to in rows if to is None and t]
     echoes = [t for t, to in rows if to is not None and any(" ".join(t.split()) in p for p in public)]
     assert not echoes, echoes
+    # every scripted step does something: none is only refused ("the incident is already SEV1")
+    refused = [t for t, to in rows if to is not None and t.startswith(":warning:")]
+    assert not refused, refused
 
 
 # ------------------------------------------------------------------------------------- the postmortem
