@@ -428,8 +428,8 @@ async def host_summary_text(ctx: Services, incident_id: int) -> str:
             lines.append(f"• *{mrkdwn(h.host)}*: no data")
             continue
         lines.append(f"• *{mrkdwn(h.host)}*: load {_num(h.load1)} on {_num(h.cpus, 0)} cores, "
-                     f"CPU {_num(h.cpu_busy, 0)} %, iowait {_num(h.iowait, 0)} %, "
-                     f"memory free {_num(h.mem_available_pct, 0)} %")
+                     f"CPU busy {_num(h.cpu_busy, 0)} %, iowait {_num(h.iowait, 0)} %, "
+                     f"memory available {_num(h.mem_available_pct, 0)} %")  # the findings' and emails' words
     if len(ranked) > MAX_HOST_LINES:
         lines.append(f"…and {len(ranked) - MAX_HOST_LINES} more")
     tail = ["*What stands out*", *(f"• {mrkdwn(s)}" for s in summary.stands_out)] if summary.stands_out else []
