@@ -18,6 +18,7 @@ from pagerbot.chat import blocks
 from pagerbot.core.alerts import AlertEvent, AlertState
 from pagerbot.core.escaping import mrkdwn, one_line
 from pagerbot.core.grouping import Candidate, Decision, decide, group_key, grouping_fallback
+from pagerbot.core.lanes import lane_of
 from pagerbot.core.lifecycle import Status
 from pagerbot.core.timezones import aware
 from pagerbot.core.waves import WaveStart, alerts_by_name, starts_wave, wave_times
@@ -52,11 +53,12 @@ async def accept_alerts(ctx: Services, source: str, events: Sequence[AlertEvent]
     """
     if not events:
         return
+    lane = lane_of(events, ctx.settings.config.grouping.labels)
     if body is not None:
-        await ctx.store.inbox.put(source, BODY, body, ctx.clock.now())
+        await ctx.store.inbox.put(source, BODY, body, ctx.clock.now(), lane)
     else:
         await ctx.store.inbox.put(source, EVENTS, json.dumps([e.to_json() for e in events], separators=(",", ":")),
-                                  ctx.clock.now())
+                                  ctx.clock.now(), lane)
     ctx.wake_inbox()
 
 

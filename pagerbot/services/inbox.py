@@ -1,8 +1,10 @@
-"""The inbox worker: applies the deliveries webhooks accepted, in the order they were answered, in batches.
+"""The inbox worker: applies the deliveries webhooks accepted, in batches, fairly across groups.
 
 A webhook's 2xx waits only for its delivery's INSERT into the inbox (services/alerts.accept_alerts: the body
 as received, after the route parsed it once to answer a bad one with a 4xx). This
-worker takes the waiting deliveries oldest first and applies them (grouping, de-duplication, the incident,
+worker takes the waiting deliveries in fair order (store/lanes.py: the oldest of every group's lane first, so
+an unrelated alert never waits behind a storm's backlog; within a group, in the order they were answered) and
+applies them (grouping, de-duplication, the incident,
 the outbox rows for Slack) in one transaction that also deletes them: a delivery is applied exactly once,
 or, if the process dies first, stays for the next worker. On PostgreSQL one replica's worker at a time holds
 the inbox (an advisory lock held for the transaction), so deliveries of a group are never applied out of
@@ -106,7 +108,7 @@ class InboxWorker:
                 return merged(results)
 
     async def apply_once(self, results: list[IntakeResult] | None = None) -> int | None:
-        """Apply the oldest waiting deliveries (up to ``batch_size``): how many, or None when the inbox is taken.
+        """Apply the next waiting deliveries (up to ``batch_size``): how many, or None when the inbox is taken.
 
         A batch that fails for a reason other than the database (a delivery that trips a bug) is applied
         again one delivery at a time, and the deliveries that still fail are kept aside as failed.
@@ -137,9 +139,11 @@ class InboxWorker:
         async with ctx.store.transaction() as session:
             if not await inbox.lock(session):
                 return None
-            self._limit = limit = 1 if only is not None else self._batch_limit()
+            self._limit = limit = self.batch_size if only is not None else self._batch_limit()
             rows = await inbox.claim(session, limit)
-            if not rows or (only is not None and rows[0] != only):
+            if only is not None:  # still waiting, and nothing of its lane before it (the claim's fair order)
+                rows = [row for row in rows if row == only]
+            if not rows:
                 return 0
             deliveries = [alerts_of(row) for row in rows]
             alerts = sum(map(len, deliveries))

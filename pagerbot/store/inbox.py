@@ -16,19 +16,20 @@ from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pagerbot.store.errors import connection_lost
 from pagerbot.store.inbox_file import InboxFile
+from pagerbot.store.lanes import Progress, fair_claim
 from pagerbot.store.tables import InboxProgress, InboxRow
 
 # Any 64-bit number unique to this lock among pagerbot's advisory locks (the scheduler's is another):
 # the inbox worker holding it is the only one applying deliveries, so they are applied in order.
 INBOX_LOCK = 0x7061676572_1B0C
 
-_PG_PUT = "INSERT INTO inbox (source, kind, payload, received_at) VALUES ($1, $2, $3, $4)"
+_PG_PUT = "INSERT INTO inbox (source, kind, payload, received_at, lane) VALUES ($1, $2, $3, $4, $5)"
 
 # What an inbox row's payload holds (InboxRow.kind).
 BODY = "body"  # the sender's body as received, for the parser of the route named in ``source``
@@ -58,8 +59,7 @@ class Inbox:
         self.engine = engine
         self.postgresql = engine.dialect.name == "postgresql"
         table = cast(Table, InboxRow.__table__)
-        self._claim = (select(table.c.id, table.c.source, table.c.kind, table.c.payload)
-                       .where(table.c.failed_at.is_(None)).order_by(table.c.id).limit(bindparam("limit")))
+        self._claim = text(fair_claim(table.name))
         self._remove = delete(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
@@ -73,20 +73,20 @@ class Inbox:
         # applies those first. Nothing is put there any more, so once found empty it stays empty.
         self._table_drained = False
 
-    async def put(self, source: str, kind: str, payload: str, now: datetime) -> None:
-        """Store one delivery (``kind``: BODY or EVENTS), committed when this returns.
+    async def put(self, source: str, kind: str, payload: str, now: datetime, lane: str | None = None) -> None:
+        """Store one delivery (``kind``: BODY or EVENTS) in ``lane`` (core/lanes.py), committed when this returns.
 
         A connection the server dropped (it restarted; a proxy cut it) is discarded and the INSERT tried
         once more on a fresh one; a database still down raises again.
         """
         if self.file is not None:
-            await self.file.put(source, kind, payload, now)
+            await self.file.put(source, kind, payload, now, lane)
             return
         for attempt in (1, 2):
             try:
                 pool = self._pool or await self._asyncpg_pool()
                 async with pool.acquire() as connection:
-                    await connection.execute(_PG_PUT, source, kind, payload, now)
+                    await connection.execute(_PG_PUT, source, kind, payload, now, lane)
                 return
             except Exception as exc:
                 if attempt == 2 or not connection_lost(exc):
@@ -117,7 +117,7 @@ class Inbox:
         return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(INBOX_LOCK))))
 
     async def claim(self, session: AsyncSession, limit: int) -> list[Delivery]:
-        """The oldest waiting deliveries, in the order they were answered."""
+        """The next waiting deliveries, in fair order (store/lanes.py): the heads of every lane first."""
         if self.file is None or not self._table_drained:
             rows = await session.execute(self._claim, {"limit": limit})
             waiting = [Delivery(int(row_id), source, kind, payload) for row_id, source, kind, payload in rows]
@@ -125,16 +125,20 @@ class Inbox:
                 return waiting
             self._table_drained = True
         return [Delivery(row.id, row.source, row.kind, row.payload, in_file=True)
-                for row in await self.file.claim(await self._applied_through(session), limit)]
+                for row in await self.file.claim(await self._progress(session), limit)]
 
     async def remove(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         """Take applied deliveries out of the queue, in the transaction that applied them."""
-        in_file = [delivery.id for delivery in deliveries if delivery.in_file]
-        if in_file:  # the file's rows are deleted at the next claim, once this mark is committed
+        in_file = {delivery.id for delivery in deliveries if delivery.in_file}
+        if in_file:  # the file's rows are deleted at the next claim, once this progress is committed
             assert self.file is not None
-            mark = sqlite_insert(InboxProgress).values(inbox=await self.file.identity(), applied_through=max(in_file))
+            progress = await self._progress(session)
+            oldest = await self.file.oldest_unapplied(Progress(progress.mark, progress.after | in_file))
+            progress = progress.with_applied(in_file, oldest)
+            mark = sqlite_insert(InboxProgress).values(inbox=await self.file.identity(), applied_through=progress.mark,
+                                                       applied_after=progress.after_json())
             await session.execute(mark.on_conflict_do_update(index_elements=[InboxProgress.inbox], set_={
-                "applied_through": func.max(InboxProgress.applied_through, mark.excluded.applied_through)}))
+                "applied_through": mark.excluded.applied_through, "applied_after": mark.excluded.applied_after}))
         in_table = [delivery.id for delivery in deliveries if not delivery.in_file]
         if in_table:
             # On the table, not through the ORM: an ORM delete first matches every loaded object against the ids.
@@ -143,7 +147,8 @@ class Inbox:
     async def fail(self, session: AsyncSession, delivery: Delivery, error: str, now: datetime) -> None:
         if delivery.in_file:
             assert self.file is not None
-            await self.file.fail(delivery.id, error[:4000], now, await self._applied_through(session))
+            progress = await self._progress(session)
+            await self.file.fail(delivery.id, error[:4000], now, progress.mark, progress.after)
             return
         await session.execute(update(InboxRow).where(InboxRow.id == delivery.id)
                               .values(failed_at=now, error=error[:4000]))
@@ -156,14 +161,15 @@ class Inbox:
             func.count().filter(InboxRow.failed_at.is_not(None))))).one()
         pending, oldest, failed = int(row[0] or 0), row[1], int(row[2] or 0)
         if self.file is not None:
-            in_file, oldest_in_file, failed_in_file = await self.file.stats(await self._applied_through(session))
+            progress = await self._progress(session)
+            in_file, oldest_in_file, failed_in_file = await self.file.stats(progress.mark, progress.after)
             pending, failed = pending + in_file, failed + failed_in_file
             oldest = min(filter(None, (oldest, oldest_in_file)), default=None)
         return pending, oldest, failed
 
-    async def _applied_through(self, session: AsyncSession) -> int:
-        """The last delivery of the inbox file applied, as committed in the main database."""
+    async def _progress(self, session: AsyncSession) -> Progress:
+        """How far the inbox file was applied, as committed in the main database."""
         assert self.file is not None
-        mark = await session.scalar(select(InboxProgress.applied_through)
-                                    .where(InboxProgress.inbox == await self.file.identity()))
-        return int(mark or 0)
+        row = (await session.execute(select(InboxProgress.applied_through, InboxProgress.applied_after)
+                                     .where(InboxProgress.inbox == await self.file.identity()))).first()
+        return Progress.from_columns(*row) if row else Progress(0)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pagerbot.store.db import sqlite_pragmas
+from pagerbot.store.lanes import Progress, fair_claim
 
 T = TypeVar("T")
 log = logging.getLogger("pagerbot.inbox")
@@ -43,16 +44,21 @@ CREATE TABLE IF NOT EXISTS inbox (
     payload TEXT NOT NULL,
     received_at TEXT NOT NULL,
     failed_at TEXT,
-    error TEXT
+    error TEXT,
+    lane TEXT
 );
 CREATE TABLE IF NOT EXISTS identity (key TEXT NOT NULL);
 """
-_PUT = "INSERT INTO inbox (source, kind, payload, received_at) VALUES (?, ?, ?, ?)"
-_FORGET = "DELETE FROM inbox WHERE id <= ? AND failed_at IS NULL"
-_CLAIM = "SELECT id, source, kind, payload FROM inbox WHERE id > ? AND failed_at IS NULL ORDER BY id LIMIT ?"
-_FAIL = "UPDATE inbox SET failed_at = ?, error = ? WHERE id = ? AND id > ?"
-_STATS = ("SELECT count(*) FILTER (WHERE failed_at IS NULL AND id > ?),"
-          " min(received_at) FILTER (WHERE failed_at IS NULL AND id > ?),"
+_PUT = "INSERT INTO inbox (source, kind, payload, received_at, lane) VALUES (?, ?, ?, ?, ?)"
+# Not yet applied: after the mark, and not among the deliveries applied out of order (a JSON list of ids).
+_UNAPPLIED = "id > :mark AND id NOT IN (SELECT value FROM json_each(:applied))"
+_FORGET = "DELETE FROM inbox WHERE failed_at IS NULL AND (id <= :mark OR id IN (SELECT value FROM json_each(:applied)))"
+_CLAIM = fair_claim("inbox", _UNAPPLIED)
+_IN_ORDER = f"SELECT id, source, kind, payload FROM inbox WHERE failed_at IS NULL AND {_UNAPPLIED} ORDER BY id"
+_OLDEST = f"SELECT min(id) FROM inbox WHERE failed_at IS NULL AND {_UNAPPLIED}"
+_FAIL = f"UPDATE inbox SET failed_at = :now, error = :error WHERE id = :id AND {_UNAPPLIED}"
+_STATS = (f"SELECT count(*) FILTER (WHERE failed_at IS NULL AND {_UNAPPLIED}),"
+          f" min(received_at) FILTER (WHERE failed_at IS NULL AND {_UNAPPLIED}),"
           " count(*) FILTER (WHERE failed_at IS NOT NULL) FROM inbox")
 
 
@@ -81,7 +87,7 @@ class InboxFile:
         self._connection: sqlite3.Connection | None = None
         self._closed = False
         self._identity = ""
-        self._forgotten_through = 0  # rows up to this id are already deleted
+        self._forgotten = Progress(0)  # rows applied as of this progress are already deleted
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
@@ -100,10 +106,12 @@ class InboxFile:
         try:
             sqlite_pragmas(connection)
             connection.executescript(_SCHEMA)
+            if "lane" not in {row[1] for row in connection.execute("PRAGMA table_info(inbox)")}:
+                connection.execute("ALTER TABLE inbox ADD COLUMN lane TEXT")  # a file made before lanes
             connection.execute("INSERT INTO identity (key) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM identity)",
                                (uuid.uuid4().hex,))
             self._identity = connection.execute("SELECT key FROM identity").fetchone()[0]
-            self._number_after(connection, _mark(self.database, self._identity))
+            self._number_after(connection, _progress(self.database, self._identity).mark)
         except BaseException:
             connection.close()
             raise
@@ -136,30 +144,37 @@ class InboxFile:
         """This file's identity, made when the file was: the key of its mark in the main database."""
         return self._identity or await self._run(lambda _connection: self._identity)
 
-    async def put(self, source: str, kind: str, payload: str, now: datetime) -> None:
-        row = (source, kind, payload, _text(now))
+    async def put(self, source: str, kind: str, payload: str, now: datetime, lane: str | None = None) -> None:
+        row = (source, kind, payload, _text(now), lane)
         await self._run(lambda connection: connection.execute(_PUT, row))
 
-    async def claim(self, applied_through: int, limit: int) -> list[Waiting]:
-        """The oldest deliveries after ``applied_through`` (the mark committed in the main database), after
-        deleting the ones up to it."""
+    async def claim(self, applied: Progress, limit: int) -> list[Waiting]:
+        """The next deliveries not yet ``applied`` (as committed in the main database), in fair order
+        (store/lanes.py), after deleting the applied ones."""
 
         def claim(connection: sqlite3.Connection) -> list[Waiting]:
-            if applied_through > self._forgotten_through:
-                connection.execute(_FORGET, (applied_through,))
-                self._forgotten_through = applied_through
-            return [Waiting(*row) for row in connection.execute(_CLAIM, (applied_through, limit))]
+            if applied != self._forgotten:
+                connection.execute(_FORGET, applied.params())
+                self._forgotten = applied
+            return [Waiting(*row) for row in connection.execute(_CLAIM, {**applied.params(), "limit": limit})]
 
         return await self._run(claim)
 
-    async def fail(self, row_id: int, error: str, now: datetime, applied_through: int) -> None:
-        """Keep a delivery aside as failed, unless it was applied after all (the failure came after its commit)."""
-        await self._run(lambda connection: connection.execute(_FAIL, (_text(now), error, row_id, applied_through)))
+    async def oldest_unapplied(self, applied: Progress) -> int | None:
+        """The first delivery not ``applied`` (nor kept aside as failed): the mark may move up to it."""
+        return await self._run(lambda connection: connection.execute(_OLDEST, applied.params()).fetchone()[0])
 
-    async def stats(self, applied_through: int) -> tuple[int, datetime | None, int]:
+    async def fail(self, row_id: int, error: str, now: datetime, applied_through: int = 0,
+                   applied_after: frozenset[int] = frozenset()) -> None:
+        """Keep a delivery aside as failed, unless it was applied after all (the failure came after its commit)."""
+        params = {**Progress(applied_through, applied_after).params(), "now": _text(now), "error": error, "id": row_id}
+        await self._run(lambda connection: connection.execute(_FAIL, params))
+
+    async def stats(self, applied_through: int, applied_after: frozenset[int] = frozenset()
+                    ) -> tuple[int, datetime | None, int]:
         """Waiting deliveries, the oldest one's arrival, and deliveries kept as failed."""
-        pending, oldest, failed = await self._run(
-            lambda connection: connection.execute(_STATS, (applied_through, applied_through)).fetchone())
+        params = Progress(applied_through, applied_after).params()
+        pending, oldest, failed = await self._run(lambda connection: connection.execute(_STATS, params).fetchone())
         return int(pending), datetime.fromisoformat(oldest) if oldest else None, int(failed)
 
     async def close(self) -> None:
@@ -182,27 +197,32 @@ def _closed_error() -> sqlite3.OperationalError:
     return sqlite3.OperationalError("the inbox file is closed: pagerbot is stopping")
 
 
-def _mark(database: str, identity: str) -> int:
+def _progress(database: str, identity: str) -> Progress:
     """How far the worker applied the inbox file ``identity``, as committed in the database at ``database``."""
     if not Path(database).exists():
-        return 0
+        return Progress(0)
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as main:
         main.execute("PRAGMA busy_timeout=10000")
         try:
-            row = main.execute("SELECT applied_through FROM inbox_progress WHERE inbox = ?", (identity,)).fetchone()
+            row = main.execute("SELECT applied_through, applied_after FROM inbox_progress WHERE inbox = ?",
+                               (identity,)).fetchone()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):  # a database not migrated yet has applied nothing
-                return 0
-            raise
-    return int(row[0]) if row else 0
+                return Progress(0)
+            if "no such column" in str(exc):  # migrated before lanes: everything applied was in order
+                row = main.execute("SELECT applied_through, NULL FROM inbox_progress WHERE inbox = ?",
+                                   (identity,)).fetchone()
+            else:
+                raise
+    return Progress.from_columns(*row) if row else Progress(0)
 
 
 def _text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _read_outside(database: str, read: Callable[[sqlite3.Connection, int], T], empty: T) -> T:
-    """``read(connection, mark)`` on the inbox file of the SQLite database ``database``, opened read-only from
+def _read_outside(database: str, read: Callable[[sqlite3.Connection, Progress], T], empty: T) -> T:
+    """``read(connection, progress)`` on the inbox file of the SQLite database ``database``, opened read-only from
     outside the server (tests, benchmarks, an operator's script); ``empty`` when there is no file yet."""
     path = inbox_path(database)
     if not Path(path).exists():
@@ -214,16 +234,17 @@ def _read_outside(database: str, read: Callable[[sqlite3.Connection, int], T], e
             if "no such table" in str(exc):  # created a moment ago, its tables not yet
                 return empty
             raise
-        return read(inbox, _mark(database, identity[0]) if identity else 0)
+        return read(inbox, _progress(database, identity[0]) if identity else Progress(0))
 
 
 def waiting_in_file(database: str) -> list[Waiting]:
-    """The deliveries waiting in the inbox file of ``database``: the rows after the mark, in order, failed
-    ones left out."""
-    return _read_outside(database, lambda inbox, mark: [Waiting(*row) for row in inbox.execute(_CLAIM, (mark, -1))],
-                         [])
+    """The deliveries waiting in the inbox file of ``database``: the rows not yet applied, in arrival order,
+    failed ones left out."""
+    return _read_outside(database, lambda inbox, applied: [
+        Waiting(*row) for row in inbox.execute(_IN_ORDER, applied.params())], [])
 
 
 def pending_in_file(database: str) -> int:
     """How many deliveries wait in the inbox file of ``database`` (``waiting_in_file`` without reading them)."""
-    return _read_outside(database, lambda inbox, mark: int(inbox.execute(_STATS, (mark, mark)).fetchone()[0]), 0)
+    return _read_outside(database, lambda inbox, applied: int(inbox.execute(_STATS, applied.params()).fetchone()[0]),
+                         0)

@@ -193,18 +193,24 @@ class InboxRow(Base):
     received_at: Mapped[datetime]
     failed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # The delivery's lane (core/lanes.py): deliveries of other lanes may be applied before it. None: in
+    # arrival order among all deliveries.
+    lane: Mapped[str | None] = mapped_column(String(64))
 
 
 class InboxProgress(Base):
     """SQLite only: how far the inbox worker applied the deliveries of an inbox file (store/inbox_file.py).
 
-    Written in the transaction that applies them, so the mark and what it marks commit together.
+    Written in the transaction that applies them, so the mark and what it marks commit together: every
+    delivery up to ``applied_through``, and those above it listed in ``applied_after`` (a JSON list of ids,
+    applied ahead of older deliveries of other lanes).
     """
 
     __tablename__ = "inbox_progress"
 
     inbox: Mapped[str] = mapped_column(String(64), primary_key=True)  # the inbox file's identity
     applied_through: Mapped[int] = mapped_column(BigInteger)
+    applied_after: Mapped[str] = mapped_column(Text, server_default="[]")
 
 
 class SeenRequest(Base):

@@ -332,3 +332,67 @@ async def test_sqlite_deliveries_an_earlier_version_left_in_the_table_go_first(t
         assert await _count(runtime, InboxRow) == 0 and await _pending(runtime) == 0
     finally:
         await runtime.close()
+
+
+async def _incident_groups(runtime: Runtime) -> list[str]:
+    async with runtime.ctx.store.sessions() as session:
+        return list((await session.execute(select(Incident.group_key).order_by(Incident.id))).scalars())
+
+
+async def test_an_unrelated_delivery_behind_a_storm_backlog_is_applied_first(database_url: str) -> None:
+    """Fair lanes: the heads of every group's lane come before a storm's next deliveries, so another cluster's
+    alert is applied in the next batch; within the storm's group the arrival order holds (its alert fires, then
+    resolves), and every delivery is applied once, across a restart in the middle."""
+    runtime = await _runtime(database_url, with_inbox_worker=False)
+    try:
+        storm = [[am_alert("HighLoad", instance=f"web{post}-{n}:9100") for n in range(10)] for post in range(6)]
+        for alerts in storm:
+            await _accept_body(runtime, *alerts)
+        await _accept_body(runtime, resolved(storm[0][0]))  # the storm's own resolve, later in its lane
+        billing = am_alert("PostgresDown", instance="pg1:9187", cluster="billing")
+        await _accept_body(runtime, billing)  # arrives last, behind the backlog
+        waiting = await _waiting(runtime)
+        assert [json.loads(d.payload)["alerts"][0]["labels"]["cluster"] for d in waiting] == ["prod", "billing"] + [
+            "prod"] * 6
+        runtime.inbox.batch_size = 2
+        assert await runtime.inbox.apply_once() == 2
+        assert await _incident_groups(runtime) == ["cluster=prod", "cluster=billing"]
+        assert (await _count(runtime, Alert), await _pending(runtime)) == (11, 6)
+        assert await runtime.inbox.apply_once() == 2
+    finally:
+        await runtime.close()
+    runtime = await _runtime(database_url)  # what was applied out of arrival order stays applied
+    try:
+        result = await runtime.inbox.drain()
+        assert (result.new, result.duplicates, result.resolved) == (30, 0, 1)
+        assert await _count(runtime, Alert) == 61 and await _pending(runtime) == 0
+        async with runtime.ctx.store.sessions() as session:
+            state = await session.scalar(select(Alert.state).where(Alert.fingerprint == _events(storm[0][0])[0]
+                                                                   .fingerprint))
+        assert state == "resolved"  # fired, then resolved: in the order they arrived
+        assert _file_rows(database_url) == []
+    finally:
+        await runtime.close()
+
+
+async def test_a_delivery_without_a_lane_keeps_its_place_among_all(database_url: str) -> None:
+    """A generic alert's resolve may come without its trigger's labels, so its deliveries get no lane: what
+    arrived before one is applied first, and nothing that arrived after it passes it."""
+    runtime = await _runtime(database_url, with_inbox_worker=False)
+    try:
+        for post in range(2):
+            await _accept_body(runtime, am_alert("HighLoad", instance=f"web{post}:9100"))
+        generic = AlertEvent(source="generic", fingerprint="backup", state=AlertState.FIRING, name="BackupFailed",
+                             title="Backup failed", severity=Severity.SEV2)
+        await accept_alerts(runtime.ctx, "generic", [generic])
+        await _accept_body(runtime, am_alert("PostgresDown", instance="pg1:9187", cluster="billing"))
+        assert [d.kind for d in await _waiting(runtime)] == ["body", "body"]  # up to the lane-less one
+        runtime.inbox.batch_size = 2
+        await runtime.inbox.apply_once()
+        assert [d.kind for d in await _waiting(runtime)] == ["events"]  # alone, before the later ones
+        await runtime.inbox.apply_once()
+        assert [d.kind for d in await _waiting(runtime)] == ["body"]
+        assert (await runtime.inbox.drain()).new == 1
+        assert await _incident_groups(runtime) == ["cluster=prod", "alertname=BackupFailed", "cluster=billing"]
+    finally:
+        await runtime.close()
