@@ -6,6 +6,7 @@ inbox worker's job; duplicate deliveries change nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import defaultdict
@@ -77,6 +78,7 @@ async def apply_alerts(ctx: Services, session: Session,
     rounds: list[dict[str, list[AlertEvent]]] = []
     times_seen: dict[tuple[str, str, str], int] = defaultdict(int)
     for delivery in deliveries:
+        await _breathe(len(delivery))
         for event in _latest_per_occurrence(delivery):
             key = group_key(event.labels, grouping.labels, fallback=grouping_fallback(event))
             occurrence = _occurrence_key(event)
@@ -90,6 +92,17 @@ async def apply_alerts(ctx: Services, session: Session,
         for key, events in groups.items():
             await _apply_group(ctx, session, key, events, result)
     return result
+
+
+BREATHE_EVERY = 250
+"""Alerts a storm batch's loops go through before they let the event loop serve the webhooks a moment."""
+
+
+async def _breathe(alerts: int) -> None:
+    """Let other tasks of the event loop run (a webhook's INSERT): a batch holds thousands of alerts, and
+    going through them at once held the loop for tens of milliseconds. Free below a handful of alerts."""
+    if alerts >= 10:
+        await asyncio.sleep(0)
 
 
 def report(result: IntakeResult) -> None:
@@ -187,7 +200,9 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
     resolved_rows: list[Alert] = []
     refired_rows: list[Alert] = []
     rises: list[tuple[int, AlertEvent]] = []  # (incident, alert) of firing alerts whose severity changed
-    for event in events:
+    for n, event in enumerate(events):
+        if n % BREATHE_EVERY == BREATHE_EVERY - 1:
+            await _breathe(BREATHE_EVERY)
         known = existing.get((event.source, event.fingerprint), [])
         row: Alert | None
         if event.starts_at is not None and not event.identity_by_key:
@@ -261,9 +276,12 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
                             fired_since=[e.starts_at for e in firing_new])
             waves_begun.add(incident.id)
         assert incident is not None
-        await ctx.store.insert_alerts(session, [
-            _row_values(e, incident_id=incident.id, occurrence=occ, wave=incident.wave, now=now)
-            for e, occ in new_events])
+        rows = []
+        for n, (e, occ) in enumerate(new_events):
+            if n % BREATHE_EVERY == BREATHE_EVERY - 1:
+                await _breathe(BREATHE_EVERY)
+            rows.append(_row_values(e, incident_id=incident.id, occurrence=occ, wave=incident.wave, now=now))
+        await ctx.store.insert_alerts(session, rows)
         result.new += len(new_events)
         touched_incidents.add(incident.id)
         if not opened:

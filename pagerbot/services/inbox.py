@@ -145,7 +145,14 @@ class InboxWorker:
                 rows = [row for row in rows if row == only]
             if not rows:
                 return 0
-            deliveries = [alerts_of(row) for row in rows]
+            # Parsed in a thread: a batch of bodies is a storm's thousands of alerts, whose parsing would hold the
+            # event loop, and the webhooks with it, for hundreds of milliseconds (the GIL still lets the loop
+            # run every few milliseconds). Only the first deliveries of the claim, up to about ``batch_alerts``
+            # alerts: the claim counts deliveries, and a storm's first batch came with no idea of their size.
+            deliveries = await asyncio.to_thread(_alerts_of_first, rows, self.batch_alerts)
+            if len(deliveries) < len(rows):
+                rows = rows[:len(deliveries)]
+                self._limit = len(rows)  # a full batch: more is waiting
             alerts = sum(map(len, deliveries))
             self._alerts_per_delivery = max(1.0, alerts / len(deliveries))
             result = await apply_alerts(ctx, session, deliveries)
@@ -203,6 +210,17 @@ def alerts_of(delivery: Delivery) -> list[AlertEvent]:
     if delivery.kind == EVENTS:
         return [AlertEvent.from_json(item) for item in json.loads(delivery.payload)]
     raise ValueError(f"inbox row {delivery.id}: unknown kind {delivery.kind!r}")
+
+
+def _alerts_of_first(deliveries: list[Delivery], alerts: int) -> list[list[AlertEvent]]:
+    """The alerts of the first of ``deliveries`` that hold about ``alerts`` alerts (at least one delivery)."""
+    parsed: list[list[AlertEvent]] = []
+    for delivery in deliveries:
+        parsed.append(alerts_of(delivery))
+        alerts -= len(parsed[-1])
+        if alerts <= 0:
+            break
+    return parsed
 
 
 async def _sleep(stopping: asyncio.Event, seconds: float) -> None:

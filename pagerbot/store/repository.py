@@ -67,6 +67,8 @@ _INSERT_ALERTS = text(
     f"SELECT * FROM unnest({', '.join(f'CAST(:{name} AS {kind}[])' for name, kind in _ALERT_COLUMNS)})"
 )
 
+INSERT_SLICE = 250  # alert rows per INSERT: a few milliseconds of the event loop to encode
+
 
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
@@ -93,23 +95,26 @@ class Store:
                 self._past_cap.update(reached)
 
     async def insert_alerts(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert new alert rows (the columns of :class:`Alert` but ``id``), in one statement on PostgreSQL.
+        """Insert new alert rows (the columns of :class:`Alert` but ``id``), a slice of them per statement.
 
         A storm's batch inserts thousands of alerts. asyncpg's executemany runs the INSERT once per row (95 µs
         a row in the server); one INSERT ... SELECT FROM unnest() of an array per column takes a fraction
         of that. SQLite gets the Core executemany.
+
+        Slices of ``INSERT_SLICE`` rows, each its own statement: encoding a storm batch's parameters at once
+        held the event loop (and the webhooks) for a few hundred milliseconds.
         """
-        if not rows:
-            return
-        if self.dialect != "postgresql":
-            # A Core INSERT on the table: the ORM's bulk insert re-coerced every key and compiled the statement
-            # anew on every delivery (a cache miss), costing more than the INSERT itself.
-            await session.execute(insert(cast(Table, Alert.__table__)), list(rows))
-            return
-        arrays = {name: [row[name] for row in rows] for name, _ in _ALERT_COLUMNS}
-        for name in ("labels", "annotations"):
-            arrays[name] = [json.dumps(value, separators=(",", ":")) for value in arrays[name]]
-        await session.execute(_INSERT_ALERTS, arrays)
+        for start in range(0, len(rows), INSERT_SLICE):
+            part = rows[start:start + INSERT_SLICE]
+            if self.dialect != "postgresql":
+                # A Core INSERT on the table: the ORM's bulk insert re-coerced every key and compiled the
+                # statement anew on every delivery (a cache miss), costing more than the INSERT itself.
+                await session.execute(insert(cast(Table, Alert.__table__)), list(part))
+                continue
+            arrays = {name: [row[name] for row in part] for name, _ in _ALERT_COLUMNS}
+            for name in ("labels", "annotations"):
+                arrays[name] = [json.dumps(value, separators=(",", ":")) for value in arrays[name]]
+            await session.execute(_INSERT_ALERTS, arrays)
 
     async def refresh_alert_statistics(self, added: int) -> bool:
         """ANALYZE the alerts table if ``added`` new rows are a fifth of what the planner believes it holds.

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pagerbot.core.alerts import AlertEvent, AlertState, Severity
 from pagerbot.intake.alertmanager import by_host_name, host_from_labels, parse_alertmanager
@@ -60,6 +63,14 @@ def test_alert_text_names_the_host_as_people_do() -> None:
     probe = {"instance": "https://db1.example.org:443/health"}
     assert by_host_name("https://db1.example.org:443/health is down", probe, "db1.example.org") == \
         "https://db1.example.org:443/health is down"
+@given(st.lists(st.sampled_from(["db1:9100", "db1", ":", "9", "x", "_", ".", "-", " ", "é", "db1:9100:"]), max_size=12))
+def test_alert_text_names_the_host_where_the_instance_stands_alone(pieces: list[str]) -> None:
+    """The same replacement as the pattern that states the rule: the instance, not inside a longer name."""
+    text = "".join(pieces)
+    expected = re.sub(r"(?<![\w.-])db1:9100(?![\w:])", "db1", text)
+    assert by_host_name(text, {"instance": "db1:9100"}, "db1") == expected
+
+
 def test_alertmanager_firing_with_fingerprint_and_summary() -> None:
     note = parse_alertmanager(load("alertmanager/firing_probe_failure.json"))
     assert note.status is AlertState.FIRING
