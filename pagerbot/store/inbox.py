@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -45,6 +45,7 @@ class Delivery:
     kind: str
     payload: str
     in_file: bool = False  # waiting in the SQLite inbox file, not in the inbox table
+    in_lane: int = field(default=1, compare=False)  # deliveries waiting in its lane when claimed, itself included
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
@@ -120,11 +121,12 @@ class Inbox:
         """The next waiting deliveries, in fair order (store/lanes.py): the heads of every lane first."""
         if self.file is None or not self._table_drained:
             rows = await session.execute(self._claim, {"limit": limit})
-            waiting = [Delivery(int(row_id), source, kind, payload) for row_id, source, kind, payload in rows]
+            waiting = [Delivery(int(row_id), source, kind, payload, in_lane=int(in_lane))
+                       for row_id, source, kind, payload, in_lane in rows]
             if waiting or self.file is None:
                 return waiting
             self._table_drained = True
-        return [Delivery(row.id, row.source, row.kind, row.payload, in_file=True)
+        return [Delivery(row.id, row.source, row.kind, row.payload, in_file=True, in_lane=row.in_lane)
                 for row in await self.file.claim(await self._progress(session), limit)]
 
     async def remove(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> None:

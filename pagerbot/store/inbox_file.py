@@ -75,6 +75,7 @@ class Waiting:
     source: str
     kind: str
     payload: str
+    in_lane: int = 1  # deliveries waiting in its lane, itself included
 
 
 class InboxFile:

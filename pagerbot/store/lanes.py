@@ -16,16 +16,18 @@ from typing import Any
 
 def fair_claim(table: str, unapplied: str = "TRUE") -> str:
     """The statement (SQLite and PostgreSQL) that reads up to ``:limit`` waiting deliveries of ``table`` in
-    fair order; ``unapplied`` narrows the waiting rows (the SQLite inbox file's progress)."""
+    fair order, each with the number of deliveries waiting in its lane; ``unapplied`` narrows the waiting rows
+    (the SQLite inbox file's progress)."""
     return f"""
 WITH waiting AS (SELECT id, lane FROM {table} WHERE failed_at IS NULL AND {unapplied}),
 edge AS (SELECT min(id) AS first, min(CASE WHEN lane IS NULL THEN id END) AS barrier FROM waiting),
 ready AS (
-    SELECT waiting.id, row_number() OVER (PARTITION BY waiting.lane ORDER BY waiting.id) AS turn
+    SELECT waiting.id, row_number() OVER (PARTITION BY waiting.lane ORDER BY waiting.id) AS turn,
+           count(*) OVER (PARTITION BY waiting.lane) AS in_lane
     FROM waiting, edge
     WHERE edge.barrier IS NULL OR waiting.id < edge.barrier OR waiting.id = edge.first
 )
-SELECT {table}.id, {table}.source, {table}.kind, {table}.payload
+SELECT {table}.id, {table}.source, {table}.kind, {table}.payload, ready.in_lane
 FROM ready JOIN {table} ON {table}.id = ready.id
 ORDER BY ready.turn, ready.id
 LIMIT :limit"""
