@@ -34,22 +34,15 @@ log = logging.getLogger("pagerbot.inbox")
 
 _CONFLICT_RETRIES = 5
 QUICK_LANE = 3  # deliveries waiting in a lane, at most, for it to go before the storms' lanes
-BUSY_SHARE = 1.0  # of the time, at most, that the worker applies while webhooks keep storing deliveries
 
 
 class InboxWorker:
     def __init__(self, ctx: Services, *, batch_size: int = 500, batch_alerts: int = 5000,
-                 linger_seconds: float = 0.2, poll_seconds: float = 1.0, busy_retry_seconds: float = 0.1,
-                 busy_share: float = BUSY_SHARE) -> None:
+                 linger_seconds: float = 0.2, poll_seconds: float = 1.0, busy_retry_seconds: float = 0.1) -> None:
         self.ctx = ctx
         self.batch_size = batch_size  # deliveries at most in one transaction
         self.batch_alerts = batch_alerts  # ... and about this many alerts (100-alert deliveries: 50 of them)
         self._alerts_per_delivery = 1.0  # as seen in the last batch
-        # Webhooks come first: while they keep storing deliveries, the worker applies during at most
-        # ``busy_share`` of the time, for it shares the event loop's CPU with them (their INSERTs never wait
-        # for its transaction: on SQLite the inbox is a file of its own). Bigger batches cost less an alert.
-        self.busy_share = busy_share
-        self._last_batch_seconds = 0.0
         self._limit = batch_size  # deliveries the last batch could take
         self.linger_seconds = linger_seconds
         self.poll_seconds = poll_seconds  # deliveries another replica accepted, or left by a crash
@@ -82,9 +75,8 @@ class InboxWorker:
             arriving = self._wake.is_set()  # deliveries kept arriving while the batch ran
             if applied is None:  # another replica's worker holds the inbox
                 await _sleep(stopping, self.busy_retry_seconds)
-            elif applied >= self._limit:  # a full batch: more is waiting
-                if arriving:  # leave the webhooks the event loop a while
-                    await _sleep(stopping, self._last_batch_seconds * (1 / self.busy_share - 1))
+            elif applied >= self._limit:  # a full batch: more is waiting, take it at once
+                continue
             elif applied and arriving:
                 await _sleep(stopping, self.linger_seconds)  # more arrived meanwhile: let them gather
             elif not applied:
@@ -135,8 +127,6 @@ class InboxWorker:
     async def _apply(self, only: Delivery | None, results: list[IntakeResult] | None) -> int | None:
         ctx = self.ctx
         inbox = ctx.store.inbox
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         async with ctx.store.transaction() as session:
             if not await inbox.lock(session):
                 return None
@@ -144,7 +134,11 @@ class InboxWorker:
             rows = await inbox.claim(session, limit)
             if only is not None:  # still waiting, and nothing of its lane before it (the claim's fair order)
                 rows = [row for row in rows if row == only]
-            rows = _quick_lanes_first(rows)
+            quick = _quick_lanes_first(rows)
+            cut = len(quick) < len(rows)  # more is waiting: the storms' lanes, next
+            if cut:
+                rows = quick
+                self._limit = len(rows)
             if not rows:
                 return 0
             # Parsed in a thread: a batch of bodies is a storm's thousands of alerts, whose parsing would hold the
@@ -155,12 +149,11 @@ class InboxWorker:
             if len(deliveries) < len(rows):
                 rows = rows[:len(deliveries)]
                 self._limit = len(rows)  # a full batch: more is waiting
-            alerts = sum(map(len, deliveries))
-            self._alerts_per_delivery = max(1.0, alerts / len(deliveries))
+            if not cut:  # what a storm's deliveries hold, not a lone alert's
+                self._alerts_per_delivery = max(1.0, sum(map(len, deliveries)) / len(deliveries))
             result = await apply_alerts(ctx, session, deliveries)
             await inbox.remove(session, rows)
             due = ctx.store.queued_due_now(session)
-        self._last_batch_seconds = loop.time() - started
         report(result)
         if results is not None:
             results.append(result)
