@@ -16,6 +16,8 @@ from typing import Any
 
 from common import machine, print_table
 
+PARTS = ("intake", "storm", "backlog", "graphs", "postmortem")
+
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
@@ -104,6 +106,8 @@ def rows_for(parts: dict[str, Any]) -> list[list[str]]:
         rows.append(["server RSS MB: idle; after 10,000 alerts (render worker not counted)",
                      f"{_fmt(memory['idle_mb'])}; {_fmt(memory['after_storm_mb'])}", "", ""])
 
+    rows += _backlog_rows(parts.get("backlog"))
+
     graphs = parts.get("graphs")
     if graphs:
         mine = graphs.get("in_process_ms")
@@ -126,6 +130,42 @@ def rows_for(parts: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _backlog_rows(backlog: dict[str, Any] | None) -> list[list[str]]:
+    """bench/backlog.py: a storm answered, then applied, by pagerbot and by the floor, per database."""
+    if not backlog:
+        return [["storm at scale (bench/backlog.py)", "not run", "", ""]]
+    rows: list[list[str]] = []
+    runs = {(r["database"], r["target"].split(" ")[0]): r for r in backlog["runs"]}
+    for kind in dict.fromkeys(r["database"] for r in backlog["runs"]):
+        mine, floor = runs.get((kind, "pagerbot")), runs.get((kind, "floor"))
+        if mine is None:
+            continue
+
+        def peer(key: str, digits: int = 0, floor: dict[str, Any] | None = floor) -> str:
+            return f"{_fmt(floor[key], digits)} floor" if floor and floor.get(key) is not None else "-"
+
+        def ratio(key: str, floor: dict[str, Any] | None = floor, mine: dict[str, Any] = mine) -> str:
+            return _ratio(mine.get(key), floor.get(key) if floor else None)
+
+        rows.append([f"storm at scale, {mine['alerts']:,} alerts in 100-alert AM posts, one incident, {kind}: "
+                     "answered alerts/s", _fmt(mine["answered_alerts_per_s"]), peer("answered_alerts_per_s"),
+                     ratio("answered_alerts_per_s")])
+        rows.append(["  applied alerts/s (first post until every answered alert is applied)",
+                     _fmt(mine["applied_alerts_per_s"]), peer("applied_alerts_per_s"), ratio("applied_alerts_per_s")])
+        rows.append(["  backlog: peak deliveries; drained s after the last answer",
+                     f"{mine['backlog_peak_deliveries']}; {_fmt(mine['drain_s'], 1)}", "0; 0 floor", ""])
+        rows.append(["  single posts while the worker applies: p99 ms (lower is better)",
+                     _fmt(mine["single_p99_ms"], 1), peer("single_p99_ms", 1), ratio("single_p99_ms")])
+        rows.append([f"  unrelated alert during the storm ({mine['unrelated_opened']}/{mine['unrelated']}): "
+                     "incident committed, p99 s", _fmt(mine["unrelated_incident_p99_s"], 2),
+                     f"{_fmt(floor['single_p99_ms'], 1)} ms floor (stored when answered)" if floor else "-", ""])
+        rows.append([f"    its channel created, Slack +{backlog['slack_latency_ms']:.0f} ms a call: p99 s",
+                     _fmt(mine["unrelated_channel_p99_s"], 2), "", ""])
+        rows.append(["  peak RSS MB during the storm", _fmt(mine["rss_peak_mb"]), peer("rss_peak_mb"), ""])
+        rows.append(["  every answered alert applied", "yes" if mine["all_stored"] else "NO", "", ""])
+    return rows
+
+
 def describe_machine(info: dict[str, Any]) -> str:
     return (f"{info['date']}: {info['nproc']} cores ({info['cpu']}), {info['ram_gb']} GB RAM, Python {info['python']}, "
             f"PostgreSQL {info['postgresql']}")
@@ -143,12 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.show:
         earlier = json.loads(args.show.read_text())
         print(describe_machine(earlier["machine"]))
-        rows = rows_for({name: earlier.get(name) for name in ("intake", "storm", "graphs", "postmortem")})
+        rows = rows_for({name: earlier.get(name) for name in PARTS})
         print_table(["figure", "pagerbot", "peer", "ratio"], rows, markdown=args.markdown)
         return 0
     if not args.parts or not args.out:
         parser.error("--parts and --out are required (or --show JSON)")
-    parts = {name: _load(args.parts / f"{name}.json") for name in ("intake", "storm", "graphs", "postmortem")}
+    parts = {name: _load(args.parts / f"{name}.json") for name in PARTS}
     rows = rows_for(parts)
     info = machine()
     print()

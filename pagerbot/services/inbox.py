@@ -37,12 +37,16 @@ QUICK_LANE = 3  # deliveries waiting in a lane, at most, for it to go before the
 
 
 class InboxWorker:
-    def __init__(self, ctx: Services, *, batch_size: int = 500, batch_alerts: int = 5000,
+    def __init__(self, ctx: Services, *, batch_size: int = 500, batch_alerts: int = 5000, batch_seconds: float = 0.5,
                  linger_seconds: float = 0.2, poll_seconds: float = 1.0, busy_retry_seconds: float = 0.1) -> None:
         self.ctx = ctx
         self.batch_size = batch_size  # deliveries at most in one transaction
         self.batch_alerts = batch_alerts  # ... and about this many alerts (100-alert deliveries: 50 of them)
         self._alerts_per_delivery = 1.0  # as seen in the last batch
+        # A batch's alerts also stay within what the worker applies in ``batch_seconds`` (as fast as it went
+        # lately): an unrelated group's alert waits for the batch in progress, however loaded the machine.
+        self.batch_seconds = batch_seconds
+        self._alerts_per_second = float(batch_alerts) / batch_seconds
         self._limit = batch_size  # deliveries the last batch could take
         self.linger_seconds = linger_seconds
         self.poll_seconds = poll_seconds  # deliveries another replica accepted, or left by a crash
@@ -143,9 +147,10 @@ class InboxWorker:
                 return 0
             # Parsed in a thread: a batch of bodies is a storm's thousands of alerts, whose parsing would hold the
             # event loop, and the webhooks with it, for hundreds of milliseconds (the GIL still lets the loop
-            # run every few milliseconds). Only the first deliveries of the claim, up to about ``batch_alerts``
-            # alerts: the claim counts deliveries, and a storm's first batch came with no idea of their size.
-            deliveries = await asyncio.to_thread(_alerts_of_first, rows, self.batch_alerts)
+            # run every few milliseconds). Only the first deliveries of the claim, up to the alert budget: the
+            # claim counts deliveries, and a storm's first batch came with no idea of their size.
+            started = asyncio.get_running_loop().time()
+            deliveries = await asyncio.to_thread(_alerts_of_first, rows, self._alert_budget())
             if len(deliveries) < len(rows):
                 rows = rows[:len(deliveries)]
                 self._limit = len(rows)  # a full batch: more is waiting
@@ -154,6 +159,7 @@ class InboxWorker:
             result = await apply_alerts(ctx, session, deliveries)
             await inbox.remove(session, rows)
             due = ctx.store.queued_due_now(session)
+        self._pace(sum(map(len, deliveries)), asyncio.get_running_loop().time() - started)
         report(result)
         if results is not None:
             results.append(result)
@@ -173,9 +179,18 @@ class InboxWorker:
         except Exception as exc:  # the batch is committed: this is an optimisation, never a failure
             log.warning("inbox: could not analyze the alerts table (%s: %s)", type(exc).__name__, exc)
 
+    def _alert_budget(self) -> int:
+        """About how many alerts the next batch takes: ``batch_alerts``, or fewer when applying slows down."""
+        return max(100, min(self.batch_alerts, round(self._alerts_per_second * self.batch_seconds)))
+
+    def _pace(self, alerts: int, seconds: float) -> None:
+        """Follow the speed of applying, from batches big enough to tell (a lone alert's says nothing)."""
+        if alerts >= 100 and seconds > 0:
+            self._alerts_per_second = 0.5 * self._alerts_per_second + 0.5 * alerts / seconds
+
     def _batch_limit(self) -> int:
-        """How many deliveries the next batch takes: ``batch_size``, and about ``batch_alerts`` alerts."""
-        return max(1, min(self.batch_size, round(self.batch_alerts / self._alerts_per_delivery)))
+        """How many deliveries the next batch takes: ``batch_size``, and about the alert budget."""
+        return max(1, min(self.batch_size, round(self._alert_budget() / self._alerts_per_delivery)))
 
     async def _apply_one_by_one(self, results: list[IntakeResult] | None) -> int | None:
         ctx = self.ctx
