@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import sqlite3
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +37,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from common import API_TOKEN, ROOT, Proc, database, free_port, rss_mb, start_pagerbot, wait_http
+from common import API_TOKEN, database, rss_mb, start_floor, start_pagerbot
 from storm import PER_POST, am_body
 
 from pagerbot.store.inbox_file import pending_in_file
@@ -246,12 +245,9 @@ def pagerbot(kind: str, tmp: Path, slack: FakeSlack) -> Iterator[Target]:
 @contextmanager
 def floor(kind: str, tmp: Path) -> Iterator[Target]:
     with database(kind, tmp) as url:
-        port = free_port()
-        args = [sys.executable, str(ROOT / "bench" / "floor.py"), "--database-url", url, "--port", str(port),
-                "--token", API_TOKEN]
-        with Proc(args, log=tmp / "floor-backlog.log") as proc:
-            wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc.popen)
-            yield Target(f"floor ({kind})", f"http://127.0.0.1:{port}", proc.pid, url, applies_later=False)
+        proc, base = start_floor(url, tmp, "floor-backlog")
+        with proc:
+            yield Target(f"floor ({kind})", base, proc.pid, url, applies_later=False)
 
 
 def describe(r: dict[str, Any]) -> str:

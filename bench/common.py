@@ -160,6 +160,20 @@ def start_pagerbot(database_url: str, slack_api_url: str, tmp: Path, name: str) 
     return proc, url
 
 
+def start_floor(database_url: str, tmp: Path, name: str) -> tuple[Proc, str]:
+    """The floor (bench/floor.py) as a subprocess on ``database_url``; returns it and its base URL."""
+    port = free_port()
+    args = [sys.executable, str(ROOT / "bench" / "floor.py"), "--database-url", database_url, "--port", str(port),
+            "--token", API_TOKEN]
+    proc = Proc(args, log=tmp / f"{name}.log")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc.popen)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:

@@ -55,12 +55,12 @@ from typing import Any
 
 from common import (
     API_TOKEN,
-    ROOT,
     Proc,
     database,
     free_port,
     print_table,
     rss_mb,
+    start_floor,
     start_pagerbot,
     tree_cpu_seconds,
     wait_http,
@@ -253,14 +253,10 @@ def pagerbot(kind: str, tmp: Path, slack: FakeSlack) -> Iterator[Running]:
 @contextmanager
 def floor(tmp: Path, kind: str) -> Iterator[Running]:
     with database(kind, tmp) as url:
-        port = free_port()
-        args = [sys.executable, str(ROOT / "bench" / "floor.py"), "--database-url", url, "--port", str(port),
-                "--token", API_TOKEN]
-        with Proc(args, log=tmp / "floor.log") as proc:
-            wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc.popen)
+        proc, base = start_floor(url, tmp, "floor")
+        with proc:
             read = _sqlite_keys if kind == "sqlite" else _pg_keys
-            yield Running(f"http://127.0.0.1:{port}", proc.pid, API_TOKEN, "generic",
-                          lambda: read(url, "SELECT fingerprint FROM alerts"))
+            yield Running(base, proc.pid, API_TOKEN, "generic", lambda: read(url, "SELECT fingerprint FROM alerts"))
 
 
 def alerta_missing(venv: Path) -> str | None:
