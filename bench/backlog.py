@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sqlite3
 import tempfile
 import time
@@ -200,15 +201,15 @@ async def run_storm(target: Target, slack: FakeSlack | None, *, alerts: int, unr
         await asyncio.wait_for(asyncio.gather(*watching), 900)
         applied_at = samples.drained_at or time.monotonic()
 
+        if slack is not None:  # the channels of the last unrelated alerts may still be on their way
+            for _ in range(600):
+                if len(_created(slack, calls_before, injected)) == len(injected):
+                    break
+                await asyncio.sleep(0.1)
+
     stored = await target.scalar("SELECT count(*) FROM alerts") or 0
     opened = [samples.seen[c] - sent for c, (sent, _, _) in injected.items() if c in samples.seen]
-    channels: list[float] = []
-    if slack is not None:
-        creates = [c for c in slack.calls[calls_before:] if c.method == "conversations.create" and c.ok]
-        for cluster, (_, wall, _) in injected.items():
-            made = next((c.at for c in creates if cluster in str(c.args.get("name", ""))), None)
-            if made is not None:
-                channels.append(made - wall)
+    channels = list(_created(slack, calls_before, injected).values()) if slack is not None else []
     storm_s = storm_answered_at - started
     return {
         "target": target.name, "alerts": alerts, "posts": posts, "refused": {str(k): v for k, v in refused.items()},
@@ -228,6 +229,19 @@ async def run_storm(target: Target, slack: FakeSlack | None, *, alerts: int, unr
         "unrelated_channels": len(channels), "unrelated_channel_p99_s": _round(_percentile(channels, 0.99)),
         "unrelated_channel_median_s": _round(_percentile(channels, 0.5)),
     }
+
+
+def _created(slack: FakeSlack, calls_before: int, injected: dict[str, tuple[float, float, float]]
+             ) -> dict[str, float]:
+    """Seconds from each unrelated alert's post until its channel was created (``conversations.create``)."""
+    creates = [c for c in slack.calls[calls_before:] if c.method == "conversations.create" and c.ok]
+    made: dict[str, float] = {}
+    for cluster, (_, wall, _) in injected.items():
+        named = re.compile(rf"{cluster}(?!\d)")  # other1, not other10
+        at = next((c.at for c in creates if named.search(str(c.args.get("name", "")))), None)
+        if at is not None:
+            made[cluster] = at - wall
+    return made
 
 
 def _round(value: float | None) -> float | None:
