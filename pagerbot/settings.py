@@ -36,9 +36,13 @@ class SlackConfig(_Strict):
     announce_channel: str | None = "incidents"
     channel_prefix: str = "inc"
     responders: list[str] = Field(default_factory=list)
-    # Who may resolve or escalate: empty means anyone in the channel.
+    # Who may resolve or reopen, escalate (every email action), change the severity or the lead: empty means
+    # anyone in the channel (docs/security.md).
     resolvers: list[str] = Field(default_factory=list)
     escalators: list[str] = Field(default_factory=list)
+    coordinators: list[str] = Field(default_factory=list)
+    # Slack's own requests are a few kilobytes: a bigger body at /slack/events is refused unread (413).
+    max_body_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
 
     @field_validator("channel_prefix")
     @classmethod

@@ -67,6 +67,8 @@ def decode_json(text: str) -> object:
         raise MalformedBody("malformed JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise MalformedBody("malformed JSON", "nested too deeply") from None
+    except ValueError as exc:  # Python refuses integers of more than 4,300 digits (a str-to-int DoS guard)
+        raise MalformedBody("malformed JSON", f"a number too long to read ({exc})") from None
     return _storable(decoded) if _UNSTORABLE_ESCAPE.search(text) else decoded
 
 

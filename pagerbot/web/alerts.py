@@ -31,21 +31,21 @@ ALERT_BODY_SCHEMA: dict[str, Any] = {
 }
 
 
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, f"payload too large: the limit is {limit} bytes (intake.max_body_bytes)",
-                    {"limit_bytes": limit})
+def too_large(limit: int, setting: str = "intake.max_body_bytes") -> ApiError:
+    return ApiError(413, f"payload too large: the limit is {limit} bytes ({setting})", {"limit_bytes": limit})
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
+async def read_limited(request: Request, limit: int, setting: str = "intake.max_body_bytes") -> bytes:
+    """The body, read only while it stays within ``limit``: a declared or streamed excess is a 413 at once."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
+        raise too_large(limit, setting)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large(limit)
+            raise too_large(limit, setting)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -93,11 +93,9 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
     app.include_router(incidents.router(ctx, require_token))
 
     if runtime.slack_handler is not None:
-        handler = runtime.slack_handler
+        from pagerbot.web.slack_events import router as slack_router
 
-        @app.post("/slack/events", include_in_schema=False)
-        async def slack_events(request: Request) -> Response:
-            return await handler.handle(request)
+        app.include_router(slack_router(ctx.settings, runtime.bolt))
     elif runtime.socket_mode is not None:
 
         @app.post("/slack/events", include_in_schema=False)
