@@ -8,6 +8,7 @@ from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.commands import HANDLERS, CommandRequest
 from pagerbot.services.context import Services
 from pagerbot.services.escalation import editable_email, email_button
+from pagerbot.services.permissions import check_may_resolve
 from pagerbot.services.reply import EditEmailForm, Reply, ResolveForm
 
 EMAIL_ACTIONS = frozenset({blocks.EMAIL_SEND, blocks.EMAIL_RETRY, blocks.EMAIL_DISCARD, blocks.EMAIL_EDIT,
@@ -27,7 +28,7 @@ async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *,
     """
     try:
         if action_id == blocks.EMAIL_EDIT:
-            email = await editable_email(ctx, int(value))
+            email = await editable_email(ctx, int(value), actor)
             return Reply("", form=EditEmailForm(email.email_id, tuple(email.to), tuple(email.cc), email.subject,
                                                  email.text))
         if action_id in EMAIL_ACTIONS:
@@ -42,13 +43,11 @@ async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *,
             action_id = blocks.RESOLVE
         if action_id == blocks.RESOLVE:
             if trigger_id:
+                check_may_resolve(ctx, actor)  # before asking for a summary it would refuse
                 return Reply("", form=ResolveForm(incident_id, await incidents.mitigation_default(ctx, incident_id)))
             return Reply(await incidents.resolve(ctx, incident_id, actor, None), shown_in_channel=True)
         request = CommandRequest(text=action_id, user_id=actor.user_id, channel_id=channel_id or "",
                                  trigger_id=trigger_id, source=actor.source)
-        name = COMMAND_OF_BUTTON[action_id]
-        if name == "escalate":
-            incidents.check_may_escalate(ctx, actor)
-        return await HANDLERS[name](ctx, request, incident_id, "")
+        return await HANDLERS[COMMAND_OF_BUTTON[action_id]](ctx, request, incident_id, "")
     except ActionRefused as exc:
         return Reply(f":warning: {exc}")

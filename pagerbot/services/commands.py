@@ -18,6 +18,7 @@ from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
 from pagerbot.services.escalation import draft
 from pagerbot.services.graphs import host_summary_text, request_graph
+from pagerbot.services.permissions import check_may_resolve
 from pagerbot.services.postmortem import share_postmortem
 from pagerbot.services.reply import DeclareForm, ResolveForm
 from pagerbot.services.reply import Reply as Reply  # re-exported: callers long imported it from here
@@ -161,6 +162,7 @@ async def _timeline(ctx: Services, request: CommandRequest, incident_id: int, ar
 
 async def _resolve(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
     if not argument.strip() and request.trigger_id:
+        check_may_resolve(ctx, request.actor)  # before asking for a summary it would refuse
         return Reply("Add a summary to resolve.",
                      form=ResolveForm(incident_id, await incidents.mitigation_default(ctx, incident_id)))
     return Reply(await incidents.resolve(ctx, incident_id, request.actor, argument.strip() or None),
@@ -180,7 +182,6 @@ async def _hosts(ctx: Services, request: CommandRequest, incident_id: int, argum
 
 
 async def _escalate(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    incidents.check_may_escalate(ctx, request.actor)
     # the draft is in the channel; the answer says what to do with it (not the same words)
     return Reply(await draft(ctx, incident_id, argument.strip() or None, request.actor))
 

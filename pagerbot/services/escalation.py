@@ -34,6 +34,7 @@ from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
 from pagerbot.services.emails import EDITABLE, sent_thread, vendor_name
 from pagerbot.services.graphs import keep_graph, span_graph
+from pagerbot.services.permissions import check_may_escalate
 from pagerbot.services.reply import Reply
 from pagerbot.settings import VendorConfig
 from pagerbot.store.repository import Email, Incident, Session
@@ -128,6 +129,7 @@ async def _store_draft(ctx: Services, session: Session, incident: Incident, key:
 
 async def draft(ctx: Services, incident_id: int, vendor: str | None, actor: Actor) -> str:
     """Write the email to the vendor and post it for review; a follow-up once an earlier one was sent."""
+    check_may_escalate(ctx, actor)
     key, config = _pick_vendor(ctx, vendor)
     known = await evidence.people(ctx, incident_id, actor.user_id)
     from_metrics = await evidence.metrics_evidence(ctx, incident_id)
@@ -210,8 +212,10 @@ class EditableEmail:
     text: str
 
 
-async def editable_email(ctx: Services, email_id: int) -> EditableEmail:
-    """The draft behind an Edit button, or a refusal when it can no longer be edited in Slack."""
+async def editable_email(ctx: Services, email_id: int, actor: Actor) -> EditableEmail:
+    """The draft behind an Edit button, or a refusal when it can no longer be edited in Slack (or not by
+    ``actor``)."""
+    check_may_escalate(ctx, actor)
     async with ctx.store.sessions() as session:
         row = await _email(ctx, session, email_id)
     if row.status not in EDITABLE:
@@ -224,6 +228,7 @@ async def editable_email(ctx: Services, email_id: int) -> EditableEmail:
 
 
 async def email_button(ctx: Services, action_id: str, email_id: int, actor: Actor) -> Reply | None:
+    check_may_escalate(ctx, actor)
     if action_id == blocks.EMAIL_ALL_CLEAR:
         return Reply(await _draft_all_clear(ctx, email_id, actor))
     if action_id in (blocks.EMAIL_SEND, blocks.EMAIL_RETRY):
@@ -286,6 +291,10 @@ def _addresses(text: str) -> list[str]:
 async def edit_draft(ctx: Services, email_id: int, actor: Actor, *, to: str, cc: str, subject: str,
                      body: str) -> None:
     """The Edit modal was submitted: check it, store the new draft, refresh the preview."""
+    try:
+        check_may_escalate(ctx, actor)
+    except ActionRefused as exc:
+        raise EmailRefused("to", str(exc)) from None
     to_list, cc_list = _addresses(to), _addresses(cc)
     if not to_list:
         raise EmailRefused("to", "Give at least one recipient")

@@ -19,6 +19,7 @@ from pagerbot.services.actor import Actor as Actor
 from pagerbot.services.context import Services
 from pagerbot.services.escalation import offer_all_clear
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
+from pagerbot.services.permissions import check_may_coordinate, check_may_resolve
 from pagerbot.store.repository import Incident, Session, incident_record
 
 
@@ -66,6 +67,8 @@ async def move(ctx: Services, incident_id: int, target: Status, actor: Actor, *,
     async with ctx.store.transaction() as session:
         incident = await _get(ctx, session, incident_id)
         current = Status(incident.status)
+        if Status.RESOLVED in (current, target):  # resolve, or reopen (a move out of resolved)
+            check_may_resolve(ctx, actor)
         try:
             check_move(current, target)
         except IllegalMove as exc:
@@ -141,7 +144,7 @@ async def acknowledge(ctx: Services, incident_id: int, actor: Actor) -> str:
 
 async def resolve(ctx: Services, incident_id: int, actor: Actor, summary: str | None = None, *,
                   mitigated_at: datetime | None = None, impact: str | None = None) -> str:
-    _check_allowed(ctx.settings.config.slack.resolvers, actor, "resolve")
+    check_may_resolve(ctx, actor)  # before the modal's summary is asked for, too (move checks again)
     async with ctx.store.sessions() as session:
         row = await ctx.store.incident(session, incident_id)
     if row is not None and row.resolved_at is not None:
@@ -188,19 +191,11 @@ async def reopen(ctx: Services, incident_id: int, actor: Actor) -> str:
     return await move(ctx, incident_id, Status.INVESTIGATING, actor)
 
 
-def _check_allowed(allowed: list[str], actor: Actor, what: str) -> None:
-    if allowed and actor.user_id not in allowed:
-        raise ActionRefused(f"you are not allowed to {what} incidents (ask one of: {', '.join(allowed)})")
-
-
-def check_may_escalate(ctx: Services, actor: Actor) -> None:
-    _check_allowed(ctx.settings.config.slack.escalators, actor, "escalate")
-
-
 async def set_severity(ctx: Services, incident_id: int, severity: Severity, actor: Actor) -> str:
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
         incident = await _get(ctx, session, incident_id)
+        check_may_coordinate(ctx, incident.lead, actor)
         if incident.severity == int(severity):
             raise ActionRefused(f"the incident is already SEV{int(severity)}")
         previous = incident.severity
@@ -218,6 +213,7 @@ async def set_lead(ctx: Services, incident_id: int, lead: str, actor: Actor) -> 
     now = ctx.clock.now()
     async with ctx.store.transaction() as session:
         incident = await _get(ctx, session, incident_id)
+        check_may_coordinate(ctx, incident.lead, actor)
         incident.lead = lead
         text = f"{actor.mention} made <@{lead}> the incident lead"
         await _record(ctx, session, incident, actor, "status", f"{actor.user_id} made {lead} the incident lead", now,

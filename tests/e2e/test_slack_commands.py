@@ -424,7 +424,7 @@ def test_who_may_resolve_or_escalate_is_configurable(sqlite_url: str, fake_slack
         bot.say("declare Mail queue grows", channel_id=general)
         channel = bot.channel()
         said = bot.say("resolve it went away", channel_id=channel)
-        assert said == ":warning: you are not allowed to resolve incidents (ask one of: U0BOB)"
+        assert said == ":warning: you are not allowed to resolve or reopen incidents (ask one of: U0BOB)"
         assert "not allowed to escalate" in bot.say("escalate", channel_id=channel)
         refused = bot.submit("resolve_incident", {"summary": {"summary": "went away"}},
                              private_metadata=json.dumps({"incident": 1}))
