@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pagerbot.chat import blocks
@@ -17,7 +18,7 @@ from pagerbot.core.naming import channel_name
 from pagerbot.core.records import IncidentRecord
 from pagerbot.services.context import Services
 from pagerbot.services.delivery import Handler, Job, Persist, UndeliverableError, post_once
-from pagerbot.store.repository import incident_record
+from pagerbot.store.repository import incident_record, rowcount
 from pagerbot.store.tables import Graph, Incident
 
 log = logging.getLogger("pagerbot.outbox")
@@ -58,35 +59,64 @@ def _with_timeline(ctx: Services, incident_id: int, text: str, *, kind: str = "s
 
 
 async def open_channel(ctx: Services, job: Job) -> Persist | None:
+    """Create the incident's channel, under the first free name.
+
+    One channel per incident: a channel whose name is taken is adopted only when this incident's own earlier
+    attempt created it and its answer was lost (the job is "maybe sent", and the name is the one that attempt
+    asked for), never one that another same-titled incident is creating at the same moment and has not
+    stored yet. The first name is implied by the title; a later one is recorded on the incident before Slack
+    is asked. The unique constraint on ``incidents.channel_id`` settles the rarest races.
+    """
     row, record = await _load(ctx, job)
     if row.channel_id:
         return None
     prefix = ctx.settings.config.slack.channel_prefix
     day = row.opened_at.astimezone(ctx.settings.tz).date()
+    earlier_attempt = (row.channel_attempt or channel_name(prefix, day, row.title, 1)) if job.maybe_sent else None
     bot = await ctx.chat.bot_user_id()
     for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
         name = channel_name(prefix, day, row.title, attempt)
+        if attempt > 1 and name != row.channel_attempt:
+            await _record_attempt(ctx, row.id, name)
+            row.channel_attempt = name
         try:
             info = await ctx.chat.create_channel(name)
         except ChatError as exc:
             if exc.error != "name_taken":
                 raise
-            # Ours from an earlier attempt whose answer we never saw? Adopt it unless another incident has it.
             existing = await ctx.chat.find_channel(name)
-            if existing is not None and existing.creator == bot and not await _channel_taken(ctx, existing.id):
-                info = existing
-            else:
+            if name != earlier_attempt or existing is None or existing.creator != bot:
                 continue
-        channel_id = info.id
-        return _with_timeline(ctx, row.id, f"Channel #{info.name} created",
-                              then=_set_incident(row.id, channel_id=channel_id, channel_name=info.name))
+            info = existing  # ours, from the attempt whose answer we never saw
+        if not await _claim_channel(ctx, row.id, info.id, info.name):
+            if await _has_channel(ctx, row.id):
+                return None
+            continue  # another incident holds it (it adopted the same lost attempt): take the next name
+        return _with_timeline(ctx, row.id, f"Channel #{info.name} created")
     raise UndeliverableError(f"no free channel name for INC-{record.id} after {MAX_NAME_ATTEMPTS} attempts")
 
 
-async def _channel_taken(ctx: Services, channel_id: str) -> bool:
+async def _record_attempt(ctx: Services, incident_id: int, name: str) -> None:
+    async with ctx.store.transaction() as session:
+        await session.execute(update(Incident).where(Incident.id == incident_id).values(channel_attempt=name))
+
+
+async def _claim_channel(ctx: Services, incident_id: int, channel_id: str, name: str) -> bool:
+    """Store the channel as this incident's; False when the database holds it for another one."""
+    try:
+        async with ctx.store.transaction() as session:
+            claimed = await session.execute(
+                update(Incident).where(Incident.id == incident_id, Incident.channel_id.is_(None))
+                .values(channel_id=channel_id, channel_name=name, channel_attempt=None))
+            return bool(rowcount(claimed))
+    except IntegrityError:
+        return False
+
+
+async def _has_channel(ctx: Services, incident_id: int) -> bool:
     async with ctx.store.sessions() as session:
-        found = await session.execute(select(Incident.id).where(Incident.channel_id == channel_id))
-        return found.first() is not None
+        found = await session.execute(select(Incident.channel_id).where(Incident.id == incident_id))
+        return found.scalar_one_or_none() is not None
 
 
 async def set_topic(ctx: Services, job: Job) -> Persist | None:

@@ -78,8 +78,12 @@ class Incident(Base):
     open_group_key: Mapped[str | None] = mapped_column(String(1000), unique=True)
     wave: Mapped[int] = mapped_column(Integer, default=1)
     wave_started_at: Mapped[datetime | None]  # when the current wave began (NULL for the first: opened_at)
-    channel_id: Mapped[str | None] = mapped_column(String(32))
+    # One channel per incident, enforced here: two incidents racing for a channel name cannot share it.
+    channel_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     channel_name: Mapped[str | None] = mapped_column(String(100))
+    # The channel name being created after a clash, written before asking Slack: only this incident's own
+    # earlier attempt (its answer lost) makes a "name_taken" channel its own (outbox/ops.open_channel).
+    channel_attempt: Mapped[str | None] = mapped_column(String(100))
     header_ts: Mapped[str | None] = mapped_column(String(32))
     digest_ts: Mapped[str | None] = mapped_column(String(32))  # the current wave's storm digest
     resolve_offer_ts: Mapped[str | None] = mapped_column(String(32))  # the standing "Resolve?" offer
