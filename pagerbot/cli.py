@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations on start")
     serve.add_argument("--insecure-no-auth", action="store_true",
                        help="accept alerts without PAGERBOT_API_TOKEN (local experiments only)")
+    serve.add_argument("--insecure-public-bind", action="store_true",
+                       help="allow --insecure-no-auth on an address that is not loopback (refused without it)")
     serve.add_argument("--log-format", choices=["json", "text"], default="json")
     serve.add_argument("--log-level", default="INFO")
 
@@ -90,7 +92,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pagerbot.server import serve
 
         return serve(settings, host=args.host, port=args.port, migrate=not args.no_migrate,
-                     insecure=args.insecure_no_auth, log_format=args.log_format, log_level=args.log_level)
+                     insecure=args.insecure_no_auth,
+                     insecure_public=args.insecure_public_bind, log_format=args.log_format, log_level=args.log_level)
     if args.command == "postmortem":
         return asyncio.run(export_postmortem(settings, args.incident, args.out))
     if args.command == "check":

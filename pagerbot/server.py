@@ -20,15 +20,23 @@ from pagerbot.logs import configure
 from pagerbot.settings import DEFAULT_PUBLIC_URL, ConfigError, Settings
 from pagerbot.store.migrate import behind, current_revision, head_revision, upgrade
 from pagerbot.web.app import create_app
+from pagerbot.web.local_access import is_loopback
 
 log = logging.getLogger("pagerbot")
 
 
 def serve(settings: Settings, *, host: str, port: int, migrate: bool = True, insecure: bool = False,
-          log_format: str = "json", log_level: str = "INFO") -> int:
+          insecure_public: bool = False, log_format: str = "json", log_level: str = "INFO") -> int:
     configure(log_format, log_level)
     if settings.api_token is None and not insecure:
         raise ConfigError("PAGERBOT_API_TOKEN: required to accept alerts (or pass --insecure-no-auth to try it out)")
+    if insecure and not is_loopback(host):
+        # Alerts and the incident API without a token, on an address others reach: only when asked twice.
+        if not insecure_public:
+            raise ConfigError(f"--insecure-no-auth on {host}, which is not a loopback address: anyone who reaches "
+                              "it could post alerts and read incidents; bind to 127.0.0.1, set "
+                              "PAGERBOT_API_TOKEN, or add --insecure-public-bind if that is really meant")
+        log.warning("serving WITHOUT authentication on %s (--insecure-no-auth --insecure-public-bind)", host)
     # uvloop (and httptools, which uvicorn picks by itself when installed) cut the event loop's and the HTTP
     # parser's share of the CPU an alert costs; plain asyncio where uvloop is not available.
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -97,7 +105,7 @@ async def _serve(settings: Settings, *, host: str, port: int, migrate: bool, ins
             log.warning("the database is at revision %s, newer than this pagerbot's %s", current, head)
     runtime = build(settings)
 
-    app = create_app(runtime, insecure=insecure)
+    app = create_app(runtime, insecure=insecure, bind_host=host)
 
     def started(served_port: int) -> None:
         if runtime.socket_mode is not None:

@@ -298,6 +298,8 @@ class Settings:
     slack_app_token: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
     public_url: str = DEFAULT_PUBLIC_URL
+    local_password: str | None = None  # /local's login (docs/security.md)
+    metrics_token: str | None = None  # when set, GET /metrics wants it as a bearer token
     config: FileConfig = field(default_factory=FileConfig)
 
     @property
@@ -379,5 +381,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_app_token=env.get("SLACK_APP_TOKEN") or None,
         slack_api_url=api_url,
         public_url=(env.get("PAGERBOT_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
+        local_password=env.get("PAGERBOT_LOCAL_PASSWORD") or None,
+        metrics_token=env.get("PAGERBOT_METRICS_TOKEN") or None,
         config=config,
     )

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +21,7 @@ from pagerbot.web import alerts, incidents
 from pagerbot.web.auth import require_api_token
 from pagerbot.web.errors import ApiError, error_response
 from pagerbot.web.local import router as local_router
+from pagerbot.web.local_access import LocalAccess, LocalPageHeaders, local_guard
 
 if TYPE_CHECKING:  # for the annotation only: the composition root builds the Runtime this app serves
     from pagerbot.bootstrap import Runtime
@@ -28,8 +29,10 @@ if TYPE_CHECKING:  # for the annotation only: the composition root builds the Ru
 log = logging.getLogger("pagerbot.web")
 
 
-def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = True) -> FastAPI:
-    """``background`` runs the outbox worker and the scheduler inside the server's lifespan."""
+def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = True,
+               bind_host: str = "127.0.0.1") -> FastAPI:
+    """``background`` runs the outbox worker and the scheduler inside the server's lifespan; ``bind_host`` is
+    the address served, which decides whether /local asks for a login (web/local_access.py)."""
     ctx = runtime.ctx
 
     @asynccontextmanager
@@ -80,7 +83,9 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if ctx.settings.metrics_token is not None:  # open unless PAGERBOT_METRICS_TOKEN is set (docs/security.md)
+            require_api_token(request, ctx.settings.metrics_token, insecure=False)
         # The outbox and inbox gauges are read from the database at scrape time (all replicas see the same outbox);
         # without the database the last values are served, and /readyz says why.
         with contextlib.suppress(Exception):
@@ -104,5 +109,11 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
                                   "the websocket pagerbot opens, not at this URL")
 
     if runtime.local is not None:
-        app.include_router(local_router(runtime))
+        settings = ctx.settings
+        guard = local_guard(bind_host, settings.local_password, settings.api_token, settings.public_url)
+        if guard.access is LocalAccess.OFF:
+            log.warning("/local is not served: %s is not a loopback address and no password is set "
+                        "(PAGERBOT_LOCAL_PASSWORD or PAGERBOT_API_TOKEN)", bind_host)
+        app.include_router(local_router(runtime), dependencies=[Depends(guard)])
+        app.add_middleware(LocalPageHeaders)
     return app

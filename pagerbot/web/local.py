@@ -22,6 +22,7 @@ from pagerbot.services.reply import DeclareForm, Reply, ResolveForm
 from pagerbot.store.tables import Incident, OutboxRow
 from pagerbot.web.errors import ApiError
 from pagerbot.web.live import channel_version, follow_script
+from pagerbot.web.local_access import page_headers
 from pagerbot.web.render import message_html, mrkdwn_to_text, page
 
 if TYPE_CHECKING:  # for the annotation only: the composition root builds the Runtime this app serves
@@ -125,7 +126,8 @@ def router(runtime: Runtime) -> APIRouter:
         body = f'<div id="messages">{body}</div>' + _command_form(channel_id, names)
         topic = mrkdwn_to_text(current.topic, names, channel_names)
         live = follow_script(f"/local/{channel_id}/version", shown_version)
-        return HTMLResponse(page(f"#{current.name}", topic, body, nav=await nav(channels, channel_id), script=live))
+        return HTMLResponse(page(f"#{current.name}", topic, body, nav=await nav(channels, channel_id), script=live),
+                            headers=page_headers([live]))
 
     @api.post("/local/{channel_id}/command", dependencies=[Depends(same_origin)])
     async def command(channel_id: str, text: str = Form(...), user: str = Form("U0ALICE")) -> Response:
