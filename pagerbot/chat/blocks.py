@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from pagerbot.core.escaping import mrkdwn, one_line, plain
+from pagerbot.core.escaping import mrkdwn, one_line, plain, slack_entities
 from pagerbot.core.lifecycle import STATUS_EMOJI, Status
 from pagerbot.core.records import AlertRecord, AlertTally, IncidentRecord
 from pagerbot.core.waves import WaveStart, wave_label
@@ -70,12 +70,11 @@ def topic(incident: IncidentRecord, tz: ZoneInfo | None = None) -> str:
     wave = current_wave(incident, tz) if tz is not None and Status(incident.status).is_open else ""
     status = f"{incident.status} · {wave}" if wave else incident.status
     # a topic shows no formatting but does read <…> as a mention or link: the title's &, <, > are escaped
-    title = incident.title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return one_line(f"SEV{incident.severity} · {status} · {lead} · {title}", 250)
+    return one_line(f"SEV{incident.severity} · {status} · {lead} · {slack_entities(incident.title)}", 250)
 
 
 def purpose(incident: IncidentRecord) -> str:
-    return one_line(f"{incident.ref}: {incident.title}", 250)
+    return one_line(f"{incident.ref}: {slack_entities(incident.title)}", 250)
 
 
 def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
@@ -151,7 +150,9 @@ def acknowledged_line(incident: IncidentRecord, tz: ZoneInfo) -> str:
 
 
 def header_text(incident: IncidentRecord) -> str:
-    return one_line(f"{incident.ref} SEV{incident.severity} {incident.status}: {incident.title}", 300)
+    """The header's fallback text (notifications, screen readers): the title may not mention anyone."""
+    return one_line(f"{incident.ref} SEV{incident.severity} {incident.status}: {slack_entities(incident.title)}",
+                    300)
 
 
 def _alert_line(alert: AlertRecord) -> str:

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 )
 
 from pagerbot.chat.blocks import EMAIL_ALL_CLEAR, EMAIL_DISCARD, EMAIL_EDIT, EMAIL_RETRY, EMAIL_SEND
-from pagerbot.core.escaping import mrkdwn, one_line
+from pagerbot.core.escaping import mrkdwn, one_line, slack_entities
 
 PREVIEW_LIMIT = 2600  # the body shown in Slack (a section holds 3000 characters, with room for the fences)
 KIND_LABEL = {"escalation": "Escalation email", "followup": "Follow-up email", "allclear": "All-clear email"}
@@ -104,7 +104,7 @@ def email_preview(email: EmailPreview) -> tuple[str, list[dict[str, Any]]]:
     if notes:
         message.append(ContextBlock(elements=[MarkdownTextObject(text="   ".join(notes)[:3000])]))
     message.extend(_state(email))
-    text = f"{label} to {email.vendor_name} ({email.status}): {one_line(email.subject, 150)}"
+    text = slack_entities(f"{label} to {email.vendor_name} ({email.status}): {one_line(email.subject, 150)}")
     return text, [b.to_dict() for b in message]
 
 

@@ -9,6 +9,12 @@ _MRKDWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _MRKDWN_FORMAT = re.compile(r"([*_~`])")
 
 
+def slack_entities(text: str) -> str:
+    """Escape only ``&``, ``<`` and ``>``: for Slack text that shows no formatting but does read ``<…>`` as a
+    mention or a link (a message's fallback ``text``, a channel's purpose and topic)."""
+    return text.translate(_MRKDWN)
+
+
 def mrkdwn(text: str) -> str:
     """Escape ``text`` for Slack mrkdwn: no mentions (<!channel>), links or formatting survive."""
     return _MRKDWN_FORMAT.sub("\u200b\\1\u200b", text.translate(_MRKDWN))
