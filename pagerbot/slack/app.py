@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -67,6 +68,15 @@ def build_bolt(ctx: Services) -> tuple[AsyncApp, AsyncSlackRequestHandler]:
 async def _first_time(ctx: Services, key: str) -> bool:
     async with ctx.store.transaction() as session:
         return await ctx.store.first_time(session, key, ctx.clock.now())
+
+
+async def _first_submission(ctx: Services, body: dict[str, Any], view: dict[str, Any]) -> bool:
+    """False for a modal submission seen before (Slack's retry, or a replay): the same view, version, person
+    and values. A corrected resubmission after an error differs in its values, so it counts."""
+    values = json.dumps((view.get("state") or {}).get("values") or {}, sort_keys=True)
+    digest = hashlib.sha256(values.encode()).hexdigest()[:32]
+    who = (body.get("user") or {}).get("id")
+    return await _first_time(ctx, f"view:{view.get('id')}:{view.get('hash')}:{who}:{digest}")
 
 
 async def _send(ctx: Services, respond: Any, reply: Reply, trigger_id: str | None) -> None:
@@ -140,6 +150,8 @@ def register(app: AsyncApp, ctx: Services) -> None:
             await ack(response_action="errors", errors={"title": "Give the incident a title"})
             return
         await ack()
+        if not await _first_submission(ctx, body, view):
+            return
         try:
             await incidents.declare(ctx, Actor(body["user"]["id"]), values["title"],
                                     severity=Severity.parse(values.get("severity") or "3", Severity.SEV3),
@@ -160,6 +172,9 @@ def register(app: AsyncApp, ctx: Services) -> None:
             await ack(response_action="errors", errors={"mitigated": "That is in the future: when did the impact end?"})
             return
         incident_id = int(json.loads(view.get("private_metadata") or "{}").get("incident", 0))
+        if not await _first_submission(ctx, body, view):
+            await ack()
+            return
         try:
             await incidents.resolve(ctx, incident_id, Actor(body["user"]["id"]), summary, mitigated_at=mitigated,
                                     impact=values.get("impact") or None)
@@ -172,6 +187,9 @@ def register(app: AsyncApp, ctx: Services) -> None:
     async def email_edited(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = views.submitted_values(view)
         email_id = int(json.loads(view.get("private_metadata") or "{}").get("email", 0))
+        if not await _first_submission(ctx, body, view):
+            await ack()
+            return
         try:
             await edit_draft(ctx, email_id, Actor(body["user"]["id"]), to=values.get("to", ""),
                              cc=values.get("cc", ""), subject=values.get("subject", ""), body=values.get("body", ""))
