@@ -6,6 +6,7 @@ and GET /incidents/{id}/postmortem.md.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from pagerbot.core.durations import key_times
 from pagerbot.core.people import is_user_id, user_ids
 from pagerbot.core.records import AlertRecord, IncidentRecord
 from pagerbot.core.timezones import aware
+from pagerbot.core.timeline import merge_alerts
 from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
@@ -42,12 +44,15 @@ async def gather(ctx: Services, incident_id: int) -> tuple[PostmortemInput, dict
         if row is None:
             raise NoSuchIncident(incident_id)
         alerts = await ctx.store.alerts_of(session, incident_id)
-        timeline = await ctx.store.timeline(session, incident_id)
+        recorded = await ctx.store.recorded_timeline(session, incident_id)
         escalations = await ctx.store.escalations(session, incident_id)
         graphs = await ctx.store.graphs_of(session, incident_id)
+    # merging and scanning a storm's thousands of alerts costs tenths of a second of CPU: in a worker thread
+    timeline = await asyncio.to_thread(merge_alerts, recorded, alerts)
     participants = sorted({e.actor for e in timeline if e.actor and is_user_id(e.actor)})
     record = incident_record(row, participants)
-    names = await names_for(ctx, user_ids(timeline, record))  # the IDs stay where a name is not found
+    wanted = await asyncio.to_thread(user_ids, timeline, record)
+    names = await names_for(ctx, wanted)  # the IDs stay where a name is not found
     files, graph_files = await _graph_files(ctx, record, alerts, graphs)
     times = key_times(record, timeline, escalations, alerts=alerts)
     peak = await find_peak(ctx, incident_id, times.started, times.resolved or ctx.clock.now(),
@@ -87,14 +92,17 @@ def _files(drawn: Sequence[tuple[str, bytes]]) -> tuple[dict[str, bytes], list[G
     return files, [GraphFile(file_name=f"graph-{n}.png", caption=title) for n, (title, _) in enumerate(drawn, start=1)]
 
 
+# Rendering a big incident (thousands of alerts, a long timeline) takes a second or more of CPU: it runs in a
+# worker thread, so the event loop keeps answering webhooks and Slack meanwhile.
+
 async def build_postmortem(ctx: Services, incident_id: int) -> tuple[str, dict[str, bytes]]:
     data, files = await gather(ctx, incident_id)
-    return render_postmortem(data, template_dir=_template_dir(ctx)), files
+    return await asyncio.to_thread(render_postmortem, data, template_dir=_template_dir(ctx)), files
 
 
 async def export(ctx: Services, incident_id: int, out_dir: Path) -> Path:
     data, files = await gather(ctx, incident_id)
-    return write_postmortem(data, files, out_dir, template_dir=_template_dir(ctx))
+    return await asyncio.to_thread(write_postmortem, data, files, out_dir, template_dir=_template_dir(ctx))
 
 
 async def share_postmortem(ctx: Services, incident_id: int, actor: Actor) -> str:

@@ -47,6 +47,7 @@ Conflict = IntegrityError
 OUTBOX_DUE = "pagerbot.outbox_due"
 # Set in a session's ``info``: (incident, cap) pairs it saw at the cap (see Store.alerts_firing_and_count).
 _PAST_CAP = "pagerbot.past_cap"
+ALERT_PAGE = 250  # alerts turned into records per query (alerts_of): a few milliseconds of the event loop
 
 
 def rowcount(result: object) -> int:
@@ -239,8 +240,18 @@ class Store:
         return list(rows.scalars())
 
     async def alerts_of(self, session: AsyncSession, incident_id: int) -> list[AlertRecord]:
-        rows = await session.execute(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
-        return [alert_record(a) for a in rows.scalars()]
+        """Every alert of the incident, in arrival order, read in pages: a storm's thousands of rows are
+        turned into records a page at a time, and the event loop serves other requests between pages."""
+        records: list[AlertRecord] = []
+        after = 0
+        while True:
+            page = (await session.execute(
+                select(Alert).where(Alert.incident_id == incident_id, Alert.id > after).order_by(Alert.id)
+                .limit(ALERT_PAGE))).scalars().all()
+            records.extend(alert_record(a) for a in page)
+            if len(page) < ALERT_PAGE:
+                return records
+            after = page[-1].id
 
     async def alert_tally(self, session: AsyncSession, incident_id: int, *, first: int = 0, hosts: int = 0,
                           host_names: int = 0, wave: int | None = None) -> AlertTally:
@@ -326,12 +337,15 @@ class Store:
 
     async def timeline(self, session: AsyncSession, incident_id: int) -> list[TimelineEntry]:
         """Recorded entries merged with the alerts' own history (an alert row is its own timeline entry)."""
+        entries = await self.recorded_timeline(session, incident_id)
+        return merge_alerts(entries, await self.alerts_of(session, incident_id))
+
+    async def recorded_timeline(self, session: AsyncSession, incident_id: int) -> list[TimelineEntry]:
+        """The entries recorded in the timeline table, without the alerts' own history."""
         rows = await session.execute(
             select(TimelineRow).where(TimelineRow.incident_id == incident_id).order_by(TimelineRow.at, TimelineRow.id))
-        entries = [TimelineEntry(at=r.at, kind=r.kind, source=r.source, actor=r.actor, text=r.text, data=r.data)
-                   for r in rows.scalars()]
-        alerts = await self.alerts_of(session, incident_id)
-        return merge_alerts(entries, alerts)
+        return [TimelineEntry(at=r.at, kind=r.kind, source=r.source, actor=r.actor, text=r.text, data=r.data)
+                for r in rows.scalars()]
 
     async def last_graph_event(self, session: AsyncSession, incident_id: int) -> str | None:
         """The kind of the newest graph entry on the timeline: "graph", "graph_unavailable" or None."""

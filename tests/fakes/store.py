@@ -192,8 +192,11 @@ class FakeStore:
         return True
 
     async def timeline(self, session: FakeTransaction, incident_id: int) -> list[TimelineEntry]:
-        entries = sorted(self.entries(incident_id), key=lambda entry: entry.at)
+        entries = await self.recorded_timeline(session, incident_id)
         return merge_alerts(entries, await self.alerts_of(session, incident_id))
+
+    async def recorded_timeline(self, session: FakeTransaction, incident_id: int) -> list[TimelineEntry]:
+        return sorted(self.entries(incident_id), key=lambda entry: entry.at)
 
     async def enqueue(self, session: FakeTransaction, incident_id: int | None, op: str,
                       payload: Mapping[str, Any] | None = None, *, now: datetime,
