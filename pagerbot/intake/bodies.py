@@ -34,12 +34,18 @@ PARSERS: dict[str, Callable[[object], list[AlertEvent]]] = {
 # lone UTF-16 surrogates (not encodable as UTF-8). Raw JSON cannot hold them unescaped.
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Invisible characters that change how text reads without showing: bidi overrides and isolates (U+202E turns
+# "exe.txt" into "txt.exe") and zero-width characters (hiding words from a search, joining look-alikes).
+# They are dropped from every string a sender sends, so nothing shown in Slack or an export carries them.
+_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_INVISIBLE_ESCAPE = re.compile(r"\\u(?:061[cC]|200[b-fB-F]|202[a-eA-E]|206[0-46-9]|[fF][eE][fF][fF])")
 
 
 def _storable(value: object) -> object:
-    """``value`` with every unstorable character replaced by U+FFFD: the alert is kept, not refused."""
+    """``value`` with every unstorable character replaced by U+FFFD (the alert is kept, not refused) and
+    every invisible one dropped."""
     if isinstance(value, str):
-        return _UNSTORABLE.sub("\ufffd", value)
+        return _INVISIBLE.sub("", _UNSTORABLE.sub("\ufffd", value))
     if isinstance(value, list):
         return [_storable(item) for item in value]
     if isinstance(value, dict):
@@ -69,7 +75,8 @@ def decode_json(text: str) -> object:
         raise MalformedBody("malformed JSON", "nested too deeply") from None
     except ValueError as exc:  # Python refuses integers of more than 4,300 digits (a str-to-int DoS guard)
         raise MalformedBody("malformed JSON", f"a number too long to read ({exc})") from None
-    return _storable(decoded) if _UNSTORABLE_ESCAPE.search(text) else decoded
+    needs_cleaning = (_UNSTORABLE_ESCAPE.search(text) or _INVISIBLE.search(text) or _INVISIBLE_ESCAPE.search(text))
+    return _storable(decoded) if needs_cleaning else decoded
 
 
 def parse_body(sender: str, text: str) -> list[AlertEvent]:

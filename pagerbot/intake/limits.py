@@ -291,7 +291,8 @@ def parse_time(value: object, path: str) -> datetime | None:
     """An RFC 3339 timestamp as an aware UTC datetime.
 
     Go's zero time (``0001-01-01T00:00:00Z``, what Alertmanager sends as ``endsAt`` of a firing
-    alert) and any other instant on 0001-01-01 mean "unset" and give None. Fractions beyond
+    alert, in any zone) means "unset" and gives None; any other instant, however old, is a time (the
+    incident's key times disbelieve starts before 2000: core/records.PLAUSIBLE_SINCE). Fractions beyond
     microseconds are truncated (Alertmanager sends nanoseconds); a leap second is read as :59.
     The ISO 8601 offset without a colon (``+0000``, as in PagerDuty's own examples) is accepted.
     """
@@ -311,8 +312,8 @@ def _time_of(text: str) -> datetime | str | None:
     if match is None:
         return "expected an RFC 3339 timestamp like 2024-05-01T12:00:00Z"
     year, month, day = int(match["year"]), int(match["month"]), int(match["day"])
-    if year == 1 and month == 1 and day == 1:
-        return None
+    if (year, month, day) == (1, 1, 1) and _at_midnight(match):
+        return None  # Go's zero time, in whatever zone it was written: unset
     zone = match["zone"]
     if zone in ("Z", "z"):
         tz: timezone = UTC
@@ -337,6 +338,11 @@ def _time_of(text: str) -> datetime | str | None:
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return "not a valid date and time"
+
+
+def _at_midnight(match: re.Match[str]) -> bool:
+    return (int(match["hour"]), int(match["minute"]), int(match["second"])) == (0, 0, 0) and not (
+        match["fraction"] or "").strip("0")
 
 
 def optional_time(obj: Mapping[str, object], key: str, path: str) -> datetime | None:

@@ -14,8 +14,8 @@ from pathlib import Path
 from pagerbot.core.durations import key_times
 from pagerbot.core.people import is_user_id, user_ids
 from pagerbot.core.records import AlertRecord, IncidentRecord
-from pagerbot.core.timezones import aware
 from pagerbot.core.timeline import merge_alerts
+from pagerbot.core.timezones import aware
 from pagerbot.postmortem.render import GraphFile, PostmortemInput, render_postmortem, write_postmortem
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
