@@ -21,6 +21,7 @@ from pagerbot.settings import DEFAULT_PUBLIC_URL, ConfigError, Settings
 from pagerbot.store.migrate import behind, current_revision, head_revision, upgrade
 from pagerbot.web.app import create_app
 from pagerbot.web.local_access import is_loopback
+from pagerbot.web.slow_clients import header_timeout_protocol
 
 log = logging.getLogger("pagerbot")
 
@@ -118,8 +119,11 @@ async def _serve(settings: Settings, *, host: str, port: int, migrate: bool, ins
     budget = settings.config.server.shutdown_seconds
     # In-flight requests get most of the budget; the outbox batch runs meanwhile (begin_stop), and what
     # is left of the budget bounds the background stop in the lifespan's shutdown.
+    limits = settings.config.server
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            timeout_graceful_shutdown=max(1, int(budget * 0.75)), lifespan="on")
+                            timeout_graceful_shutdown=max(1, int(budget * 0.75)), lifespan="on",
+                            http=header_timeout_protocol(limits.header_timeout_seconds),
+                            limit_concurrency=limits.max_connections, timeout_keep_alive=5)
     server = _Server(config, on_signal=lambda: runtime.begin_stop(budget), on_started=started)
     try:
         await server.serve()

@@ -252,6 +252,10 @@ class ServerConfig(_Strict):
     # a worker renews its claims every third of this; a dead worker's rows are claimed again after it
     outbox_lease_seconds: float = Field(default=120.0, gt=0, le=3600)
     shutdown_seconds: float = Field(default=8.0, gt=0, le=60)  # SIGTERM: in-flight requests and the outbox batch
+    # slow clients (docs/security.md): a request's headers must arrive within this; connections and requests
+    # beyond max_connections at once are answered 503 (senders retry) instead of queueing without bound
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=10, le=100_000)
     # a pooled PostgreSQL connection idle this long is tested before use (store/db.create_engine says why)
     db_ping_after_idle_seconds: float = Field(default=10.0, ge=0, le=3600)
 
