@@ -46,7 +46,7 @@ class Drawn:
     colors: dict[str, str] = field(default_factory=dict)
     legend: list[LegendRow] = field(default_factory=list)
     capacity: float | None = None
-    capacity_y: list[float] = field(default_factory=list)  # the capacity lines' values, as drawn
+    capacity_y: list[float] = field(default_factory=list)  # the capacity lines' values, as drawn, ascending
     plots: list[tuple[float, float, float, float]] = field(default_factory=list)  # left, top, right, bottom
     lane: tuple[float, float] = (0.0, 0.0)  # its top and bottom
     lane_labels: list[LaneLabel] = field(default_factory=list)
@@ -111,14 +111,19 @@ class Overlay:
         ax.add_line(self.capacity)
 
     def set(self, spans: Sequence[tuple[float, float, str]], lines: Sequence[tuple[float, str]],
-            capacity: float | None, x_lo: float, x_hi: float) -> None:
+            capacities: Sequence[float], x_lo: float, x_hi: float) -> None:
         self.spans.set_verts([[(a, -1e9), (b, -1e9), (b, 1e9), (a, 1e9)] for a, b, _ in spans])
         self.spans.set_facecolor([INCIDENT_SHADE if kind == "incident" else WAVE_SHADE for _, _, kind in spans])
         segments = [[(x, -1e9), (x, 1e9)] for x, _ in lines]
         self.halo.set_segments(segments)
         self.lines.set_segments(segments)
         self.lines.set_color([c for _, c in lines])
-        self.capacity.set_data([x_lo, x_hi], [capacity, capacity] if capacity is not None else [math.nan] * 2)
+        # one dashed line per value, as one artist: NaN breaks the line between them
+        xs, ys = [math.nan], [math.nan]
+        for value in capacities:
+            xs += [x_lo, x_hi, math.nan]
+            ys += [value, value, math.nan]
+        self.capacity.set_data(xs, ys)
 
 
 class Frame:
@@ -211,7 +216,9 @@ def lane(frame: Frame, drawn: Drawn, marks: Sequence[LaneMark], plot_left: float
         frame.fill(mk.x - SCALE / 2, lane_bottom - px(5), mk.x + SCALE / 2, lane_bottom, mk.color)
     for p in placed:
         row_bottom = lane_bottom - px(ROW) * p.row
-        beside = p.left >= p.mark.x  # else the label lies over its line's top: the line stops under it
+        # beside its line (right or left of it), the line reaches up to the label's row; a label too wide for
+        # either side lies over its line's top, and the line stops under it
+        beside = p.left >= p.mark.x or p.right <= p.mark.x
         frame.fill(p.mark.x - SCALE / 2, row_bottom - (px(ROW) - px(3) if beside else 0), p.mark.x + SCALE / 2,
                    lane_bottom, p.mark.color)
         labels.append(Label(p.text, p.left, row_bottom - px(ROW) / 2, TEXT_PX, "left", "center", p.mark.color))
@@ -222,9 +229,10 @@ NUMBER_COLUMN_PX = 46.0  # logical width of a last/avg/max column
 
 
 def legend_block(frame: Frame, rows: Sequence[LegendRow], top: float, left: float, right: float,
-                  title: str = "") -> list[Label]:
+                  title: str = "", notes: Mapping[str, str] | None = None) -> list[Label]:
     """A header line (``title`` at the left, "last avg max" at the right), then one line per series: its
-    swatch, host and values, the numbers right-aligned under their heading. Pixels in, labels out."""
+    swatch, host (and its note, e.g. " · 4 cores") and values, the numbers right-aligned under their heading.
+    Pixels in, labels out."""
     labels = [Label(title, left, top, TEXT_PX, bold=True)] if title else []
     column = px(NUMBER_COLUMN_PX)
     for k, name in enumerate(("max", "avg", "last")):
@@ -232,7 +240,7 @@ def legend_block(frame: Frame, rows: Sequence[LegendRow], top: float, left: floa
     for i, row in enumerate(rows):
         y = top + px(ROW) * (i + 1)
         frame.fill(left, y + px(4), left + px(12), y + px(16), row.color)
-        labels.append(Label(row.host, left + px(16), y, TEXT_PX))
+        labels.append(Label(row.host + (notes or {}).get(row.host, ""), left + px(16), y, TEXT_PX))
         for k, value in enumerate((row.max, row.avg, row.last)):
             labels.append(Label(fmt_value(value), right - column * k, y, TEXT_PX, "right"))
     return labels

@@ -11,7 +11,8 @@ from datetime import datetime
 class Marker:
     """A thin vertical line with a label in the lane above the plot: an alert, the incident opening...
 
-    ``kind`` is "alert" or "event"; markers close in time are told as one label ("3 alerts").
+    ``kind`` is "alert" or "event"; markers close in time are told as one label
+    ("INC-1 opened · 3 alert names": alert markers are one per alert name, so that is what the label counts).
     """
 
     at: datetime

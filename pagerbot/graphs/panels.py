@@ -90,7 +90,7 @@ class _PanelCanvas:
         x_lo, x_hi = limits(t_lo, t_hi, window)
         cores = {h: _last(by.get(h, {}).get(m.CPUS)) for h in hosts}
         drawn.capacity = capacity_of(cores)
-        panel_legends: list[tuple[float, list[LegendRow], str]] = []
+        panel_legends: list[tuple[float, list[LegendRow], str, dict[str, str]]] = []
         for i, ((metric, name), ax) in enumerate(zip(PANEL_METRICS, self.axes, strict=True)):
             for line in self.lines[i]:
                 line.remove()
@@ -110,20 +110,23 @@ class _PanelCanvas:
                 if np.isfinite(v).any():
                     peak = max(peak, float(np.nanmax(v)))
             ax.set_xlim(x_lo, x_hi)
-            capacity = None
+            capacities: list[float] = []
+            notes: dict[str, str] = {}
             if metric == m.LOAD1:
-                known = [c for c in cores.values() if math.isfinite(c)]
-                capacity = max(known) if known else None
-                peak = max(peak, capacity or 0.0)
+                # every host's own core count: one dashed line per distinct count, and with several hosts
+                # each legend row says its host's, so no host is read against another's cores
+                capacities = sorted({c for c in cores.values() if math.isfinite(c) and c > 0})
+                if len(hosts) > 1:
+                    notes = {h: f" · {c:g} cores" for h, c in cores.items() if math.isfinite(c) and c > 0}
+                peak = max([peak, *capacities])
                 ax.set_ylim(0, peak * 1.1 if peak > 0 else 1.0)
             else:
                 ax.set_ylim(0, 100)
             spans_x = [(date_num(s.start.timestamp()), date_num(s.end.timestamp()), s.kind) for s in spans]
-            self.overlays[i].set(spans_x, [], capacity, x_lo, x_hi)
-            drawn.capacity_y += [float(v) for v in np.asarray(self.overlays[i].capacity.get_ydata(), dtype=float)[:1]
-                                 if math.isfinite(v)]
-            suffix = f", {capacity:g} cores (dashed)" if capacity is not None else ""
-            panel_legends.append((self.panel_tops[i], rows, name + suffix))
+            self.overlays[i].set(spans_x, [], capacities, x_lo, x_hi)
+            drawn.capacity_y += sorted({float(v) for v in np.asarray(self.overlays[i].capacity.get_ydata(),
+                                                                       dtype=float) if math.isfinite(v)})
+            panel_legends.append((self.panel_tops[i], rows, name + _cores_suffix(capacities), notes))
             if i == 0:
                 drawn.legend = rows
         plots = []
@@ -153,8 +156,8 @@ class _PanelCanvas:
         frame = Frame(pixels)
         drawn.spans = [(x_of(s.start), x_of(s.end), s.kind) for s in spans]
         labels += lane(frame, drawn, marks, plots[0][0], plots[0][2])
-        for top, rows, name in panel_legends:
-            labels += _panel_legend(frame, rows, px(top - ROW * (1 + self.rows) - PANEL_GAP), name)
+        for top, rows, name, notes in panel_legends:
+            labels += _panel_legend(frame, rows, px(top - ROW * (1 + self.rows) - PANEL_GAP), name, notes)
         if not hosts:
             labels.append(Label("no data", px(WIDTH_PX / 2), px(self.height / 2), TEXT_PX, "center", "center",
                                 MUTED))
@@ -165,9 +168,19 @@ class _PanelCanvas:
         return encode_rgb(pixels)
 
 
-def _panel_legend(frame: Frame, rows: Sequence[LegendRow], top: float, name: str) -> list[Label]:
-    """The panel's name, then one row per host: its swatch, name, last, average and maximum."""
-    return legend_block(frame, rows, top, px(MARGIN), px(WIDTH_PX - MARGIN), name)
+def _panel_legend(frame: Frame, rows: Sequence[LegendRow], top: float, name: str,
+                  notes: Mapping[str, str]) -> list[Label]:
+    """The panel's name, then one row per host: its swatch, name (and note), last, average and maximum."""
+    return legend_block(frame, rows, top, px(MARGIN), px(WIDTH_PX - MARGIN), name, notes)
+
+
+def _cores_suffix(capacities: Sequence[float]) -> str:
+    """What the load panel's dashed lines are: ", 8 cores (dashed)", ", 4 and 8 cores (dashed)"."""
+    if not capacities:
+        return ""
+    counts = [f"{c:g}" for c in capacities]
+    told = counts[0] if len(counts) == 1 else ", ".join(counts[:-1]) + " and " + counts[-1]
+    return f", {told} cores (dashed)"
 
 
 def _last(s: Series | None) -> float:
@@ -202,7 +215,8 @@ def host_panels(
 ) -> bytes:
     """Load (with the core count), CPU busy % and iowait %, one panel under another, one line per host in the
     host's own colour. ``hosts`` picks and orders the hosts (default: the busiest by recent load, at most
-    ``max_hosts``, in pool order). With several hosts the dashed line is the largest core count."""
+    ``max_hosts``, in pool order). The load panel has a dashed line at each distinct core count; with several
+    hosts each legend row names its host's cores."""
     by: dict[str, dict[str, Series]] = {}
     for s in series:
         by.setdefault(s.host, {})[s.metric] = s

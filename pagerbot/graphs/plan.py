@@ -65,10 +65,11 @@ def _group_label(group: Sequence[Marker]) -> str:
     parts = [m.label for m in events[:1]]
     if len(events) > 1:
         parts = [f"{len(events)} events"]
-    if len(alerts) == 1:
-        parts.append(alerts[0].label)
-    elif alerts:
-        parts.append(f"{len(alerts)} alerts")
+    names = sorted({m.label for m in alerts})
+    if len(names) == 1:
+        parts.append(names[0])
+    elif names:  # one marker per alert name, not per alert: say so, the channel counts alerts
+        parts.append(f"{len(names)} alert names")
     return " · ".join(parts)
 
 
@@ -105,52 +106,70 @@ class LaneLabel:
 
 def place_lane(marks: Sequence[LaneMark], measure: Callable[[str], float], left: float, right: float,
                rows: int, pad: float) -> list[LaneLabel]:
-    """Put each mark's label in the lane, to the right of its line (shifted left near the right edge), on rows
-    chosen so that no two labels overlap and no line crosses a label: a mark's line runs from its label's row
-    down to the plot. Lower rows are preferred. When no choice of rows works, the two marks closest in time
-    are told as one ("3 alerts") and the lane is tried again."""
+    """Put each mark's label in the lane next to its own line: to its right, or right-aligned to its left when
+    there is no room on the right (near the lane's right edge, or where the right would cover another line).
+    Rows are chosen so that no two labels overlap and no label lies over another mark's line in any row (a
+    label above a line reads as that line's); lower rows are preferred. When the lane has no room for that, a
+    label may pass above the top of a line whose own label sits beside it in a lower row (never across a line
+    as drawn) rather than have marks told together. When no choice works, the two marks closest in time are
+    told as one ("INC-1 opened · 3 alert names") and the lane is tried again."""
     marks = list(marks)
     while True:
-        spans = [_extent(mark, measure, left, right, pad) for mark in marks]
-        rows_of = _choose_rows(marks, spans, rows, pad)
-        if rows_of is not None:
+        sides = [_sides(mark, measure(mark.label), left, right, pad) for mark in marks]
+        chosen = _choose(marks, sides, rows, pad, strict=True) or _choose(marks, sides, rows, pad, strict=False)
+        if chosen is not None:
             return [LaneLabel(mark, mark.label, start, end, row)
-                    for mark, (start, end), row in zip(marks, spans, rows_of, strict=True)]
+                    for mark, ((start, end), row) in zip(marks, chosen, strict=True)]
         i = min(range(len(marks) - 1), key=lambda k: marks[k + 1].x - marks[k].x)
         joined = (*marks[i].markers, *marks[i + 1].markers)
         color = marks[i].color if marks[i].color == marks[i + 1].color else marker_color(None, "alert")
         marks[i:i + 2] = [LaneMark(marks[i].x, _group_label(joined), color, joined)]
 
 
-def _extent(mark: LaneMark, measure: Callable[[str], float], left: float, right: float,
-            pad: float) -> tuple[float, float]:
-    width = measure(mark.label)
-    start = max(left, min(mark.x + pad, right - width))  # near the right edge, shifted left just enough
-    return start, start + width
+Extent = tuple[float, float]
 
 
-def _choose_rows(marks: Sequence[LaneMark], spans: Sequence[tuple[float, float]], rows: int,
-                 pad: float) -> list[int] | None:
-    """A row for each label such that no two clash (a depth-first search, lower rows first), or None."""
-    chosen: list[int] = []
+def _sides(mark: LaneMark, width: float, left: float, right: float, pad: float) -> list[Extent]:
+    """Where a label may go, best first: right of its line, then ending left of it; a label wider than either
+    room is shifted inside the lane (it then lies over its own line, which stops under it)."""
+    beside = [(mark.x + pad, mark.x + pad + width), (mark.x - pad - width, mark.x - pad)]
+    fits = [(a, b) for a, b in beside if left <= a and b <= right]
+    if fits:
+        return fits
+    start = max(left, min(mark.x + pad, right - width))
+    return [(start, start + width)]
 
-    def clash(i: int, row_i: int, j: int, row_j: int) -> bool:
-        (a0, a1), (b0, b1) = spans[i], spans[j]
-        if row_i == row_j:
-            return a0 < b1 + pad and b0 < a1 + pad
-        if row_i < row_j:  # j's line runs down through row i
-            return a0 - pad <= marks[j].x <= a1 + pad
-        return b0 - pad <= marks[i].x <= b1 + pad
+
+def _choose(marks: Sequence[LaneMark], sides: Sequence[Sequence[Extent]], rows: int, pad: float, *,
+            strict: bool) -> list[tuple[Extent, int]] | None:
+    """An extent and a row for each label such that none clash (a depth-first search, the preferred side
+    first, then lower rows first), or None. ``strict``: no label over another mark's x in any row; else only
+    not across a line as drawn (from the plot up to its label's row)."""
+    chosen: list[tuple[Extent, int]] = []
+
+    def covers(extent: Extent, x: float) -> bool:  # the line passes through the label's box
+        return extent[0] <= x <= extent[1]
+
+    def clash(i: int, extent: Extent, row: int, j: int) -> bool:
+        (other, other_row) = chosen[j]
+        if row == other_row and extent[0] < other[1] + pad and other[0] < extent[1] + pad:
+            return True
+        if strict or row == other_row:
+            return covers(extent, marks[j].x) or covers(other, marks[i].x)
+        if row < other_row:  # j's line runs down through this row
+            return covers(extent, marks[j].x)
+        return covers(other, marks[i].x)  # this line runs down through j's row
 
     def search(i: int) -> bool:
         if i == len(marks):
             return True
-        for row in range(rows):
-            if not any(clash(i, row, j, chosen[j]) for j in range(i)):
-                chosen.append(row)
-                if search(i + 1):
-                    return True
-                chosen.pop()
+        for extent in sides[i]:
+            for row in range(rows):
+                if not any(clash(i, extent, row, j) for j in range(i)):
+                    chosen.append((extent, row))
+                    if search(i + 1):
+                        return True
+                    chosen.pop()
         return False
 
     return chosen if search(0) else None

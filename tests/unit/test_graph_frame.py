@@ -74,13 +74,26 @@ def test_close_markers_collapse_and_labels_never_overlap() -> None:
     def x_of(when: datetime) -> float:
         return (when - at(0)).total_seconds() / 60  # a pixel a minute
 
-    markers = [Marker(at(100), "INC-3 opened", kind="event"), *(Marker(at(100 + k), f"A{k}") for k in range(3)),
-               Marker(at(150), "B"), Marker(at(152), "C"), Marker(at(154), "D")]
+    markers = [Marker(at(300), "INC-3 opened", kind="event"), *(Marker(at(300 + k), f"A{k}") for k in range(3)),
+               Marker(at(350), "B"), Marker(at(352), "C"), Marker(at(354), "D")]
     marks = lane_marks(markers, x_of, 0, 600, min_gap=6)
-    assert [m.label for m in marks] == ["INC-3 opened · 3 alerts", "3 alerts"]
+    assert [m.label for m in marks] == ["INC-3 opened · 3 alert names", "3 alert names"]
     placed = place_lane(marks, lambda text: 8.0 * len(text), 0, 600, rows=2, pad=3)
-    # the first label reaches over the second line: it goes up a row, so that line does not cross it
-    assert placed[0].left <= placed[1].mark.x <= placed[0].right and [p.row for p in placed] == [1, 0]
+    # right of the first line the label would cover the second line: it ends left of its own line instead
+    first, second = (8.0 * len(p.text) for p in placed)
+    assert [(p.left, p.right) for p in placed] == [(297 - first, 297), (353, 353 + second)]
+    # one name fired twice (two waves, told as one) counts once
+    twice = lane_marks([Marker(at(5), "HighLoad"), Marker(at(6), "HighLoad"), Marker(at(7), "HTTP")], x_of, 0,
+                       600, min_gap=6)
+    assert [m.label for m in twice] == ["2 alert names"]
+    # no room to keep every label off every other line: a label passes above the top of a line whose label
+    # is beside it lower down, but never across a line as drawn (from the plot up to its label's row)
+    tight = lane_marks([Marker(at(20), "A" * 30), Marker(at(140), "C")], x_of, 0, 600, min_gap=6)
+    placed = place_lane(tight, lambda text: 8.0 * len(text), 0, 600, rows=2, pad=3)
+    assert [p.text for p in placed] == ["A" * 30, "C"]
+    assert [p.row for p in placed] == [1, 0] and placed[0].left < placed[1].mark.x < placed[0].right
+    for p in placed:
+        assert not any(p.left <= q.mark.x <= p.right for q in placed if q is not p and q.row >= p.row)
     # no room for every label: the closest marks are told as one
     crowded = lane_marks([Marker(at(10 * k), f"Alert{k}") for k in range(8)], x_of, 0, 80, min_gap=6)
     placed = place_lane(crowded, lambda text: 8.0 * len(text), 0, 80, rows=2, pad=3)

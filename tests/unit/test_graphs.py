@@ -109,11 +109,11 @@ def lane_boxes(drawn: Drawn) -> list[tuple[float, float, float, float]]:
 
 @pytest.mark.parametrize("kind", ["stacked", "panels"])
 def test_marker_labels_sit_in_the_lane_above_the_data(kind: str) -> None:
-    opened = END - timedelta(hours=3)
+    opened = END - timedelta(hours=5)
     markers = [Marker(opened, "INC-7 opened", kind="event"), Marker(opened, "DBHighIOWait"),
                Marker(opened + timedelta(seconds=40), "HostHighLoad"), Marker(opened + timedelta(minutes=2), "HTTP"),
-               Marker(END - timedelta(minutes=50), "wave 2", kind="event"),
-               Marker(END - timedelta(minutes=48), "DBHighIOWait"), Marker(END - timedelta(minutes=20), "resolved",
+               Marker(END - timedelta(minutes=100), "wave 2", kind="event"),
+               Marker(END - timedelta(minutes=98), "DBHighIOWait"), Marker(END - timedelta(minutes=20), "resolved",
                                                                            kind="event")]
     if kind == "stacked":
         _, drawn = stacked(cluster(), markers=markers)
@@ -128,15 +128,39 @@ def test_marker_labels_sit_in_the_lane_above_the_data(kind: str) -> None:
         for b in boxes[i + 1:]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
     texts = [p.text for p in drawn.lane_labels]
-    # the opening and the alerts of the same minutes are told as one label
-    assert texts[0] == "INC-7 opened · 3 alerts"
-    assert all(len(p.mark.markers) >= 1 for p in drawn.lane_labels)
+    # the opening and the alerts of the same minutes are told as one label, which counts alert names (a marker
+    # is an alert name's first firing), not alerts
+    assert texts == ["INC-7 opened · 3 alert names", "wave 2 · DBHighIOWait", "resolved"]
     assert sum(len(p.mark.markers) for p in drawn.lane_labels) == len(markers)
-    # no line crosses another marker's label: a label's lane row is free of other marks' x
+    assert_beside_their_own_lines(drawn)
+
+
+def assert_beside_their_own_lines(drawn: Drawn) -> None:
+    """Each label right of its line, or ending left of it; none over another marker's line, in any row."""
+    lines = [p.mark.x for p in drawn.lane_labels]
     for p in drawn.lane_labels:
-        for q in drawn.lane_labels:
-            if q is not p and q.row >= p.row:
-                assert not p.left <= q.mark.x <= p.right
+        gap = p.left - p.mark.x if p.left >= p.mark.x else p.mark.x - p.right
+        assert 0 < gap <= style.px(4), (p.text, p.left, p.right, p.mark.x)
+        assert not any(p.left <= x <= p.right for x in lines if x != p.mark.x), p.text
+
+
+def test_a_label_without_room_on_the_right_ends_left_of_its_own_line() -> None:
+    # as in the demo's host graph: the opening mid-way, wave 2 near the right edge; its label must not be
+    # shifted left over its line (nor sit above the opening's label as if it were the opening's)
+    opened = END - timedelta(hours=4)
+    wave_2 = END - timedelta(minutes=20)
+    markers = [Marker(opened, "INC-1 opened", kind="event"), Marker(opened, "DBHighIOWait"),
+               Marker(opened, "HostHighLoad"), Marker(opened, "HTTP5xx"), Marker(wave_2, "wave 2", kind="event"),
+               Marker(wave_2, "DBHighIOWait"), Marker(wave_2, "HostHighLoad"), Marker(wave_2, "HTTP5xx")]
+    _, drawn = panels(host_series("db1"), hosts=["db1"], markers=markers)
+    by_text = {p.text: p for p in drawn.lane_labels}
+    assert set(by_text) == {"INC-1 opened · 3 alert names", "wave 2 · 3 alert names"}
+    second = by_text["wave 2 · 3 alert names"]
+    assert second.right < second.mark.x  # right-aligned to the left of its line
+    assert_beside_their_own_lines(drawn)
+    # the label pasted on the PNG is the one placed
+    [pasted] = [label for label in drawn.labels if label.text == second.text]
+    assert pasted.box()[0] == pytest.approx(second.left) and pasted.box()[2] == pytest.approx(second.right, abs=2)
 
 
 def test_legend_lists_last_average_and_maximum_of_each_series() -> None:
@@ -175,8 +199,24 @@ def test_capacity_line_is_the_sum_of_the_cpus() -> None:
     assert 0.4 < line.mean() < 0.9
     # a host graph draws the host's core count
     _, db1 = panels(host_series("db1"), hosts=["db1"])
-    assert db1.capacity_y[0] == 8.0 and db1.capacity == 8.0
+    assert db1.capacity_y == [8.0] and db1.capacity == 8.0
     assert any(label.text == "load (1 min), 8 cores (dashed)" for label in db1.labels)
+
+
+def test_several_hosts_panels_draw_each_hosts_cores() -> None:
+    # web hosts have 4 cores, db1 has 8: one dashed line per count, and each legend row says its host's
+    hosts = ["web1", "web2", "db1"]
+    series = [s for i, h in enumerate(hosts) for s in host_series(h, i)]
+    _, drawn = panels(series, hosts=hosts)
+    assert drawn.capacity_y == [4.0, 8.0]
+    texts = {label.text for label in drawn.labels}
+    assert "load (1 min), 4 and 8 cores (dashed)" in texts
+    assert {"web1 · 4 cores", "web2 · 4 cores", "db1 · 8 cores"} <= texts
+    assert not any("cores" in t for t in texts if t.startswith(("CPU busy", "iowait")))
+    # hosts of one core count: one line, and the header says it is every host's
+    _, webs = panels([s for i, h in enumerate(hosts[:2]) for s in host_series(h, i)], hosts=hosts[:2])
+    assert webs.capacity_y == [4.0]
+    assert "load (1 min), 4 cores (dashed)" in {label.text for label in webs.labels}
 
 
 def test_caption_holds_the_absolute_range_and_the_zone() -> None:
