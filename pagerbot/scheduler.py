@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pagerbot.observability import SCHEDULER_LEADER, SCHEDULER_TICKS
-from pagerbot.services import graphs, reminders, replies
+from pagerbot.services import graphs, paging, reminders, replies
 from pagerbot.services.context import Services
 from pagerbot.store.repository import is_unavailable
 
@@ -132,7 +132,8 @@ class Scheduler:
 
 
 def default_ticks() -> list[tuple[str, Callable[[Services], Awaitable[Any]]]]:
-    # metrics_poll first: graphs and watches then see the values it just read
-    return [("metrics_poll", graphs.poll_metrics), ("reminders", reminders.remind),
+    # paging first: waking someone must not wait for a slow metrics source; metrics_poll before graphs and
+    # watches, which then see the values it just read
+    return [("paging", paging.escalate_due), ("metrics_poll", graphs.poll_metrics), ("reminders", reminders.remind),
             ("auto_resolve", reminders.auto_resolve), ("graphs", graphs.refresh_due),
             ("watches", graphs.evaluate_watches), ("vendor_replies", replies.poll_mailbox)]

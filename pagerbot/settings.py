@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -265,6 +266,104 @@ class PostmortemConfig(_Strict):
     user_facing_alerts: list[str] = Field(default_factory=list)
 
 
+class OncallRotationConfig(_Strict):
+    members: list[str] = Field(default_factory=list)  # Slack user IDs or emails, in turn
+    every: Literal["day", "week"] = "week"
+    handoff: str = "mon 09:00"  # local time in `timezone`; "09:00" for a daily rotation
+    start: date | None = None  # the day members[0] is (or was) on call; the rotation counts turns from it
+    ical_url: str | None = None  # an iCalendar feed of shifts: its events' summaries name the person
+
+    @model_validator(mode="after")
+    def _check(self) -> OncallRotationConfig:
+        from pagerbot.core.oncall import OncallSyntaxError, parse_handoff
+
+        try:
+            parse_handoff(self.handoff, self.every)
+        except OncallSyntaxError as exc:
+            raise ValueError(f"handoff: {exc}") from None
+        if not self.members and not self.ical_url:
+            raise ValueError("a rotation needs members or an ical_url")
+        if self.ical_url and not re.match(r"^https?://", self.ical_url):
+            raise ValueError(f"ical_url: expected an http(s) URL, got {self.ical_url!r}")
+        return self
+
+
+class OncallStepConfig(_Strict):
+    page: str | None = None  # a rotation: its on-call person gets a page
+    everyone: bool = False  # with page: every member of the rotation
+    vendor: str | None = None  # draft the vendor escalation email in the incident channel
+    after_minutes: float = Field(default=0, ge=0, le=7 * 24 * 60)
+    when: Literal["always", "working_hours"] = "always"
+    repeat_minutes: float | None = Field(default=None, gt=0, le=24 * 60)  # page again until acknowledged
+    repeats: int = Field(default=2, ge=0, le=20)  # how many times at most, with repeat_minutes
+
+    @model_validator(mode="after")
+    def _one_action(self) -> OncallStepConfig:
+        if (self.page is None) == (self.vendor is None):
+            raise ValueError("a step either pages a rotation (page: NAME) or drafts to a vendor (vendor: NAME)")
+        return self
+
+
+class OncallWebhookConfig(_Strict):
+    url: str
+    # The JSON body: every string in it is a Jinja2 template over the page (README: ref, title, severity,
+    # status, channel, url, who); the result stays JSON whatever the alert's text holds.
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value
+
+
+class OncallContactConfig(_Strict):
+    """One more way to reach a person when they are paged: exactly one of the keys."""
+
+    email: str | None = None  # e.g. a carrier's email-to-SMS gateway, sent over `smtp`
+    webhook: OncallWebhookConfig | None = None
+    pagerduty: str | None = None  # an Events API v2 routing (integration) key
+
+    @model_validator(mode="after")
+    def _one(self) -> OncallContactConfig:
+        given = [name for name in ("email", "webhook", "pagerduty") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("a contact is one of email: ADDRESS, webhook: {url: …}, pagerduty: ROUTING_KEY")
+        if self.email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+", self.email):
+            raise ValueError(f"{self.email!r} is not an email address")
+        return self
+
+
+class OncallConfig(_Strict):
+    rotations: dict[str, OncallRotationConfig] = Field(default_factory=dict)
+    working_hours: str = "mon-fri 09:00-18:00"
+    policies: dict[Literal["sev1", "sev2", "sev3", "sev4"], list[OncallStepConfig]] = Field(default_factory=dict)
+    contacts: dict[str, list[OncallContactConfig]] = Field(default_factory=dict)  # per member (ID or email)
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    ical_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        from pagerbot.core.oncall import OncallSyntaxError, parse_working_hours
+
+        try:
+            parse_working_hours(value)
+        except OncallSyntaxError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _steps_name_rotations(self) -> OncallConfig:
+        for severity, steps in self.policies.items():
+            for i, step in enumerate(steps):
+                if step.page is not None and step.page not in self.rotations:
+                    raise ValueError(f"policies.{severity}.{i}.page: {step.page!r} is not one of the rotations")
+        return self
+
+
 class FileConfig(_Strict):
     timezone: str = "UTC"
     slack: SlackConfig = Field(default_factory=SlackConfig)
@@ -278,7 +377,17 @@ class FileConfig(_Strict):
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     postmortem: PostmortemConfig = Field(default_factory=PostmortemConfig)
+    oncall: OncallConfig = Field(default_factory=OncallConfig)
     templates_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _steps_name_vendors(self) -> FileConfig:
+        for severity, steps in self.oncall.policies.items():
+            for i, step in enumerate(steps):
+                if step.vendor is not None and step.vendor not in self.vendors:
+                    raise ValueError(
+                        f"oncall.policies.{severity}.{i}.vendor: {step.vendor!r} is not one of the vendors")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -40,9 +40,10 @@ EMAIL_EDIT = "email_edit"
 EMAIL_DISCARD = "email_discard"
 EMAIL_RETRY = "email_retry"
 EMAIL_ALL_CLEAR = "email_all_clear"
+PAGE_ACK = "page_ack"  # the Acknowledge button of a page (a direct message); see page_message below
 HEADER_BUTTONS = (ACK, ESCALATE, GRAPHS, RESOLVE)
 ALL_ACTIONS = (*HEADER_BUTTONS, RESOLVE_OFFER, POSTMORTEM, EMAIL_SEND, EMAIL_EDIT, EMAIL_DISCARD, EMAIL_RETRY,
-               EMAIL_ALL_CLEAR)
+               EMAIL_ALL_CLEAR, PAGE_ACK)
 
 MAX_ALERT_LINES = 8
 DIGEST_HOSTS = 15  # the busiest hosts a storm digest names
@@ -255,3 +256,34 @@ def divider() -> dict[str, Any]:
 
 def section(text: str) -> dict[str, Any]:
     return SectionBlock(text=MarkdownTextObject(text=text[:3000])).to_dict()
+
+
+# --- pages (on-call paging: services/paging.py) ----------------------------------------------------------
+
+
+def page_message(*, ref: str, incident_id: int, title: str, severity: int, status: str, opened_at: datetime,
+                 channel_id: str | None, role: str, repeat: int, firing: int,
+                 tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
+    """The direct message: the incident's facts and an Acknowledge button (its value is the incident's id)."""
+    again = " (again)" if repeat else ""
+    text = one_line(f"Page{again}: SEV{severity} {ref} {title}", 300)
+    where = f" · <#{channel_id}>" if channel_id else ""
+    facts = (f":rotating_light: *You are paged{again}* as {mrkdwn(role)}.\n"
+             f"*{ref}* SEV{severity}: {mrkdwn(one_line(title, 500))}\n"
+             f"{status} · {firing} alert{'s' if firing != 1 else ''} firing · "
+             f"opened {local_time(opened_at, tz)}{where}")
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(text=facts[:3000])),
+        ActionsBlock(block_id="page_actions", elements=[ButtonElement(
+            text=PlainTextObject(text="Acknowledge"), action_id=PAGE_ACK, value=str(incident_id), style="primary")]),
+        ContextBlock(elements=[MarkdownTextObject(
+            text="Acknowledging stops the paging; with no lead yet, you become the incident's lead.")]),
+    ]
+    return text, [block.to_dict() for block in blocks]
+
+
+def page_mention(*, who: str, role: str, repeat: int) -> str:
+    """The line in the incident channel: who was paged, so everyone there sees someone is being woken."""
+    if repeat:
+        return f":pager: Paging {who} again ({mrkdwn(role)}): nobody has acknowledged yet."
+    return f":pager: Paging {who} ({mrkdwn(role)}). Acknowledge to stop the paging."

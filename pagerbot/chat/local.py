@@ -123,6 +123,14 @@ class LocalChat:
         named = {known: email.partition("@")[0].replace(".", " ").title() for email, known in self.directory.items()}
         return {**{k: v for k, v in named.items() if v}, **{k: v for k, v in self.names.items() if v}}
 
+    async def open_dm(self, user_id: str) -> str:
+        """A channel of the local workspace stands for the direct messages with ``user_id``."""
+        if user_id not in self.names and user_id not in self.directory.values():
+            raise ChatError("conversations.open", "user_not_found")
+        info = await self.ensure_channel(f"dm-{user_id.lower()}")
+        await self.invite(info.id, [user_id])
+        return info.id
+
     async def user_profile(self, user_id: str) -> UserProfile | None:
         """The local workspace knows names and the directory's emails; it keeps no phone numbers."""
         name = self.known_names().get(user_id)

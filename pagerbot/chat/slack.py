@@ -123,6 +123,10 @@ class SlackChat:
             raise
         return str(response["user"]["id"])
 
+    async def open_dm(self, user_id: str) -> str:
+        response = await self._call("conversations.open", lambda: self.client.conversations_open(users=user_id))
+        return str(response["channel"]["id"])
+
     async def user_profile(self, user_id: str) -> UserProfile | None:
         try:
             response = await self._call("users.info", lambda: self.client.users_info(user=user_id))

@@ -21,7 +21,8 @@ class TimelineEntry:
     """One thing that happened. ``at`` is when it happened (a pinned message keeps its own time)."""
 
     at: datetime
-    # alert, alert_resolved, status, command, note, pin, edit, file, escalation, email, reply, graph, slack, wave
+    # alert, alert_resolved, status, command, note, pin, edit, file, escalation, email, reply, graph, slack, wave,
+    # page (on-call paging: pages, repeats, contacts' outcomes, the chain stopping)
     kind: str
     source: str  # alertmanager, grafana, slack, pagerbot, email, ...
     actor: str | None

@@ -138,6 +138,12 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
                 line = (f"alert {step['file']}: {result.new} new, {result.updated} updated, "
                         f"{result.resolved} resolved, {result.duplicates} repeats"
                         + (" → incident opened" if result.opened else ""))
+            elif kind == "generic":
+                response = await client.post("/alerts/generic", json=step["alert"])
+                response.raise_for_status()
+                result = await runtime.inbox.drain()
+                line = (f"generic alert ({step['alert'].get('status', 'firing')}): {step['alert']['title'][:50]}"
+                        + (" → incident opened" if result.opened else ""))
             elif kind == "command":
                 channel_id = await channel()
                 reply = await run_command(ctx, CommandRequest(text=step["text"], user_id=step["user"],
@@ -146,7 +152,8 @@ async def run_demo(out: Path, *, pause: float = 0.0) -> int:
                     await local.post_ephemeral(channel_id, step["user"], reply.text, reply.blocks)
                 line = f"{who} typed /incident {step['text'][:60]}"
             elif kind == "click":
-                line = await _click(ctx, local, await channel(), step, who)
+                where = await local.open_dm(step["user"]) if step.get("in") == "dm" else await channel()
+                line = await _click(ctx, local, where, step, who)
             elif kind == "note":
                 channel_id = await channel()
                 posted = await local.post_message(channel_id, step["text"], user=step["user"])
@@ -195,7 +202,7 @@ async def _click(ctx: Any, local: Any, channel_id: str, step: dict[str, Any], wh
                     if reply is not None and reply.text and not reply.shown_in_channel:
                         await local.post_ephemeral(channel_id, step["user"], reply.text, reply.blocks)
                     return f"{who} clicked {element.get('text', {}).get('text', wanted)}"
-    raise RuntimeError(f"no button {wanted!r} in the incident channel")
+    raise RuntimeError(f"no button {wanted!r} in channel {channel_id}")
 
 
 async def _write_outputs(ctx: Any, local: Any, out: Path, sink: SmtpSink, settings: Settings) -> list[Path]:

@@ -24,8 +24,10 @@ def smtp_settings(settings: Settings) -> SmtpSettings:
 
 
 def smtp_sender(settings: Settings, *, tls_context: Any = None) -> MailSender | None:
-    """The production mail sender (``send_message`` with the config's SMTP), or None without vendors."""
-    if not settings.config.vendors:
+    """The production mail sender (``send_message`` with the config's SMTP), or None when nothing sends email
+    (no vendors, no on-call email contacts)."""
+    if not settings.config.vendors and not any(
+            contact.email for contacts in settings.config.oncall.contacts.values() for contact in contacts):
         return None
     smtp = smtp_settings(settings)
     if tls_context is not None:

@@ -28,6 +28,7 @@ import jinja2
 from pagerbot.core.durations import KeyTimes, human_duration, key_times
 from pagerbot.core.findings import Finding, FindingKind
 from pagerbot.core.onset import Onset
+from pagerbot.core.pages import pages_from_timeline
 from pagerbot.core.people import actor_name, entry_text, humanize_incident
 from pagerbot.core.records import AlertRecord, EscalationRecord, IncidentRecord, TimelineEntry
 from pagerbot.core.timezones import aware
@@ -130,6 +131,32 @@ class TimelineRow(NamedTuple):
     source: Md
     actor: Md
     text: Md
+
+
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    """A page in the key times: who (a name where known), as what, when, and who acknowledged after how long."""
+
+    who: str
+    role: str
+    at: Md
+    outcome: str
+
+
+def _page_rows(data: PostmortemInput, acknowledged: datetime | None, zone: tzinfo) -> list[PageRow]:
+    rows = []
+    for page in pages_from_timeline(data.timeline, acknowledged):
+        role = f"{page.rotation} on call" if page.rotation else "on call"
+        if page.repeat:
+            role += f", repeat {page.repeat}"
+        if page.time_to_acknowledge is None:
+            outcome = "not acknowledged"
+        else:
+            who = data.names.get(page.acknowledged_by or "", page.acknowledged_by or "someone")
+            outcome = f"acknowledged by {who} after {human_duration(page.time_to_acknowledge)}"
+        rows.append(PageRow(who=data.names.get(page.target, page.target), role=role, at=Md(_stamp(page.at, zone)),
+                            outcome=outcome))
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +455,7 @@ def build_context(data: PostmortemInput) -> dict[str, Any]:
         "mitigated_at": Md(_stamp(times.mitigated, zone)) if times.mitigated else None,
         "resolved_at": Md(_stamp(times.resolved, zone)) if times.resolved else None,
         "durations": _duration_rows(times),
+        "pages": _page_rows(data, times.acknowledged, zone),
         "resolve_summary": inc.summary,
         "description": inc.description,
         "impact_notes": notes["impact"],

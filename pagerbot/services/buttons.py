@@ -8,6 +8,7 @@ from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.commands import HANDLERS, CommandRequest
 from pagerbot.services.context import Services
 from pagerbot.services.escalation import editable_email, email_button
+from pagerbot.services.paging import acknowledge, acknowledge_page
 from pagerbot.services.permissions import check_may_resolve
 from pagerbot.services.reply import EditEmailForm, Reply, ResolveForm
 
@@ -35,7 +36,9 @@ async def run_button(ctx: Services, action_id: str, value: str, actor: Actor, *,
             return await email_button(ctx, action_id, int(value), actor)
         incident_id, offered_wave = blocks.offered_wave(value)
         if action_id == blocks.ACK:
-            return Reply(await incidents.acknowledge(ctx, incident_id, actor), shown_in_channel=True)
+            return Reply(await acknowledge(ctx, incident_id, actor), shown_in_channel=True)
+        if action_id == blocks.PAGE_ACK:  # in the page's DM: the channel is elsewhere, so the answer comes here
+            return Reply(await acknowledge_page(ctx, incident_id, actor))
         if action_id == blocks.RESOLVE_OFFER:  # "Every alert has resolved. Resolve?", maybe pressed too late
             stale = await incidents.stale_offer(ctx, incident_id, offered_wave)
             if stale is not None:

@@ -26,7 +26,7 @@ from pagerbot.services.reply import Reply as Reply  # re-exported: callers long 
 USAGE = """*Usage:* `/incident <subcommand>` (in an incident channel the incident is implied; elsewhere add `INC-42`)
 • `declare [title]`: open an incident (a form when no title)
 • `status [investigating|identified|monitoring]`: show or change the status
-• `ack`: acknowledge (the first to acknowledge becomes the lead)
+• `ack`: acknowledge, which stops the paging (the first to acknowledge becomes the lead)
 • `sev 1-4`: change the severity
 • `lead @user`: make someone the incident lead
 • `note TEXT`: add a note to the timeline (`cause:`, `went-well:`, `went-badly:`, `action:` feed the postmortem)
@@ -37,10 +37,12 @@ USAGE = """*Usage:* `/incident <subcommand>` (in an incident channel the inciden
 • `resolve [summary]`: resolve the incident
 • `reopen`: reopen a resolved incident
 • `postmortem`: export the postmortem as Markdown
+• `oncall`: who is on call now and next; `oncall take [rotation] [4h]` covers a shift yourself,
+  `oncall override @user [rotation] [4h]` records someone else covering it
 • `help`: this text"""
 
 SUBCOMMANDS = ("declare", "status", "ack", "sev", "lead", "note", "timeline", "graph", "hosts", "escalate",
-               "resolve", "reopen", "postmortem", "help")
+               "resolve", "reopen", "postmortem", "oncall", "help")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ async def run_command(ctx: Services, request: CommandRequest) -> Reply:
     try:
         if name == "declare":
             return await _declare(ctx, request, " ".join(rest))
+        if name == "oncall":
+            return await _oncall(ctx, request, rest)
         incident_id, rest = await resolve_incident(ctx, request, rest)
         argument = " ".join(rest)
         await incidents.record_command(ctx, incident_id, request.actor, request.text)
@@ -130,7 +134,33 @@ async def _status(ctx: Services, request: CommandRequest, incident_id: int, argu
 
 
 async def _ack(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:
-    return Reply(await incidents.acknowledge(ctx, incident_id, request.actor), shown_in_channel=True)
+    from pagerbot.services.paging import acknowledge
+
+    return Reply(await acknowledge(ctx, incident_id, request.actor), shown_in_channel=True)
+
+
+async def _oncall(ctx: Services, request: CommandRequest, words: list[str]) -> Reply:
+    """`oncall`, `oncall take [rotation] [duration]`, `oncall override @user [rotation] [duration]`."""
+    from pagerbot.services import oncall
+
+    if not words:
+        return Reply(oncall.summary_text(ctx, await oncall.who_is_on_call(ctx)))
+    action, rest = words[0].lower(), words[1:]
+    if action not in {"take", "override"}:
+        raise UsageError("use `oncall`, `oncall take [rotation] [4h]` or `oncall override @user [rotation] [4h]`")
+    who = request.user_id
+    if action == "override":
+        if not rest:
+            raise UsageError("say who covers the shift: `oncall override @user [rotation] [4h]`")
+        who, rest = parse_user(rest[0]), rest[1:]
+    rotation: str | None = None
+    duration = None
+    for word in rest:
+        if word[:1].isdigit():
+            duration = oncall.parse_duration(word)
+        else:
+            rotation = word
+    return Reply(await oncall.take(ctx, request.actor, who, rotation, duration), public=True)
 
 
 async def _sev(ctx: Services, request: CommandRequest, incident_id: int, argument: str) -> Reply:

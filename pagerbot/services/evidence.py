@@ -250,7 +250,8 @@ async def gather(ctx: Services, session: Session, incident: Incident, key: str, 
                  metrics: MetricsEvidence = MetricsEvidence()) -> tuple[EscalationContext, Graph | None]:
     """The context one email is written from, and the graph it attaches (None without one)."""
     alerts = await ctx.store.alerts_of(session, incident.id)
-    timeline = await ctx.store.timeline(session, incident.id)
+    # Whom pagerbot paged, and how (a phone's email-to-SMS address), is the team's business, not the vendor's.
+    timeline = [e for e in await ctx.store.timeline(session, incident.id) if e.kind != "page"]
     participants = sorted({e.actor for e in timeline if e.actor and is_user_id(e.actor)})
     graph = await graph_for(ctx, session, incident.id, {a.host for a in alerts if a.host})
     summary: Mapping[str, Any] = graph.summary if graph is not None and isinstance(graph.summary, dict) else {}

@@ -202,6 +202,9 @@ async def set_severity(ctx: Services, incident_id: int, severity: Severity, acto
         incident.severity = int(severity)
         incident.last_status_at = now
         text = f"{actor.mention} changed the severity from SEV{previous} to SEV{int(severity)}"
+        from pagerbot.services.paging import severity_changed
+
+        await severity_changed(ctx, session, incident, now)
         await _record(ctx, session, incident, actor, "status", text.replace(actor.mention, actor.user_id), now)
         await enqueue_post(ctx, session, incident.id, f":rotating_light: {text}", now=now)
         await enqueue_refresh(ctx, session, incident.id, now)

@@ -15,6 +15,9 @@ async def enqueue_opening(ctx: Services, session: Session, incident: Incident, n
     for op in OPENING_OPS:
         coalesce = f"topic:{incident.id}" if op == "set_topic" else None
         await ctx.store.enqueue(session, incident.id, op, {}, now=now, coalesce_key=coalesce)
+    from pagerbot.services.paging import begin
+
+    await begin(ctx, session, incident, now)  # the on-call page chain, when the severity has a policy
     if ctx.metrics is not None:
         await ctx.store.enqueue(session, incident.id, "refresh_graph", {"reason": "opened"}, now=now,
                                 coalesce_key=f"graph:{incident.id}")

@@ -80,6 +80,10 @@ class ChatPort(Protocol):
 
     async def lookup_user_by_email(self, email: str) -> str | None: ...
 
+    async def open_dm(self, user_id: str) -> str:
+        """The id of the direct-message conversation between the bot and ``user_id`` (opened if need be)."""
+        ...
+
     async def user_profile(self, user_id: str) -> UserProfile | None:
         """``user_id``'s profile: the name people know them by (Slack: the display name, else the real name,
         else the username), email and phone; None when there is no such user. Raises ChatError when the

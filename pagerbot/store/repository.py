@@ -23,16 +23,20 @@ from pagerbot.core.records import (
 from pagerbot.core.timeline import merge_alerts
 from pagerbot.store.errors import is_unavailable as is_unavailable
 from pagerbot.store.inbox import Inbox
+from pagerbot.store.oncall import OncallRows
 
 # The mapped rows a transaction hands to the use cases, which change them in place (the unit of work writes
 # them at commit): re-exported here, so that services know the Store and never the tables module.
 from pagerbot.store.tables import Alert as Alert
 from pagerbot.store.tables import Email as Email
 from pagerbot.store.tables import EmailReply as EmailReply
+from pagerbot.store.tables import Escalation as Escalation
 from pagerbot.store.tables import Graph as Graph
 from pagerbot.store.tables import Incident as Incident
 from pagerbot.store.tables import MailboxProgress as MailboxProgress
+from pagerbot.store.tables import OncallOverride as OncallOverride
 from pagerbot.store.tables import OutboxRow, SeenRequest, TimelineRow
+from pagerbot.store.tables import Page as Page
 from pagerbot.store.turns import WriterTurns
 
 # What Store.transaction() and Store.sessions() yield: the handle of one unit of work, which a use case passes
@@ -81,6 +85,7 @@ class Store:
         self._past_cap: set[tuple[int, int]] = set()
         self._writers = WriterTurns(enabled=self.dialect == "sqlite")
         self.inbox = Inbox(engine)
+        self.oncall = OncallRows(self.insert, self.dialect)
 
     @property
     def dialect(self) -> str:

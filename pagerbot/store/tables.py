@@ -339,3 +339,59 @@ class LocalFile(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
+
+
+class Escalation(Base):
+    """An incident's page chain (services/oncall.py): its timer lives here, so a restart resumes it.
+
+    ``taken`` counts the moments of the policy's plan (core/policy.py) already acted on, in the transaction
+    that queued their pages; ``next_at`` is when the next one is due (NULL once the chain is stopped or done).
+    A change of severity starts a new ``chain`` with that severity's policy.
+    """
+
+    __tablename__ = "escalations"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    chain: Mapped[int] = mapped_column(Integer, default=1)
+    severity: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    taken: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None] = mapped_column(index=True)
+    stopped_at: Mapped[datetime | None]
+    stopped_reason: Mapped[str | None] = mapped_column(String(255))
+    # PagerDuty incidents this chain triggered were told of the acknowledgement / the resolution
+    pagerduty_acknowledged: Mapped[int] = mapped_column(Integer, default=0)
+    pagerduty_resolved: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Page(Base):
+    """One person paged for an incident: who, when, by which step; acknowledged when and by whom."""
+
+    __tablename__ = "pages"
+    __table_args__ = (UniqueConstraint("incident_id", "chain", "step", "repeat", "target"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    chain: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    repeat: Mapped[int] = mapped_column(Integer, default=0)
+    target: Mapped[str] = mapped_column(String(255))  # a Slack user ID or an email, as configured
+    rotation: Mapped[str | None] = mapped_column(String(64))
+    paged_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class OncallOverride(Base):
+    """Someone covers a rotation's shift from ``starts_at`` to ``ends_at`` (``/incident oncall take``)."""
+
+    __tablename__ = "oncall_overrides"
+    __table_args__ = (Index(None, "rotation", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    rotation: Mapped[str] = mapped_column(String(64))
+    who: Mapped[str] = mapped_column(String(255))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pagerbot import __version__
 from pagerbot.store.repository import is_unavailable
-from pagerbot.web import alerts, incidents
+from pagerbot.web import alerts, incidents, oncall
 from pagerbot.web.auth import require_api_token
 from pagerbot.web.errors import ApiError, error_response
 from pagerbot.web.local import router as local_router
@@ -96,6 +96,7 @@ def create_app(runtime: Runtime, *, insecure: bool = False, background: bool = T
 
     app.include_router(alerts.router(ctx, insecure=insecure))
     app.include_router(incidents.router(ctx, require_token))
+    app.include_router(oncall.router(ctx, require_token))
 
     if runtime.slack_handler is not None:
         from pagerbot.web.slack_events import router as slack_router

@@ -33,7 +33,7 @@ def _format(marker: str) -> re.Pattern[str]:
 
 _FORMATS = [(_format(r"\*"), "b"), (_format("_"), "i"), (_format("~"), "s")]
 _SLOT = re.compile("\x00(\\d+)\x00")
-_EMOJI = {":rotating_light:": "🚨", ":red_circle:": "🔴", ":large_green_circle:": "🟢", ":eyes:": "👀",
+_EMOJI = {":rotating_light:": "🚨", ":pager:": "📟", ":red_circle:": "🔴", ":large_green_circle:": "🟢", ":eyes:": "👀",
           ":mag:": "🔍", ":bulb:": "💡", ":white_check_mark:": "✅", ":chart_with_downwards_trend:": "📉",
           ":warning:": "⚠️", ":memo:": "📝", ":crown:": "👑", ":ocean:": "🌊", ":bell:": "🔔",
           ":alarm_clock:": "⏰", ":bust_in_silhouette:": "👤", ":email:": "📧", ":x:": "❌", ":pushpin:": "📌",

@@ -95,7 +95,10 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
         "Escalation email to Hostwise Managed Hosting", "Subject: [ACME-1234]",     # the draft ...
         "Sent by",                                                                 # ... and its sending
         "noted: cause: db1 RAID rebuild",                                         # a note, for everyone
-        "Postmortem of INC-1",                                                    # the export
+        "Postmortem of INC-2",                                                    # the export
+        "#dm-u0alice", "You are paged as primary on call",                        # the 05:30 page (INC-1), a DM ...
+        "Paging @Alice Nguyen (primary on call)",                                 # ... and its mention;
+        "You acknowledged INC-1: the paging stopped, and you are the lead",       # acknowledged from the DM
     ):
         assert seen in text, seen
     # Slack markup is rendered, never shown raw; alert text is never taken for markup
@@ -158,6 +161,9 @@ def test_demo_writes_what_a_user_would_see(tmp_path: Path) -> None:
         assert section in headings, headings
     assert "db1 RAID rebuild" in markdown
     assert "| sent | 2026-03-10 07:46:12 | HW-88213 |" in markdown
+    # the 07:04 page of INC-2 and Alice's `/incident ack`, in the key times
+    assert "- 2026-03-10 07:04:43: paged Alice Nguyen (primary on call), acknowledged by Alice Nguyen after 1 min\n" \
+        in markdown
     assert "- **Lead:** Alice Nguyen\n" in markdown and "- **Participants:** Alice Nguyen, Bob Martinez\n" in markdown
     assert "Responders invited: \\@Alice Nguyen, \\@Bob Martinez" in markdown
     assert "U0ALICE" not in markdown and "U0BOB" not in markdown

@@ -58,6 +58,8 @@ DEFAULT_SCOPES: frozenset[str] = frozenset(
         "reactions:read",
         "commands",
         "groups:read",
+        "im:write",
+        "im:history",
     }
 )
 
@@ -91,6 +93,8 @@ _METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.info": ("channels:read", "groups:read"),
     "conversations.list": ("channels:read", "groups:read"),
     "conversations.members": ("channels:read", "groups:read"),
+    # a DM needs im:write (several people at once, an mpim, would need mpim:write)
+    "conversations.open": ("im:write", "mpim:write"),
     "conversations.history": ("channels:history",),
     "conversations.replies": ("channels:history",),
     "chat.postMessage": ("chat:write",),
@@ -906,6 +910,23 @@ class FakeSlack:
             msgs = self._messages.get(channel_id, [])
             return copy.deepcopy([m for m in msgs if include_replies or not m.is_reply])
 
+    def dm_channel(self, user_id: str) -> str | None:
+        """The id of the bot's direct-message conversation with ``user_id``, if one was opened."""
+        with self._lock:
+            for ch in self._channels.values():
+                if ch.is_im and user_id in ch.members:
+                    return ch.id
+            return None
+
+    def dms(self, user_id: str) -> list[Message]:
+        """The bot's direct messages to ``user_id`` (copies), oldest first."""
+        channel = self.dm_channel(user_id)
+        return self.messages(channel) if channel else []
+
+    def deactivate_user(self, user_id: str) -> None:
+        with self._lock:
+            self._users[user_id].deleted = True
+
     def message(self, channel_id: str, ts: str) -> Message | None:
         with self._lock:
             return copy.deepcopy(self._find_message(channel_id, ts))
@@ -1464,6 +1485,7 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "conversations.members": self._conversations_members,
+            "conversations.open": self._conversations_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
@@ -1628,6 +1650,8 @@ class FakeSlack:
 
     def _history_channel(self, args: dict[str, Any]) -> Channel:
         ch = self._get_channel(args)
+        if ch.is_im and "im:history" not in self.scopes:
+            raise SlackError("missing_scope", needed="im:history", provided=",".join(sorted(self.scopes)))
         if BOT_USER_ID not in ch.members:
             raise SlackError("not_in_channel")
         return ch
@@ -1684,6 +1708,39 @@ class FakeSlack:
             "has_more": bool(nxt),
             "response_metadata": {"next_cursor": nxt},
         }
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A DM with one person (as Slack: the same D channel every time, ``already_open`` after the first)."""
+        if args.get("channel"):
+            ch = self._get_channel(args)
+            if not ch.is_im:
+                raise SlackError("channel_not_found")
+            return {"ok": True, "no_op": True, "already_open": True, "channel": {"id": ch.id}}
+        users = [u.strip() for u in str(args.get("users") or "").split(",") if u.strip()]
+        if not users:
+            raise SlackError("users_list_not_supplied")
+        if len(users) > 1:
+            if "mpim:write" not in self.scopes:
+                raise SlackError("missing_scope", needed="mpim:write", provided=",".join(sorted(self.scopes)))
+            raise SlackError("not_supported")  # group DMs: nothing in pagerbot opens one
+        if "im:write" not in self.scopes:
+            raise SlackError("missing_scope", needed="im:write", provided=",".join(sorted(self.scopes)))
+        user = self._users.get(users[0])
+        if user is None:
+            raise SlackError("user_not_found")
+        if user.deleted:
+            raise SlackError("user_disabled")
+        if user.id == BOT_USER_ID:
+            raise SlackError("cannot_dm_bot")
+        for ch in self._channels.values():
+            if ch.is_im and user.id in ch.members:
+                body: dict[str, Any] = {"ok": True, "no_op": True, "already_open": True}
+                body["channel"] = ch.to_api() if _as_bool(args.get("return_im")) else {"id": ch.id}
+                return body
+        im = Channel(self._new_id("D"), user.id, user.id, int(self.clock()), [BOT_USER_ID, user.id], is_im=True)
+        self._channels[im.id] = im
+        self._messages[im.id] = []
+        return {"ok": True, "channel": im.to_api() if _as_bool(args.get("return_im")) else {"id": im.id}}
 
     def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._get_channel(args)

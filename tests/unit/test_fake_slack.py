@@ -116,6 +116,39 @@ async def test_private_channel_needs_groups_write(client: AsyncWebClient) -> Non
 # -- conversations -----------------------------------------------------------------------------
 
 
+async def test_conversations_open_gives_one_dm_per_person(fake: FakeSlack, client: AsyncWebClient) -> None:
+    opened = await client.conversations_open(users="U0ALICE")
+    dm = opened["channel"]["id"]
+    assert dm.startswith("D") and "already_open" not in opened.data
+    again = await client.conversations_open(users="U0ALICE", return_im=True)
+    assert again["already_open"] is True and again["channel"]["id"] == dm and again["channel"]["is_im"] is True
+    assert again["channel"]["user"] == "U0ALICE"
+    posted = await client.chat_postMessage(channel=dm, text="You are paged")
+    assert posted["channel"] == dm and [m.text for m in fake.dms("U0ALICE")] == ["You are paged"]
+    history = await client.conversations_history(channel=dm)
+    assert [m["text"] for m in history["messages"]] == ["You are paged"]
+    assert (await client.conversations_open(channel=dm))["channel"]["id"] == dm
+
+
+async def test_conversations_open_refuses_as_slack_does(fake: FakeSlack, client: AsyncWebClient) -> None:
+    assert _code(await _error(client.conversations_open(users="U0NOBODY"))) == "user_not_found"
+    assert _code(await _error(client.conversations_open(users=BOT_USER_ID))) == "cannot_dm_bot"
+    assert _code(await _error(client.api_call("conversations.open", data={}))) == "users_list_not_supplied"
+    fake.deactivate_user("U0CAROL")
+    assert _code(await _error(client.conversations_open(users="U0CAROL"))) == "user_disabled"
+    fake.scopes.discard("im:write")
+    err = await _error(client.conversations_open(users="U0ALICE"))
+    assert _code(err) == "missing_scope" and err.response["needed"] == "im:write"
+    assert fake.dm_channel("U0ALICE") is None
+
+
+async def test_dm_history_needs_im_history(fake: FakeSlack, client: AsyncWebClient) -> None:
+    dm = (await client.conversations_open(users="U0BOB"))["channel"]["id"]
+    fake.scopes.discard("im:history")
+    err = await _error(client.conversations_history(channel=dm))
+    assert _code(err) == "missing_scope" and err.response["needed"] == "im:history"
+
+
 async def test_conversations_create_and_info(fake: FakeSlack, client: AsyncWebClient) -> None:
     cid = await _channel(client, "inc-20240501-db_primary")
     assert cid.startswith("C")

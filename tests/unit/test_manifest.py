@@ -11,7 +11,8 @@ from pagerbot.slack import app as slack_app
 
 MANIFEST = yaml.safe_load((Path(__file__).parents[2] / "app.yaml").read_text())
 REQUIRED_SCOPES = {"channels:manage", "channels:read", "chat:write", "pins:write", "bookmarks:write", "users:read",
-                   "users:read.email", "files:read", "files:write", "commands", "reactions:read"}
+                   "users:read.email", "files:read", "files:write", "commands", "reactions:read",
+                   "im:write", "im:history"}  # a page is a DM: conversations.open, and its history on a retry
 
 
 def test_the_slash_command_is_declared() -> None:

@@ -45,6 +45,17 @@ smtp: {host: 127.0.0.1, port: 587, starttls: true, username: null, password: nul
     ("slak: {}", "slak: unknown key"),
     ("- a list", "expected a mapping at the top level"),
     ("timezone: [unclosed", "not valid YAML at line 1"),
+    ("oncall: {rotations: {p: {members: [U0A], handoff: 'someday 9'}}}", "oncall.rotations.p: handoff: expected"),
+    ("oncall: {rotations: {p: {members: []}}}", "a rotation needs members or an ical_url"),
+    ("oncall: {rotations: {p: {members: [U0A]}}, policies: {sev1: [{page: q}]}}",
+     "policies.sev1.0.page: 'q' is not one of the rotations"),
+    ("oncall: {rotations: {p: {members: [U0A]}}, policies: {sev1: [{page: p, vendor: v}]}}",
+     "a step either pages a rotation"),
+    ("oncall: {policies: {sev1: [{vendor: nobody}]}}", "oncall.policies.sev1.0.vendor: 'nobody' is not one of"),
+    ("oncall: {policies: {sev9: []}}", "oncall.policies.sev9"),
+    ("oncall: {working_hours: 'weekdays'}", "expected working hours such as 'mon-fri 09:00-18:00'"),
+    ("oncall: {contacts: {U0A: [{email: a@b.example, pagerduty: k}]}}", "a contact is one of email"),
+    ("oncall: {contacts: {U0A: [{webhook: {url: 'ftp://x'}}]}}", "expected an http(s) URL"),
 ])
 def test_bad_config_names_file_key_and_expectation(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
