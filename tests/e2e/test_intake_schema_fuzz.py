@@ -26,7 +26,7 @@ EXAMPLES = 25
 OPERATIONS = [
     "POST /alerts/alertmanager", "POST /alerts/grafana", "POST /alerts/pagerduty", "POST /alerts/generic",
     "GET /incidents", "GET /incidents/{incident_id}", "GET /incidents/{incident_id}/postmortem.md",
-    "GET /healthz", "GET /readyz",
+    "GET /healthz", "GET /readyz", "GET /oncall",
 ]
 
 
