@@ -48,6 +48,7 @@ CLIENTS = 8
 SINGLE_EVERY_S = 0.02
 UNRELATED_EVERY_S = 0.25
 SLACK_LATENCY_S = 0.05
+FLOOR_AFTER_S = 5.0  # the floor's single posts go on this long after its storm, beside pagerbot's drain
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Target:
     pid: int
     database_url: str
     applies_later: bool  # pagerbot: answered once in the inbox, applied after
+    _pool: asyncpg.Pool | None = field(default=None, repr=False)
 
     async def scalar(self, sql: str) -> int | None:
         if self.database_url.startswith("sqlite"):
@@ -68,12 +70,15 @@ class Target:
                 return None if value is None else int(value)
 
             return await asyncio.to_thread(read)
-        connection = await asyncpg.connect(self.database_url)
-        try:
-            value = await connection.fetchval(sql)
-        finally:
-            await connection.close()
+        if self._pool is None:  # one small pool: a connection per poll cost PostgreSQL a backend each time
+            self._pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=4)
+        value = await self._pool.fetchval(sql)
         return None if value is None else int(value)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def backlog(self) -> int:
         if not self.applies_later:
@@ -121,7 +126,7 @@ async def run_storm(target: Target, slack: FakeSlack | None, *, alerts: int, unr
     refused: dict[int, int] = {}
     next_post = 0
     storm_answered_at: float | None = None
-    singles: list[float] = []
+    singles: list[tuple[float, float]] = []  # (sent, seconds to the answer)
     injected: dict[str, tuple[float, float, float]] = {}  # cluster -> (monotonic sent, wall sent, answer s)
     samples = Samples()
     stop_posting = asyncio.Event()  # the backlog is drained: single and unrelated posts stop
@@ -149,7 +154,8 @@ async def run_storm(target: Target, slack: FakeSlack | None, *, alerts: int, unr
             k = 0
             while not stop_posting.is_set():
                 k += 1
-                singles.append(await post(json.dumps(am_body("storm", 10_000_000 + k, 1)).encode()))
+                sent = time.monotonic()
+                singles.append((sent, await post(json.dumps(am_body("storm", 10_000_000 + k, 1)).encode())))
                 await asyncio.sleep(SINGLE_EVERY_S)
 
         async def unrelated_client() -> None:
@@ -181,6 +187,8 @@ async def run_storm(target: Target, slack: FakeSlack | None, *, alerts: int, unr
                 await asyncio.sleep(0.05)
                 waiting = await target.backlog()
             samples.drained_at = time.monotonic()
+            if not target.applies_later:  # the floor's single posts once its storm is answered, for comparison
+                await asyncio.sleep(FLOOR_AFTER_S)
             stop_posting.set()
             await asyncio.gather(*posting)
             stored = 0
@@ -208,6 +216,10 @@ async def run_storm(target: Target, slack: FakeSlack | None, *, alerts: int, unr
                 await asyncio.sleep(0.1)
 
     stored = await target.scalar("SELECT count(*) FROM alerts") or 0
+    await target.close()
+    during = [answer for sent, answer in singles if sent < storm_answered_at]
+    after = [answer for sent, answer in singles if sent >= storm_answered_at]
+    after_s = max(sent for sent, _ in singles) - storm_answered_at if after else 0.0
     opened = [samples.seen[c] - sent for c, (sent, _, _) in injected.items() if c in samples.seen]
     channels = list(_created(slack, calls_before, injected).values()) if slack is not None else []
     storm_s = storm_answered_at - started
@@ -220,8 +232,12 @@ async def run_storm(target: Target, slack: FakeSlack | None, *, alerts: int, unr
         "backlog_peak_deliveries": samples.backlog_peak,
         "drain_s": round((samples.drained_at or storm_answered_at) - storm_answered_at, 2),
         "rss_peak_mb": round(samples.rss_peak_mb, 1),
-        "singles": len(singles), "single_p50_ms": _ms(_percentile(singles, 0.5)),
-        "single_p99_ms": _ms(_percentile(singles, 0.99)),
+        "singles": len(during), "single_p50_ms": _ms(_percentile(during, 0.5)),
+        "single_p99_ms": _ms(_percentile(during, 0.99)),
+        # after the last storm answer: pagerbot's worker drains the backlog; the floor has none and idles
+        "singles_after": len(after), "single_after_p50_ms": _ms(_percentile(after, 0.5)),
+        "single_after_p99_ms": _ms(_percentile(after, 0.99)),
+        "single_after_per_s": round(len(after) / after_s, 1) if after_s > 0 else None,
         "unrelated": len(injected), "unrelated_answer_p99_ms": _ms(_percentile([a for _, _, a in injected.values()],
                                                                              0.99)),
         "unrelated_opened": len(opened), "unrelated_incident_p99_s": _round(_percentile(opened, 0.99)),
@@ -267,8 +283,9 @@ def floor(kind: str, tmp: Path) -> Iterator[Target]:
 def describe(r: dict[str, Any]) -> str:
     line = (f"{r['target']}: {r['alerts']:,} alerts answered at {r['answered_alerts_per_s']:,}/s, applied at "
             f"{r['applied_alerts_per_s']:,}/s; backlog peak {r['backlog_peak_deliveries']} deliveries, drained "
-            f"{r['drain_s']} s after the last answer; single posts p50 {r['single_p50_ms']} / p99 "
-            f"{r['single_p99_ms']} ms ({r['singles']}); peak RSS {r['rss_peak_mb']} MB; stored "
+            f"{r['drain_s']} s after the last answer; single posts during the storm p50 {r['single_p50_ms']} / p99 "
+            f"{r['single_p99_ms']} ms ({r['singles']}), after it p50 {r['single_after_p50_ms']} / p99 "
+            f"{r['single_after_p99_ms']} ms ({r['single_after_per_s']}/s); peak RSS {r['rss_peak_mb']} MB; stored "
             f"{r['stored']}/{r['expected']}")
     if r["unrelated"] and "unrelated_opened" in r:
         line += (f"\n  unrelated alerts during the storm: {r['unrelated_opened']}/{r['unrelated']} incidents, p99 "

@@ -154,8 +154,14 @@ def _backlog_rows(backlog: dict[str, Any] | None) -> list[list[str]]:
                      _fmt(mine["applied_alerts_per_s"]), peer("applied_alerts_per_s"), ratio("applied_alerts_per_s")])
         rows.append(["  backlog: peak deliveries; drained s after the last answer",
                      f"{mine['backlog_peak_deliveries']}; {_fmt(mine['drain_s'], 1)}", "0; 0 floor", ""])
-        rows.append(["  single posts while the worker applies: p99 ms (lower is better)",
+        rows.append(["  single posts during the storm's posts: p99 ms (lower is better)",
                      _fmt(mine["single_p99_ms"], 1), peer("single_p99_ms", 1), ratio("single_p99_ms")])
+        if mine.get("single_after_p99_ms") is not None:
+            rows.append(["  single posts while the worker drains the backlog (floor: after its storm): p99 ms",
+                         _fmt(mine["single_after_p99_ms"], 1), peer("single_after_p99_ms", 1),
+                         ratio("single_after_p99_ms")])
+            rows.append(["    their rate, posts/s (one every 20 ms at most)", _fmt(mine["single_after_per_s"], 1),
+                         peer("single_after_per_s", 1), ratio("single_after_per_s")])
         rows.append([f"  unrelated alert during the storm ({mine['unrelated_opened']}/{mine['unrelated']}): "
                      "incident committed, p99 s", _fmt(mine["unrelated_incident_p99_s"], 2),
                      f"{_fmt(floor['single_p99_ms'], 1)} ms floor (stored when answered)" if floor else "-", ""])

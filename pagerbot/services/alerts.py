@@ -57,6 +57,7 @@ async def accept_alerts(ctx: Services, source: str, events: Sequence[AlertEvent]
     lane = lane_of(events, ctx.settings.config.grouping.labels)
     if body is not None:
         await ctx.store.inbox.put(source, BODY, body, ctx.clock.now(), lane)
+        ctx.parsed.keep(source, body, events)  # stored: the worker need not parse it again (services/parsed.py)
     else:
         await ctx.store.inbox.put(source, EVENTS, json.dumps([e.to_json() for e in events], separators=(",", ":")),
                                   ctx.clock.now(), lane)
@@ -68,30 +69,104 @@ async def apply_alerts(ctx: Services, session: Session,
     """Apply deliveries, in the order they were received, in the caller's transaction.
 
     Each delivery's alerts join the group of the configured labels. Within a delivery the last word on an
-    alert occurrence wins; across deliveries every word counts: an occurrence that several deliveries of
-    the batch carry (a resend, a fire then its resolve) is applied once per delivery, in order, so a batch
-    changes nothing that applying the deliveries one by one would not.
+    alert occurrence wins. Across deliveries, a group's deliveries are applied together, in rounds
+    (:class:`Rounds`): one incident decision, one INSERT of the new alerts and one UPDATE of the changed ones
+    per group and round, which is what lets a storm be applied as fast as it is answered. A round ends where
+    merging would change the outcome, so a batch leaves the same alerts, incidents and timeline as applying its
+    deliveries one by one (tests/integration/test_batch_equivalence.py); only the channel's news is coalesced
+    (one message for the alerts of a round).
     """
     grouping = ctx.settings.config.grouping
-    # Round n holds the n-th word of each occurrence, by group. An occurrence's words may fall in different
-    # groups (a resolve without the labels of its trigger): rounds, not groups, keep them in order.
-    rounds: list[dict[str, list[AlertEvent]]] = []
-    times_seen: dict[tuple[str, str, str], int] = defaultdict(int)
+    keyed: list[list[tuple[str, AlertEvent]]] = []
     for delivery in deliveries:
         await _breathe(len(delivery))
-        for event in _latest_per_occurrence(delivery):
-            key = group_key(event.labels, grouping.labels, fallback=grouping_fallback(event))
-            occurrence = _occurrence_key(event)
-            turn = times_seen[occurrence]  # rounds 0..turn-1 exist: they hold its earlier words
-            times_seen[occurrence] += 1
-            if turn == len(rounds):
-                rounds.append(defaultdict(list))
-            rounds[turn][key].append(event)
+        keyed.append([(group_key(event.labels, grouping.labels, fallback=grouping_fallback(event)), event)
+                      for event in _latest_per_occurrence(delivery)])
+    settled = await ctx.store.settled_groups(session, sorted({key for words in keyed for key, _ in words}))
+    rounds = Rounds(settled)
+    for words in keyed:
+        rounds.add(words)
     result = IntakeResult()
-    for groups in rounds:
+    for groups in rounds.rounds:
         for key, events in groups.items():
             await _apply_group(ctx, session, key, events, result)
     return result
+
+
+@dataclass
+class _GroupRound:
+    """What a group's words in one round hold so far (Rounds)."""
+
+    firing: bool = False
+    other: bool = False  # resolves, acknowledges
+    worst: int = 99  # the worst (lowest) severity of its firing words
+    left_out: int | None = None
+    closed: bool = False  # nothing more joins it
+
+
+class Rounds:
+    """A batch's deliveries in rounds: round by round, group by group, each group's deliveries in arrival order.
+
+    A delivery's words of a group join the round the group's last delivery went to, unless applying them
+    together could tell another story than applying them one after the other:
+
+    - a word on an alert that the round already holds (its second word must see the first applied);
+    - a firing word after a resolve or an acknowledge of the group (all may have resolved in between: the
+      resolve offer, then a new wave);
+    - a firing word worse than the round's (the incident rises once per step, as it would one by one);
+    - another count of alerts the sender left out;
+    - a group whose incident may open, reopen or begin a wave (no open incident, or every alert resolved: it
+      is not in ``settled``): its first firing delivery goes alone, so the incident opens with that delivery's
+      alerts and the next ones are news in it, as they would be.
+
+    A storm's deliveries (firing alerts of one group, an open incident) make one round.
+    """
+
+    def __init__(self, settled: set[str]) -> None:
+        self.rounds: list[dict[str, list[AlertEvent]]] = []
+        self._settled = set(settled)
+        self._last: dict[str, int] = {}  # group -> the round its last delivery joined
+        self._state: dict[tuple[int, str], _GroupRound] = {}
+        self._next_word: dict[tuple[str, str], int] = {}  # alert -> the first round its next word may join
+
+    def add(self, words: Sequence[tuple[str, AlertEvent]]) -> None:
+        by_group: dict[str, list[AlertEvent]] = defaultdict(list)
+        for key, event in words:
+            by_group[key].append(event)
+        for key, events in by_group.items():
+            self._add_group(key, events)
+
+    def _add_group(self, key: str, events: list[AlertEvent]) -> None:
+        firing = [e for e in events if e.state is AlertState.FIRING]
+        others = len(firing) < len(events)
+        worst = min((int(e.severity) for e in firing), default=99)
+        left_out = max((e.left_out for e in events if e.source in TRUNCATING_SENDERS), default=None)
+        alone = bool(firing) and key not in self._settled
+        last = self._last.get(key)
+        turn = max([0 if last is None else last] + [self._next_word.get((e.source, e.fingerprint), 0)
+                                                     for e in events])
+        if last is not None and turn == last:
+            current = self._state[(turn, key)]
+            worse = bool(firing) and current.firing and worst < current.worst
+            other_count = left_out is not None and current.left_out is not None and left_out != current.left_out
+            if current.closed or alone or (firing and current.other) or worse or other_count:
+                turn += 1
+        while turn >= len(self.rounds):
+            self.rounds.append(defaultdict(list))
+        self.rounds[turn][key].extend(events)
+        state = self._state.setdefault((turn, key), _GroupRound())
+        state.firing = state.firing or bool(firing)
+        state.other = state.other or others
+        state.worst = min(state.worst, worst)
+        state.left_out = left_out if left_out is not None else state.left_out
+        state.closed = state.closed or alone
+        self._last[key] = turn
+        for event in events:
+            self._next_word[(event.source, event.fingerprint)] = turn + 1
+        if firing:
+            self._settled.add(key)  # opened, reopened, or a wave began: open with a firing alert
+        if others:
+            self._settled.discard(key)  # every alert may have resolved
 
 
 BREATHE_EVERY = 250
@@ -196,10 +271,12 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
                 existing[(stored.source, stored.fingerprint)].append(stored)
 
     new_events: list[tuple[AlertEvent, str]] = []
+    new_words: list[int] = []  # the place of each new event among ``events``: the rises go in delivery order
+    changed: dict[int, Alert] = {}  # stored alerts this round changed, written in one statement after the loop
     touched_incidents: set[int] = set()
     resolved_rows: list[Alert] = []
     refired_rows: list[Alert] = []
-    rises: list[tuple[int, AlertEvent]] = []  # (incident, alert) of firing alerts whose severity changed
+    rises: list[tuple[int, int, AlertEvent]] = []  # (word, incident, alert) of firing alerts whose severity changed
     for n, event in enumerate(events):
         if n % BREATHE_EVERY == BREATHE_EVERY - 1:
             await _breathe(BREATHE_EVERY)
@@ -224,13 +301,14 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
             if event.starts_at is not None and not event.identity_by_key:
                 event = _late(event, known)
                 for older in _superseded(event, known):
-                    await ctx.store.update_alert(session, older.id, state=AlertState.RESOLVED.value,
-                                                 ends_at=event.starts_at, last_received_at=now)
                     older.state, older.ends_at = AlertState.RESOLVED.value, event.starts_at
+                    older.last_received_at = now
+                    changed[older.id] = older
                     touched_incidents.add(older.incident_id)
                     resolved_rows.append(older)
                     result.resolved += 1
             new_events.append((event, occurrence))
+            new_words.append(n)
             continue
         changes = _changes(row, event)
         if not changes:
@@ -238,12 +316,12 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
             continue
         changes["last_received_at"] = now
         changes["received_count"] = row.received_count + 1
-        await ctx.store.update_alert(session, row.id, **changes)
         for name, value in changes.items():
             setattr(row, name, value)
+        changed[row.id] = row
         touched_incidents.add(row.incident_id)
         if "severity" in changes and row.state == AlertState.FIRING.value:
-            rises.append((row.incident_id, event))
+            rises.append((n, row.incident_id, event))
         if changes.get("state") == AlertState.RESOLVED.value:
             result.resolved += 1
             resolved_rows.append(row)
@@ -252,6 +330,8 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
             result.updated += 1
         else:
             result.updated += 1
+
+    await ctx.store.update_alerts(session, list(changed.values()))
 
     incident = latest
     opened = False
@@ -285,13 +365,15 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
         result.new += len(new_events)
         touched_incidents.add(incident.id)
         if not opened:
-            rises += [(incident.id, e) for e, _ in new_events if e.state is AlertState.FIRING]
+            rises += [(n, incident.id, e) for n, (e, _) in zip(new_words, new_events, strict=True)
+                      if e.state is AlertState.FIRING]
     if incident is not None and await _note_left_out(ctx, session, incident, events, now):
         touched_incidents.add(incident.id)
     result.incidents += sorted(touched_incidents)
     if opened:
         return
-    raised = await _raise_severity(ctx, session, incident, rises, now)
+    raised = await _raise_severity(ctx, session, incident, [(i, e) for _, i, e in sorted(rises, key=lambda r: r[0])],
+                                   now)
 
     for incident_id in touched_incidents:
         target = (incident if incident is not None and incident.id == incident_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pagerbot.services.parsed import ParsedBodies
 from pagerbot.services.people import NameCache
 from pagerbot.services.ports import ChatPort, Clock, Mailbox, MailSender, MetricsSource, Renderer
 from pagerbot.settings import Settings
@@ -28,3 +29,4 @@ class Services:
     wake_outbox: Callable[[], None] = field(default=_nothing)
     wake_inbox: Callable[[], None] = field(default=_nothing)
     names: NameCache = field(default_factory=NameCache)  # user ID -> name, for text that leaves Slack
+    parsed: ParsedBodies = field(default_factory=ParsedBodies)  # webhook bodies parsed, for the inbox worker

@@ -18,6 +18,7 @@ transactions per second instead of one each; a lone alert is applied at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -27,6 +28,7 @@ from pagerbot.observability import INBOX_FAILED, INBOX_OLDEST, INBOX_PENDING
 from pagerbot.services.alerts import IntakeResult, apply_alerts, merged, report
 from pagerbot.services.context import Services
 from pagerbot.services.delivery import wait_first
+from pagerbot.services.parsed import ParsedBodies
 from pagerbot.store.inbox import BODY, EVENTS, Delivery
 from pagerbot.store.repository import Conflict, is_unavailable
 
@@ -56,6 +58,7 @@ class InboxWorker:
         # lock the inbox for us.
         self._applying = asyncio.Lock()
         self._added_since_analyze = 0
+        self._read_ahead: asyncio.Future[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -135,7 +138,9 @@ class InboxWorker:
             if not await inbox.lock(session):
                 return None
             self._limit = limit = self.batch_size if only is not None else self._batch_limit()
-            rows = await inbox.claim(session, limit)
+            # Twice the batch: the deliveries after it are parsed while the database applies it (read ahead).
+            claimed = await inbox.claim(session, limit if only is not None else 2 * limit)
+            rows = claimed[:limit]
             if only is not None:  # still waiting, and nothing of its lane before it (the claim's fair order)
                 rows = [row for row in rows if row == only]
             quick = _quick_lanes_first(rows)
@@ -150,10 +155,15 @@ class InboxWorker:
             # run every few milliseconds). Only the first deliveries of the claim, up to the alert budget: the
             # claim counts deliveries, and a storm's first batch came with no idea of their size.
             started = asyncio.get_running_loop().time()
-            deliveries = await asyncio.to_thread(_alerts_of_first, rows, self._alert_budget())
+            await self._read_ahead_done()
+            deliveries = await asyncio.to_thread(_alerts_of_first, rows, self._alert_budget(), ctx.parsed)
             if len(deliveries) < len(rows):
                 rows = rows[:len(deliveries)]
                 self._limit = len(rows)  # a full batch: more is waiting
+            if only is None and len(claimed) > len(rows):
+                applying = set(rows)
+                self._read_ahead = asyncio.ensure_future(asyncio.to_thread(
+                    _read_ahead, [row for row in claimed if row not in applying], self._alert_budget(), ctx.parsed))
             if not cut:  # what a storm's deliveries hold, not a lone alert's
                 self._alerts_per_delivery = max(1.0, sum(map(len, deliveries)) / len(deliveries))
             result = await apply_alerts(ctx, session, deliveries)
@@ -167,6 +177,13 @@ class InboxWorker:
             ctx.wake_outbox()
         await self._keep_statistics_fresh(result.new)
         return len(rows)
+
+    async def _read_ahead_done(self) -> None:
+        """Wait for the last read-ahead (it parsed what this batch takes while the last one was applied)."""
+        if self._read_ahead is not None:
+            ahead, self._read_ahead = self._read_ahead, None
+            with contextlib.suppress(Exception):  # a body that does not parse fails in its own batch, as before
+                await ahead
 
     async def _keep_statistics_fresh(self, new_alerts: int) -> None:
         """Have the alerts table analyzed as a storm grows it (Store.refresh_alert_statistics says why)."""
@@ -213,10 +230,12 @@ class InboxWorker:
         return applied
 
 
-def alerts_of(delivery: Delivery) -> list[AlertEvent]:
-    """A waiting delivery's alerts: its body parsed again as when it was accepted, or the alerts stored."""
+def alerts_of(delivery: Delivery, parsed: ParsedBodies | None = None) -> list[AlertEvent]:
+    """A waiting delivery's alerts: its body as this process parsed it when it was accepted, or parsed again,
+    or the alerts stored."""
     if delivery.kind == BODY:
-        return parse_body(delivery.source, delivery.payload)
+        kept = parsed.take(delivery.source, delivery.payload) if parsed is not None else None
+        return kept if kept is not None else parse_body(delivery.source, delivery.payload)
     if delivery.kind == EVENTS:
         return [AlertEvent.from_json(item) for item in json.loads(delivery.payload)]
     raise ValueError(f"inbox row {delivery.id}: unknown kind {delivery.kind!r}")
@@ -231,15 +250,32 @@ def _quick_lanes_first(claimed: list[Delivery]) -> list[Delivery]:
     return quick if quick else claimed
 
 
-def _alerts_of_first(deliveries: list[Delivery], alerts: int) -> list[list[AlertEvent]]:
+def _alerts_of_first(deliveries: list[Delivery], alerts: int, kept: ParsedBodies) -> list[list[AlertEvent]]:
     """The alerts of the first of ``deliveries`` that hold about ``alerts`` alerts (at least one delivery)."""
     parsed: list[list[AlertEvent]] = []
     for delivery in deliveries:
-        parsed.append(alerts_of(delivery))
+        parsed.append(alerts_of(delivery, kept))
         alerts -= len(parsed[-1])
         if alerts <= 0:
             break
     return parsed
+
+
+def _read_ahead(deliveries: list[Delivery], alerts: int, kept: ParsedBodies) -> None:
+    """Parse the bodies of the first of ``deliveries`` holding about ``alerts`` alerts into ``kept``, for the
+    next batch; stops at the first body ``kept`` has no room for."""
+    for delivery in deliveries:
+        if delivery.kind != BODY or kept.has(delivery.source, delivery.payload):
+            continue
+        try:
+            events = parse_body(delivery.source, delivery.payload)
+        except Exception:  # parsed again, and failed as it should, when its batch applies it
+            continue
+        if not kept.keep(delivery.source, delivery.payload, events, ahead=True):
+            return
+        alerts -= len(events)
+        if alerts <= 0:
+            return
 
 
 async def _sleep(stopping: asyncio.Event, seconds: float) -> None:

@@ -140,25 +140,36 @@ class FakeStore:
 
     # --- alerts --------------------------------------------------------------------------------------------
 
+    async def settled_groups(self, session: FakeTransaction, group_keys: Sequence[str]) -> set[str]:
+        newest: dict[str, Incident] = {}
+        for row in self._state.incidents:
+            if row.group_key in group_keys and (row.group_key not in newest or row.id > newest[row.group_key].id):
+                newest[row.group_key] = row
+        return {key for key, row in newest.items() if row.resolved_at is None and row.all_resolved_offered_at is None}
+
     async def alerts_by_fingerprint(self, session: FakeTransaction, source: str,
                                     fingerprints: Sequence[str]) -> list[Alert]:
-        wanted = set(fingerprints)
-        return [row for row in self._state.alerts if row.source == source and row.fingerprint in wanted]
+        wanted = set(fingerprints)  # copies: the caller writes its changes back with update_alerts
+        return [copy.copy(row) for row in self._state.alerts if row.source == source and row.fingerprint in wanted]
 
     async def insert_alerts(self, session: FakeTransaction, rows: Sequence[Mapping[str, Any]]) -> None:
         self._writable(session)
         for values in rows:
             self._state.alerts.append(Alert(id=len(self._state.alerts) + 1, **values))
 
-    async def update_alert(self, session: FakeTransaction, alert_id: int, **values: Any) -> None:
+    async def update_alerts(self, session: FakeTransaction, rows: Sequence[Alert]) -> None:
         self._writable(session)
-        row = next(row for row in self._state.alerts if row.id == alert_id)
-        for name, value in values.items():
-            setattr(row, name, value)
+        for changed in rows:
+            row = next(row for row in self._state.alerts if row.id == changed.id)
+            for name in ("state", "ends_at", "title", "severity", "description", "labels", "annotations", "wave",
+                         "received_count", "last_received_at"):
+                setattr(row, name, getattr(changed, name))
 
     async def set_alerts_wave(self, session: FakeTransaction, alert_ids: Sequence[int], wave: int) -> None:
-        for alert_id in alert_ids:
-            await self.update_alert(session, alert_id, wave=wave)
+        self._writable(session)
+        for row in self._state.alerts:
+            if row.id in alert_ids:
+                row.wave = wave
 
     async def last_alert_end(self, session: FakeTransaction, incident_id: int) -> datetime | None:
         ends = [row.ends_at for row in self._alerts_of(incident_id) if row.ends_at is not None]
