@@ -12,9 +12,12 @@ OPENING_OPS = ("open_channel", "set_purpose", "set_topic", "invite", "post_heade
 
 
 async def enqueue_opening(ctx: Services, session: Session, incident: Incident, now: datetime) -> None:
-    for op in OPENING_OPS:
-        coalesce = f"topic:{incident.id}" if op == "set_topic" else None
-        await ctx.store.enqueue(session, incident.id, op, {}, now=now, coalesce_key=coalesce)
+    # In one statement: an incident opened during a storm waits for the event loop at every round trip.
+    # Each row has a key of its own (a new incident has no pending twin); the topic's is the one later
+    # changes fold into.
+    await ctx.store.enqueue_coalesced(session, incident.id, [
+        (op, f"topic:{incident.id}" if op == "set_topic" else f"{op}:{incident.id}", now) for op in OPENING_OPS],
+        now=now)
     from pagerbot.services.paging import begin
 
     await begin(ctx, session, incident, now)  # the on-call page chain, when the severity has a policy

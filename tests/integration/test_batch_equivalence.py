@@ -85,8 +85,13 @@ async def _snapshot(runtime: Runtime) -> dict[str, Any]:
     """What the deliveries left, told by group and by order within it (never by row id)."""
     async with runtime.ctx.store.sessions() as session:
         incidents = list((await session.scalars(select(Incident).order_by(Incident.id))).all())
-        name = {row.id: f"{row.group_key}#{n}" for n, row in enumerate(incidents)
-                if row.group_key}  # incident ids differ between the two runs; group and order do not
+        # Incident ids may differ between the two runs (two groups opening in one batch are numbered in the
+        # order of their rounds); a group's incidents, in order, do not.
+        name: dict[int, str] = {}
+        seen: dict[str | None, int] = {}
+        for row in incidents:
+            seen[row.group_key] = seen.get(row.group_key, -1) + 1
+            name[row.id] = f"{row.group_key}#{seen[row.group_key]}"
         alerts = (await session.scalars(select(Alert).order_by(Alert.id))).all()
         timeline = (await session.scalars(select(TimelineRow).order_by(TimelineRow.id))).all()
         outbox = (await session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()
