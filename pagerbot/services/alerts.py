@@ -86,11 +86,25 @@ async def apply_alerts(ctx: Services, session: Session,
     rounds = Rounds(settled)
     for words in keyed:
         rounds.add(words)
-    result = IntakeResult()
+    result = IntakeResult(duplicates=rounds.duplicates)
     for groups in rounds.rounds:
         for key, events in groups.items():
             await _apply_group(ctx, session, key, events, result)
     return result
+
+
+def _same_word(said: tuple[int, AlertEvent] | None, turn: int, event: AlertEvent) -> bool:
+    """Whether ``event`` repeats the alert's word ``said`` in round ``turn``: applied after it, it would change
+    nothing (services/alerts._changes compares the same fields)."""
+    if said is None or said[0] != turn:
+        return False
+    before = said[1]
+    if _occurrence_key(before) != _occurrence_key(event) or before.state is not event.state:
+        return False
+    return event.state is not AlertState.FIRING or (
+        before.title == event.title and before.severity == event.severity
+        and before.description == event.description and before.annotations == event.annotations
+        and before.labels == event.labels)
 
 
 @dataclass
@@ -110,7 +124,9 @@ class Rounds:
     A delivery's words of a group join the round the group's last delivery went to, unless applying them
     together could tell another story than applying them one after the other:
 
-    - a word on an alert that the round already holds (its second word must see the first applied);
+    - a word on an alert that the round already holds (its second word must see the first applied), unless
+      it says the same (Alertmanager resends a group's alerts with every notification): one by one, such a
+      repeat changes nothing, so it is counted as a duplicate and left out;
     - a firing word after a resolve or an acknowledge of the group (all may have resolved in between: the
       resolve offer, then a new wave);
     - a firing word worse than the round's (the incident rises once per step, as it would one by one);
@@ -128,21 +144,41 @@ class Rounds:
         self._last: dict[str, int] = {}  # group -> the round its last delivery joined
         self._state: dict[tuple[int, str], _GroupRound] = {}
         self._next_word: dict[tuple[str, str], int] = {}  # alert -> the first round its next word may join
+        self._said: dict[tuple[str, str], tuple[int, AlertEvent]] = {}  # alert -> its last word and its round
+        self.duplicates = 0  # words left out: the same as the alert's last word, in the same round
 
     def add(self, words: Sequence[tuple[str, AlertEvent]]) -> None:
-        by_group: dict[str, list[AlertEvent]] = defaultdict(list)
+        """One delivery's words, with their groups. Two occurrences of one alert in a delivery (a sender's
+        history) go in turn, as if delivered one after the other."""
+        parts: list[dict[str, list[AlertEvent]]] = []
+        seen: list[set[tuple[str, str]]] = []
         for key, event in words:
-            by_group[key].append(event)
-        for key, events in by_group.items():
-            self._add_group(key, events)
+            alert = (event.source, event.fingerprint)
+            n = next((i for i in range(len(parts) - 1, -1, -1) if alert in seen[i]), -1) + 1
+            if n == len(parts):
+                parts.append(defaultdict(list))
+                seen.append(set())
+            parts[n][key].append(event)
+            seen[n].add(alert)
+        for part in parts:
+            for key, events in part.items():
+                self._add_group(key, events)
 
     def _add_group(self, key: str, events: list[AlertEvent]) -> None:
+        last = self._last.get(key)
+        left_out = max((e.left_out for e in events if e.source in TRUNCATING_SENDERS), default=None)
+        if last is not None and not self._state[(last, key)].closed and (
+                left_out is None or left_out == self._state[(last, key)].left_out):
+            repeats = [e for e in events if _same_word(self._said.get((e.source, e.fingerprint)), last, e)]
+            if repeats:
+                self.duplicates += len(repeats)
+                events = [e for e in events if not any(e is repeat for repeat in repeats)]
+                if not events:
+                    return
         firing = [e for e in events if e.state is AlertState.FIRING]
         others = len(firing) < len(events)
         worst = min((int(e.severity) for e in firing), default=99)
-        left_out = max((e.left_out for e in events if e.source in TRUNCATING_SENDERS), default=None)
         alone = bool(firing) and key not in self._settled
-        last = self._last.get(key)
         turn = max([0 if last is None else last] + [self._next_word.get((e.source, e.fingerprint), 0)
                                                      for e in events])
         if last is not None and turn == last:
@@ -163,6 +199,7 @@ class Rounds:
         self._last[key] = turn
         for event in events:
             self._next_word[(event.source, event.fingerprint)] = turn + 1
+            self._said[(event.source, event.fingerprint)] = (turn, event)
         if firing:
             self._settled.add(key)  # opened, reopened, or a wave began: open with a firing alert
         if others:
@@ -291,6 +328,8 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
                 row, occurrence = last, last.occurrence
             else:
                 row, occurrence = None, f"#{len(known) + 1}"
+        if row is not None and event.starts_at is not None and not event.identity_by_key:
+            event = _late(event, known)  # a resend of an occurrence that a newer one ended: it stays ended
         if row is None:
             if event.state is AlertState.RESOLVED and (latest is None or latest.resolved_at is not None):
                 result.ignored += 1  # a resolve for an alert we never saw, and nothing open to attach it to

@@ -43,6 +43,18 @@ deliveries = st.lists(st.tuples(st.lists(alert_words, min_size=1, max_size=4), s
                       min_size=1, max_size=10)
 
 
+@st.composite
+def with_resends(draw: st.DrawFn) -> list[tuple[list[dict[str, Any]], int]]:
+    """Deliveries where some repeat words of the one before, as Alertmanager resends a group's alerts."""
+    drawn = draw(deliveries)
+    out: list[tuple[list[dict[str, Any]], int]] = []
+    for words, left_out in drawn:
+        if out and draw(st.booleans()):
+            words = words + draw(st.lists(st.sampled_from(out[-1][0]), max_size=3))
+        out.append((words, left_out))
+    return out
+
+
 def _body(delivery: tuple[list[dict[str, Any]], int]) -> str:
     words, left_out = delivery
     alerts = []
@@ -118,7 +130,7 @@ def migrated(database_url: str) -> str:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(words=deliveries)
+@given(words=with_resends())
 def test_a_batch_leaves_what_its_deliveries_one_by_one_leave(
         migrated: str, words: list[tuple[list[dict[str, Any]], int]]) -> None:
     bodies = [_body(delivery) for delivery in words]
