@@ -17,19 +17,26 @@ from typing import Any
 def fair_claim(table: str, unapplied: str = "TRUE") -> str:
     """The statement (SQLite and PostgreSQL) that reads up to ``:limit`` waiting deliveries of ``table`` in
     fair order, each with the number of deliveries waiting in its lane; ``unapplied`` narrows the waiting rows
-    (the SQLite inbox file's progress)."""
+    (the SQLite inbox file's progress).
+
+    The first delivery without a lane is a barrier: the laned deliveries before it come first (fairly), then
+    it and the deliveries without a lane that follow it up to the next laned one, in arrival order (a storm
+    of PagerDuty or generic events is applied in batches, not one delivery per transaction)."""
     return f"""
 WITH waiting AS (SELECT id, lane FROM {table} WHERE failed_at IS NULL AND {unapplied}),
-edge AS (SELECT min(id) AS first, min(CASE WHEN lane IS NULL THEN id END) AS barrier FROM waiting),
+edge AS (SELECT min(CASE WHEN lane IS NULL THEN id END) AS barrier FROM waiting),
+stop AS (SELECT min(waiting.id) AS laned FROM waiting, edge
+         WHERE waiting.lane IS NOT NULL AND waiting.id > edge.barrier),
 ready AS (
-    SELECT waiting.id, row_number() OVER (PARTITION BY waiting.lane ORDER BY waiting.id) AS turn,
+    SELECT waiting.id, waiting.lane, row_number() OVER (PARTITION BY waiting.lane ORDER BY waiting.id) AS turn,
            count(*) OVER (PARTITION BY waiting.lane) AS in_lane
-    FROM waiting, edge
-    WHERE edge.barrier IS NULL OR waiting.id < edge.barrier OR waiting.id = edge.first
+    FROM waiting, edge, stop
+    WHERE edge.barrier IS NULL OR waiting.id < edge.barrier
+       OR (waiting.lane IS NULL AND (stop.laned IS NULL OR waiting.id < stop.laned))
 )
 SELECT {table}.id, {table}.source, {table}.kind, {table}.payload, ready.in_lane
 FROM ready JOIN {table} ON {table}.id = ready.id
-ORDER BY ready.turn, ready.id
+ORDER BY ready.lane IS NULL, ready.turn, ready.id
 LIMIT :limit"""
 
 

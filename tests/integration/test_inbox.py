@@ -389,7 +389,7 @@ async def test_a_delivery_without_a_lane_keeps_its_place_among_all(database_url:
                              title="Backup failed", severity=Severity.SEV2)
         await accept_alerts(runtime.ctx, "generic", [generic])
         await _accept_body(runtime, am_alert("PostgresDown", instance="pg1:9187", cluster="billing"))
-        assert [d.kind for d in await _waiting(runtime)] == ["body", "body"]  # up to the lane-less one
+        assert [d.kind for d in await _waiting(runtime)] == ["body", "body", "events"]  # up to the lane-less one
         runtime.inbox.batch_size = 2
         await runtime.inbox.apply_once()
         assert [d.kind for d in await _waiting(runtime)] == ["events"]  # alone, before the later ones
@@ -397,5 +397,26 @@ async def test_a_delivery_without_a_lane_keeps_its_place_among_all(database_url:
         assert [d.kind for d in await _waiting(runtime)] == ["body"]
         assert (await runtime.inbox.drain()).new == 1
         assert await _incident_groups(runtime) == ["cluster=prod", "alertname=BackupFailed", "cluster=billing"]
+    finally:
+        await runtime.close()
+
+
+async def test_deliveries_without_a_lane_are_applied_together_in_arrival_order(database_url: str) -> None:
+    """A storm of lane-less deliveries (PagerDuty, generic) goes in batches, not one delivery a transaction,
+    and still after what arrived before it and before the laned delivery that arrived after it."""
+    runtime = await _runtime(database_url, with_inbox_worker=False)
+    try:
+        await _accept_body(runtime, am_alert("HighLoad", instance="web0:9100"))
+        for n in range(5):
+            event = AlertEvent(source="generic", fingerprint=f"backup{n}", state=AlertState.FIRING,
+                               name="BackupFailed", title=f"Backup {n} failed", severity=Severity.SEV2)
+            await accept_alerts(runtime.ctx, "generic", [event])
+        await _accept_body(runtime, am_alert("PostgresDown", instance="pg1:9187", cluster="billing"))
+        assert [d.kind for d in await _waiting(runtime)] == ["body"] + ["events"] * 5
+        assert await runtime.inbox.apply_once() == 1  # a lane where few wait goes first, alone
+        assert await runtime.inbox.apply_once() == 5  # then the five together, in one transaction
+        assert await _incident_groups(runtime) == ["cluster=prod", "alertname=BackupFailed"]
+        assert [d.kind for d in await _waiting(runtime)] == ["body"]
+        assert (await runtime.inbox.drain()).new == 1
     finally:
         await runtime.close()
