@@ -169,10 +169,10 @@ class Rounds:
         left_out = max((e.left_out for e in events if e.source in TRUNCATING_SENDERS), default=None)
         if last is not None and not self._state[(last, key)].closed and (
                 left_out is None or left_out == self._state[(last, key)].left_out):
-            repeats = [e for e in events if _same_word(self._said.get((e.source, e.fingerprint)), last, e)]
-            if repeats:
-                self.duplicates += len(repeats)
-                events = [e for e in events if not any(e is repeat for repeat in repeats)]
+            fresh = [e for e in events if not _same_word(self._said.get((e.source, e.fingerprint)), last, e)]
+            if len(fresh) < len(events):
+                self.duplicates += len(events) - len(fresh)
+                events = fresh
                 if not events:
                     return
         firing = [e for e in events if e.state is AlertState.FIRING]
