@@ -75,8 +75,17 @@ def decode_json(text: str) -> object:
         raise MalformedBody("malformed JSON", "nested too deeply") from None
     except ValueError as exc:  # Python refuses integers of more than 4,300 digits (a str-to-int DoS guard)
         raise MalformedBody("malformed JSON", f"a number too long to read ({exc})") from None
-    needs_cleaning = (_UNSTORABLE_ESCAPE.search(text) or _INVISIBLE.search(text) or _INVISIBLE_ESCAPE.search(text))
-    return _storable(decoded) if needs_cleaning else decoded
+    return _storable(decoded) if _may_need_cleaning(text) else decoded
+
+
+def _may_need_cleaning(text: str) -> bool:
+    """Whether ``text`` may hold a character ``_storable`` replaces or drops, raw or escaped. Every such
+    character is outside ASCII and every escape of one starts with ``\\u``: the two checks in C come first,
+    because a storm's bodies are ASCII without escapes, and scanning them with the patterns cost as much as
+    decoding them."""
+    if text.isascii():
+        return "\\u" in text and bool(_UNSTORABLE_ESCAPE.search(text) or _INVISIBLE_ESCAPE.search(text))
+    return bool(_UNSTORABLE_ESCAPE.search(text) or _INVISIBLE.search(text) or _INVISIBLE_ESCAPE.search(text))
 
 
 def parse_body(sender: str, text: str) -> list[AlertEvent]:

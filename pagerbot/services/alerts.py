@@ -303,9 +303,8 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
     sources = {s for s, _ in fingerprints}
     for source in sources:
         names = [f for s, f in fingerprints if s == source]
-        for start in range(0, len(names), 500):
-            for stored in await ctx.store.alerts_by_fingerprint(session, source, names[start:start + 500]):
-                existing[(stored.source, stored.fingerprint)].append(stored)
+        for stored in await ctx.store.alerts_by_fingerprint(session, source, names):
+            existing[(stored.source, stored.fingerprint)].append(stored)
 
     new_events: list[tuple[AlertEvent, str]] = []
     new_words: list[int] = []  # the place of each new event among ``events``: the rises go in delivery order
