@@ -28,6 +28,7 @@ from pagerbot.services.delivery import Job as Job
 from pagerbot.services.delivery import Persist as Persist
 from pagerbot.services.delivery import UndeliverableError as UndeliverableError
 from pagerbot.services.delivery import wait_first as wait_first
+from pagerbot.services.opening import OPENING_OPS
 from pagerbot.store.repository import is_unavailable, mark_outbox, rowcount
 from pagerbot.store.tables import OutboxRow
 
@@ -39,6 +40,7 @@ RECLAIMED = "lease expired, claimed by"
 # to Slack, and nothing queued after them depends on them (what depends on a graph, such as the header
 # pointing at it, is queued by the graph row itself when it is done).
 OVERTAKABLE = frozenset({"refresh_graph"})
+FIRST_OP = OPENING_OPS[0]  # a new incident's channel (see _claim)
 MAX_FAILED_ATTEMPTS = 12  # for unexpected errors; Slack's retryable errors are retried for as long as it takes
 
 
@@ -122,6 +124,10 @@ class OutboxWorker:
         # A row whose lease ran out was claimed by a worker that died or stalled mid-delivery: it may have
         # reached Slack, so it is "maybe sent" (the handler looks for the earlier attempt before repeating it),
         # and last_error says why until the next outcome overwrites it.
+        # A new incident's channel goes before every other incident's next step: until it exists nobody sees the
+        # incident, and while a storm keeps the outbox busy (each row's step waits its turn to write, on SQLite)
+        # the oldest-first order left it behind the older incidents' topics, invitations and headers. An
+        # incident's own rows keep their order.
         # A claimed row sheds its coalesce key: what is queued while it is in flight gets a row of its own
         # (which reads the state after that change) instead of folding into a delivery already under way.
         claim = text(
@@ -135,7 +141,7 @@ class OutboxWorker:
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id = o.incident_id"
             " AND p.status = 'pending' AND p.id < o.id"
             f" AND (p.op NOT IN ({bypassable}) OR o.op IN ({bypassable})))"
-            f" ORDER BY o.id LIMIT :n{lock})"
+            f" ORDER BY CASE WHEN o.op = '{FIRST_OP}' THEN 0 ELSE 1 END, o.id LIMIT :n{lock})"
             " RETURNING id, incident_id, op, payload, attempts, maybe_sent, created_at, last_error"
         ).bindparams(me=self.worker_id)
         table = OutboxRow.__table__

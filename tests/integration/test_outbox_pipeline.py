@@ -155,3 +155,28 @@ async def test_stopping_finishes_the_rows_in_hand(database_url: str) -> None:
         async with runtime.ctx.store.sessions() as session:
             row = (await session.execute(select(OutboxRow.status, OutboxRow.claimed_by))).one()
         assert tuple(row) == ("done", None)
+
+
+async def test_a_new_incidents_channel_goes_before_older_incidents_next_steps(database_url: str) -> None:
+    """While the outbox is behind (one row at a time here; a storm's write turns on SQLite), a new incident's
+    channel is created before the older incidents' queued steps, which keep their own order."""
+    runtime, (first, second) = await _runtime(database_url, 2)
+    recorder = Recorder()
+    try:
+        for name in ("a1", "a2", "a3"):
+            await _queue(runtime.ctx, first, "post", name)
+        await _queue(runtime.ctx, second, "open_channel", "b-channel")
+        await _queue(runtime.ctx, second, "post", "b1")
+        handlers = {op: recorder.handle for op in ("post", "open_channel")}
+        worker = OutboxWorker(runtime.ctx, handlers, batch_size=1, poll_seconds=0.05)
+        stopping = asyncio.Event()
+        running = asyncio.create_task(worker.run(stopping))
+        await _until(lambda: len(recorder.ended()) == 5)
+        stopping.set()
+        await asyncio.wait_for(running, 10)
+        ended = recorder.ended()
+        assert ended[0] == "b-channel"
+        assert [name for name in ended if name.startswith("a")] == ["a1", "a2", "a3"]
+        assert ended.index("b1") > ended.index("b-channel")
+    finally:
+        await runtime.close()
