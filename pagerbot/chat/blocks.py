@@ -41,6 +41,7 @@ EMAIL_DISCARD = "email_discard"
 EMAIL_RETRY = "email_retry"
 EMAIL_ALL_CLEAR = "email_all_clear"
 PAGE_ACK = "page_ack"  # the Acknowledge button of a page (a direct message); see page_message below
+PAGE_FACTS = "page_facts"  # the block of a page's facts, which stays when the message is edited
 HEADER_BUTTONS = (ACK, ESCALATE, GRAPHS, RESOLVE)
 ALL_ACTIONS = (*HEADER_BUTTONS, RESOLVE_OFFER, POSTMORTEM, EMAIL_SEND, EMAIL_EDIT, EMAIL_DISCARD, EMAIL_RETRY,
                EMAIL_ALL_CLEAR, PAGE_ACK)
@@ -263,8 +264,11 @@ def section(text: str) -> dict[str, Any]:
 
 def page_message(*, ref: str, incident_id: int, title: str, severity: int, status: str, opened_at: datetime,
                  channel_id: str | None, role: str, repeat: int, firing: int,
-                 tz: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
-    """The direct message: the incident's facts and an Acknowledge button (its value is the incident's id)."""
+                 tz: ZoneInfo, handled: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The direct message: the incident's facts and an Acknowledge button (its value is the incident's id).
+
+    ``handled``: what became of the incident ("Acknowledged by <@U…> at 05:34"), shown instead of the button
+    once someone acknowledged it or it resolved."""
     again = " (again)" if repeat else ""
     text = one_line(f"Page{again}: SEV{severity} {ref} {title}", 300)
     where = f" · <#{channel_id}>" if channel_id else ""
@@ -272,13 +276,17 @@ def page_message(*, ref: str, incident_id: int, title: str, severity: int, statu
              f"*{ref}* SEV{severity}: {mrkdwn(one_line(title, 500))}\n"
              f"{status} · {firing} alert{'s' if firing != 1 else ''} firing · "
              f"opened {local_time(opened_at, tz)}{where}")
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=facts[:3000])),
-        ActionsBlock(block_id="page_actions", elements=[ButtonElement(
-            text=PlainTextObject(text="Acknowledge"), action_id=PAGE_ACK, value=str(incident_id), style="primary")]),
-        ContextBlock(elements=[MarkdownTextObject(
-            text="Acknowledging stops the paging; with no lead yet, you become the incident's lead.")]),
-    ]
+    blocks: list[Block] = [SectionBlock(block_id=PAGE_FACTS, text=MarkdownTextObject(text=facts[:3000]))]
+    if handled is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f":white_check_mark: {handled}"[:3000])]))
+    else:
+        blocks += [
+            ActionsBlock(block_id="page_actions", elements=[ButtonElement(
+                text=PlainTextObject(text="Acknowledge"), action_id=PAGE_ACK, value=str(incident_id),
+                style="primary")]),
+            ContextBlock(elements=[MarkdownTextObject(
+                text="Acknowledging stops the paging; with no lead yet, you become the incident's lead.")]),
+        ]
     return text, [block.to_dict() for block in blocks]
 
 

@@ -18,6 +18,7 @@ from pagerbot.core.naming import channel_name
 from pagerbot.core.records import IncidentRecord
 from pagerbot.services.context import Services
 from pagerbot.services.delivery import Handler, Job, Persist, UndeliverableError, post_once
+from pagerbot.services.paging import queue_page_dm_edits
 from pagerbot.store.repository import incident_record, rowcount
 from pagerbot.store.tables import Graph, Incident
 
@@ -92,8 +93,15 @@ async def open_channel(ctx: Services, job: Job) -> Persist | None:
             if await _has_channel(ctx, row.id):
                 return None
             continue  # another incident holds it (it adopted the same lost attempt): take the next name
-        return _with_timeline(ctx, row.id, f"Channel #{info.name} created")
+        return _with_timeline(ctx, row.id, f"Channel #{info.name} created", then=_page_dms_follow(ctx, row.id))
     raise UndeliverableError(f"no free channel name for INC-{record.id} after {MAX_NAME_ATTEMPTS} attempts")
+
+
+def _page_dms_follow(ctx: Services, incident_id: int) -> Persist:
+    """The pages sent before the channel existed gain its link."""
+    async def persist(session: AsyncSession) -> None:
+        await queue_page_dm_edits(ctx, session, incident_id, ctx.clock.now())
+    return persist
 
 
 async def _record_attempt(ctx: Services, incident_id: int, name: str) -> None:

@@ -18,11 +18,12 @@ import httpx
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from pagerbot.chat.blocks import page_mention, page_message
+from pagerbot.chat.blocks import clock, page_mention, page_message
 from pagerbot.core.escaping import one_line
 from pagerbot.services.context import Services
 from pagerbot.services.delivery import Handler, Job, Persist, UndeliverableError, post_once
 from pagerbot.services.oncall import person
+from pagerbot.services.paging import queue_page_dm_edits
 from pagerbot.services.ports import ChatError
 from pagerbot.settings import OncallContactConfig, OncallWebhookConfig
 from pagerbot.store.repository import Incident, Page, Session
@@ -73,13 +74,65 @@ async def page_dm(ctx: Services, job: Job) -> Persist | None:
         if exc.retryable:
             raise
         return _note(ctx, incident.id, f"Page to {page.target} not delivered: Slack said {exc.error}")
+    text, blocks = await _page_text(ctx, page, incident)
+    ts = await post_once(ctx, job, channel, text, blocks)
+    return _recorded(ctx, page.id, incident, channel, ts)
+
+
+async def _page_text(ctx: Services, page: Page, incident: Incident) -> tuple[str, list[dict[str, Any]]]:
+    """A page's direct message as the incident stands: its channel once there is one, and who acknowledged it
+    (or that it resolved) instead of the button once someone did."""
     async with ctx.store.sessions() as session:
         firing, _ = await ctx.store.alert_counts(session, incident.id)
-    text, blocks = page_message(ref=f"INC-{incident.id}", incident_id=incident.id, title=incident.title,
-                                severity=incident.severity, status=incident.status, opened_at=incident.opened_at,
-                                channel_id=incident.channel_id, role=_role(page), repeat=page.repeat, firing=firing,
-                                tz=ctx.settings.tz)
-    await post_once(ctx, job, channel, text, blocks)
+    return page_message(ref=f"INC-{incident.id}", incident_id=incident.id, title=incident.title,
+                        severity=incident.severity, status=incident.status, opened_at=incident.opened_at,
+                        channel_id=incident.channel_id, role=_role(page), repeat=page.repeat, firing=firing,
+                        tz=ctx.settings.tz, handled=_handled_line(ctx, page, incident))
+
+
+def _handled_line(ctx: Services, page: Page, incident: Incident) -> str | None:
+    said = []
+    if page.acknowledged_at is not None and (incident.resolved_at is None
+                                             or page.acknowledged_at < incident.resolved_at):
+        who = f" by {person(page.acknowledged_by)}" if page.acknowledged_by else ""
+        said.append(f"Acknowledged{who} at {clock(page.acknowledged_at, ctx.settings.tz)}")
+    if incident.resolved_at is not None:
+        said.append(f"INC-{incident.id} resolved at {clock(incident.resolved_at, ctx.settings.tz)}")
+    elif said:
+        said.append("the paging stopped")
+    return "; ".join(said) + "." if said else None
+
+
+def _recorded(ctx: Services, page_id: int, shown: Incident, channel: str, ts: str) -> Persist:
+    """Keep where the direct message is, so that it follows the incident; when the incident moved on while it
+    was being sent (its channel was created, someone acknowledged), edit it at once: the edits queued meanwhile
+    did not know of this message."""
+    async def persist(session: Session) -> None:
+        await ctx.store.oncall.record_dm(session, page_id, channel, ts)
+        now = await ctx.store.incident(session, shown.id)
+        if now is not None and (now.channel_id != shown.channel_id or _handled(now)):
+            await queue_page_dm_edits(ctx, session, shown.id, ctx.clock.now())
+    return persist
+
+
+async def update_page_dms(ctx: Services, job: Job) -> Persist | None:
+    """Edit each of the incident's page messages to show it as it is now."""
+    incident_id = int(job.payload["incident_id"])
+    async with ctx.store.sessions() as session:
+        incident = await ctx.store.incident(session, incident_id)
+        pages = await ctx.store.oncall.pages_with_dm(session, incident_id) if incident is not None else []
+    if incident is None:
+        return None
+    for page in pages:
+        assert page.dm_channel is not None and page.dm_ts is not None
+        text, blocks = await _page_text(ctx, page, incident)
+        try:
+            await ctx.chat.update_message(page.dm_channel, page.dm_ts, text, blocks)
+        except ChatError as exc:
+            if exc.retryable:
+                raise
+            log.warning("page %s: its message could not be edited (%s)", page.id, exc.error,
+                        extra={"incident_id": incident_id})
     return None
 
 
@@ -262,5 +315,6 @@ async def _pagerduty(ctx: Services, routing_key: str, action: str, incident: Inc
 
 
 def outbox_handlers() -> dict[str, Handler]:
-    return {"page_dm": page_dm, "page_mention": page_mention_op, "page_contact": page_contact,
+    return {"page_dm": page_dm, "update_page_dms": update_page_dms, "page_mention": page_mention_op,
+            "page_contact": page_contact,
             "pagerduty_event": pagerduty_event, "oncall_vendor_draft": vendor_draft}

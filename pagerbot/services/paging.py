@@ -196,6 +196,7 @@ async def _stop(ctx: Services, session: Session, incident: Incident, escalation:
     escalation.next_at = None
     at = incident.acknowledged_at or incident.resolved_at or now
     await ctx.store.oncall.acknowledge_pages(session, incident.id, at, by)
+    await queue_page_dm_edits(ctx, session, incident.id, now)  # the button gives way to who acknowledged
     first = await ctx.store.oncall.first_page_at(session, incident.id)
     after = f", {_minutes(at - first)} after the first page" if first is not None else ""
     who = f" by {by}" if by else ""
@@ -204,6 +205,14 @@ async def _stop(ctx: Services, session: Session, incident: Incident, escalation:
     if reason == "acknowledged" and not escalation.pagerduty_acknowledged:
         escalation.pagerduty_acknowledged = 1
         await _queue_pagerduty(ctx, session, incident.id, "acknowledge", now)
+
+
+async def queue_page_dm_edits(ctx: Services, session: Session, incident_id: int, now: datetime) -> None:
+    """Have the incident's page messages show it as it is now (services/page_delivery.update_page_dms), when
+    any was sent; one pending edit absorbs the next ones."""
+    if await ctx.store.oncall.pages_with_dm(session, incident_id):
+        await ctx.store.enqueue(session, None, "update_page_dms", {"incident_id": incident_id}, now=now,
+                                coalesce_key=f"page_dms:{incident_id}")
 
 
 def _minutes(delta: timedelta) -> str:
@@ -227,6 +236,7 @@ async def _tell_pagerduty_resolved(ctx: Services, incident_id: int, now: datetim
     async with ctx.store.transaction() as session:
         if await ctx.store.oncall.claim_resolved_notice(session, incident_id):
             await _queue_pagerduty(ctx, session, incident_id, "resolve", now)
+            await queue_page_dm_edits(ctx, session, incident_id, now)  # the pages say it resolved
 
 
 async def acknowledge(ctx: Services, incident_id: int, actor: Actor) -> str:

@@ -71,6 +71,15 @@ class OncallRows:
     async def page(self, session: AsyncSession, page_id: int) -> Page | None:
         return (await session.execute(select(Page).where(Page.id == page_id))).scalar_one_or_none()
 
+    async def record_dm(self, session: AsyncSession, page_id: int, channel: str, ts: str) -> None:
+        await session.execute(update(Page).where(Page.id == page_id).values(dm_channel=channel, dm_ts=ts))
+
+    async def pages_with_dm(self, session: AsyncSession, incident_id: int) -> list[Page]:
+        """The incident's pages whose direct message was sent, oldest first."""
+        rows = await session.execute(select(Page).where(Page.incident_id == incident_id, Page.dm_ts.is_not(None))
+                                     .order_by(Page.id))
+        return list(rows.scalars())
+
     async def acknowledge_pages(self, session: AsyncSession, incident_id: int, at: datetime, by: str | None) -> None:
         await session.execute(update(Page).where(Page.incident_id == incident_id, Page.acknowledged_at.is_(None))
                               .values(acknowledged_at=at, acknowledged_by=by))

@@ -380,6 +380,9 @@ class Page(Base):
     paged_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    # Where its direct message is (once sent): the message is edited as the incident moves on.
+    dm_channel: Mapped[str | None] = mapped_column(String(64))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
 
 
 class OncallOverride(Base):

@@ -15,6 +15,10 @@ from tests.payloads import am_alert, am_notification
 
 
 def is_page(message: Message) -> bool:
+    return any(b.get("block_id") == blocks.PAGE_FACTS for b in message.blocks or [])
+
+
+def has_ack_button(message: Message) -> bool:
     return any(b.get("block_id") == "page_actions" for b in message.blocks or [])
 
 

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 
 from pagerbot.clock import ManualClock
-from tests.e2e.paging_support import Paging
+from tests.e2e.paging_support import Paging, has_ack_button
 from tests.fakes.slack_api import FakeSlack
-from tests.harness import API_TOKEN, ServerThread, make_settings
+from tests.harness import API_TOKEN, ServerThread, make_settings, wait_for
+from tests.payloads import am_alert, am_notification
 
 # Tuesday 10 March 2026, 05:30 in Los Angeles (PDT since the 8th) is 12:30 UTC.
 MORNING = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
@@ -85,6 +86,12 @@ def test_sev1_pages_primary_then_secondary_and_the_dm_acknowledges(database_url:
         assert "acknowledged" in said
         incident = server.get("/incidents/1")
         assert incident["status"] == "acknowledged" and incident["lead"] == "U0BOB"
+        # both pages now say who acknowledged, instead of the button (05:35 in Los Angeles)
+        assert server.drain()
+        for page in paging.pages("U0ALICE") + paging.pages("U0BOB"):
+            assert not has_ack_button(page), page.blocks
+            assert "Acknowledged by <@U0BOB> at 05:35; the paging stopped." in str(page.blocks)
+            assert page.edited is not None
         paging.tick(minutes=30)
         assert len(paging.pages("U0ALICE")) == 1 and len(paging.pages("U0BOB")) == 1
         assert not [m for m in fake_slack.messages(channel) if "Contegix" in m.text]
@@ -221,3 +228,30 @@ def test_a_slack_outage_delays_the_page_and_a_lost_answer_does_not_repeat_it(dat
         assert server.drain()
         assert len(paging.pages("U0ALICE")) == 1
         assert len(fake_slack.calls_to("chat.postMessage")) >= 2
+
+
+def test_a_page_sent_before_the_channel_exists_gains_its_link(database_url: str, fake_slack: FakeSlack) -> None:
+    """Slack refuses to create channels for a while: the page goes out at once without a link (it must not wait
+    for the channel), and is edited to link the channel once it exists."""
+    server, clock = _server(database_url, fake_slack, MORNING)
+    with server:
+        paging = Paging(server, fake_slack, clock)
+        fake_slack.fail_next("conversations.create", count=1000)
+        alert = am_alert("DBHighIOWait", severity="critical", summary="db1 is waiting on its disks",
+                         starts_at=clock.now())
+        assert server.post_alerts("alertmanager", am_notification([alert])).status_code == 202
+        clock.advance(timedelta(seconds=1))
+        assert server.runtime is not None and server.runtime.scheduler is not None
+        assert server.call(server.runtime.scheduler.tick())
+        [page] = wait_for(lambda: paging.pages("U0ALICE"), what="the page")
+        assert "<#" not in str(page.blocks) and has_ack_button(page)
+        assert server.get("/incidents/1")["channel_id"] is None
+
+        fake_slack.clear_faults()
+        clock.advance(timedelta(minutes=1))  # past the retry's backoff
+        assert server.drain()
+        channel = server.get("/incidents/1")["channel_id"]
+        assert channel
+        [page] = paging.pages("U0ALICE")
+        assert f"<#{channel}>" in str(page.blocks) and has_ack_button(page)
+        assert page.edited is not None
