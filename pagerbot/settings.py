@@ -343,6 +343,8 @@ class OncallConfig(_Strict):
     contacts: dict[str, list[OncallContactConfig]] = Field(default_factory=dict)  # per member (ID or email)
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
     ical_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Slack user IDs allowed to record overrides (`oncall take`, `oncall override`); empty: anyone.
+    schedulers: list[str] = Field(default_factory=list)
 
     @field_validator("working_hours")
     @classmethod

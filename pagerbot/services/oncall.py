@@ -18,6 +18,7 @@ from pagerbot.core.ical import CalendarError, parse_calendar
 from pagerbot.core.oncall import Rotation, Shift, next_on_call, on_call, parse_handoff
 from pagerbot.services.actor import ActionRefused, Actor
 from pagerbot.services.context import Services
+from pagerbot.services.permissions import check_may_schedule
 from pagerbot.settings import OncallRotationConfig
 from pagerbot.store.repository import OncallOverride, Session
 
@@ -107,6 +108,7 @@ async def take(ctx: Services, actor: Actor, who: str, rotation_name: str | None,
     rotations = ctx.settings.config.oncall.rotations
     if not rotations:
         raise ActionRefused("no on-call rotation is configured (oncall.rotations)")
+    check_may_schedule(ctx, actor)
     name = rotation_name or next(iter(rotations))
     if name not in rotations:
         raise ActionRefused(f"{name!r} is not a rotation: expected one of {', '.join(rotations)}")

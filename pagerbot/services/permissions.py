@@ -31,3 +31,9 @@ def check_may_coordinate(ctx: Services, lead: str | None, actor: Actor) -> None:
     """``slack.coordinators``: change the severity or the lead; the incident's ``lead`` may always (to hand
     over)."""
     _check_allowed(ctx.settings.config.slack.coordinators, actor, "change the severity or the lead", also=lead)
+
+
+def check_may_schedule(ctx: Services, actor: Actor) -> None:
+    """``oncall.schedulers``: record an on-call override (``oncall take``, ``oncall override``), which decides
+    whom the next page wakes."""
+    _check_allowed(ctx.settings.config.oncall.schedulers, actor, "record on-call overrides")

@@ -255,3 +255,21 @@ def test_a_page_sent_before_the_channel_exists_gains_its_link(database_url: str,
         [page] = paging.pages("U0ALICE")
         assert f"<#{channel}>" in str(page.blocks) and has_ack_button(page)
         assert page.edited is not None
+
+
+def test_only_the_schedulers_may_record_an_override_when_they_are_set(sqlite_url: str, fake_slack: FakeSlack) -> None:
+    config = _config()
+    config["oncall"]["schedulers"] = ["U0ALICE"]
+    clock = ManualClock(MORNING)
+    server = ServerThread(make_settings(sqlite_url, slack_api_url=fake_slack.api_url, config=config),
+                          overrides={"clock": clock})
+    with server:
+        paging = Paging(server, fake_slack, clock)
+        general = fake_slack.channel_by_name("incidents")
+        assert general is not None
+        refused = paging.command("oncall override <@U0CAROL> primary 2h", general.id, user="U0CAROL")
+        assert refused == ":warning: you are not allowed to record on-call overrides (ask one of: U0ALICE)"
+        assert server.get("/oncall")["rotations"][0]["now"]["who"] == "U0ALICE"
+        said = paging.command("oncall override <@U0CAROL> primary 2h", general.id, user="U0ALICE")
+        assert "<@U0CAROL> is on call for *primary*" in said
+        assert server.get("/oncall")["rotations"][0]["now"]["who"] == "U0CAROL"
