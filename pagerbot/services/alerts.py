@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from pagerbot.observability import INCIDENTS_OPENED
 from pagerbot.services.context import Services
 from pagerbot.services.opening import enqueue_opening, enqueue_post, enqueue_refresh
 from pagerbot.store.inbox import BODY, EVENTS
-from pagerbot.store.repository import Alert, Incident, Session, incident_record
+from pagerbot.store.repository import Alert, Incident, NewAlert, Session, incident_record
 
 log = logging.getLogger("pagerbot.alerts")
 
@@ -256,15 +256,19 @@ def _latest_per_occurrence(events: Sequence[AlertEvent]) -> list[AlertEvent]:
     return list({_occurrence_key(event): event for event in events}.values())
 
 
-def _row_values(event: AlertEvent, *, incident_id: int, occurrence: str, wave: int, now: datetime) -> dict[str, Any]:
-    return {
-        "incident_id": incident_id, "source": event.source, "fingerprint": event.fingerprint,
-        "occurrence": occurrence, "name": event.name, "title": event.title, "description": event.description,
-        "severity": int(event.severity), "state": event.state.value, "host": event.host,
-        "labels": dict(event.labels), "annotations": dict(event.annotations), "url": event.url,
-        "starts_at": event.starts_at, "ends_at": event.ends_at if event.state is AlertState.RESOLVED else None,
-        "wave": wave, "received_count": 1, "first_received_at": now, "last_received_at": now,
-    }
+def _new_alert(event: AlertEvent, *, incident_id: int, occurrence: str, wave: int, now: datetime) -> NewAlert:
+    resolved = event.state is AlertState.RESOLVED
+    return NewAlert(
+        incident_id, event.source, event.fingerprint, occurrence, event.name, event.title, event.description,
+        int(event.severity), _STATE_TEXT[event.state], event.host, _plain(event.labels), _plain(event.annotations),
+        event.url, event.starts_at, event.ends_at if resolved else None, wave, 1, now, now)
+
+
+_STATE_TEXT = {state: state.value for state in AlertState}  # an enum's .value is a slow property
+
+
+def _plain(values: Mapping[str, str]) -> dict[str, str]:
+    return values if type(values) is dict else dict(values)
 
 
 def _changes(row: Alert, event: AlertEvent) -> dict[str, Any]:
@@ -398,7 +402,7 @@ async def _apply_group(ctx: Services, session: Session, key: str, events: Sequen
         for n, (e, occ) in enumerate(new_events):
             if n % BREATHE_EVERY == BREATHE_EVERY - 1:
                 await _breathe(BREATHE_EVERY)
-            rows.append(_row_values(e, incident_id=incident.id, occurrence=occ, wave=incident.wave, now=now))
+            rows.append(_new_alert(e, incident_id=incident.id, occurrence=occ, wave=incident.wave, now=now))
         await ctx.store.insert_alerts(session, rows)
         result.new += len(new_events)
         touched_incidents.add(incident.id)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import String, Table, bindparam, func, insert, select, text, update
@@ -60,6 +60,31 @@ def rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+class NewAlert(NamedTuple):
+    """A new row of the alerts table (insert_alerts): its columns but ``id``, in the table's order, so that it
+    is a COPY record as it is (a storm's thousands of rows were built as dicts, then turned into tuples)."""
+
+    incident_id: int
+    source: str
+    fingerprint: str
+    occurrence: str
+    name: str
+    title: str
+    description: str
+    severity: int
+    state: str
+    host: str | None
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    url: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    wave: int
+    received_count: int
+    first_received_at: datetime
+    last_received_at: datetime
+
+
 # The alerts table's columns but id, with the PostgreSQL type of each (insert_alerts, update_alerts).
 _ALERT_COLUMNS = (
     ("incident_id", "bigint"), ("source", "varchar"), ("fingerprint", "varchar"), ("occurrence", "varchar"),
@@ -69,13 +94,16 @@ _ALERT_COLUMNS = (
     ("first_received_at", "timestamptz"), ("last_received_at", "timestamptz"),
 )
 _ALERT_COLUMN_NAMES = [name for name, _ in _ALERT_COLUMNS]
+assert tuple(_ALERT_COLUMN_NAMES) == NewAlert._fields
+_LABELS = NewAlert._fields.index("labels")
+_ANNOTATIONS = NewAlert._fields.index("annotations")
 # What applying a delivery may change in a stored alert (services/alerts.py): update_alerts writes these.
 _ALERT_CHANGES = (
     ("state", "varchar"), ("ends_at", "timestamptz"), ("title", "varchar"), ("severity", "integer"),
     ("description", "text"), ("labels", "json"), ("annotations", "json"), ("wave", "integer"),
     ("received_count", "integer"), ("last_received_at", "timestamptz"),
 )
-_JSON_COLUMNS = frozenset(name for name, kind in _ALERT_COLUMNS if kind == "json")
+
 _UPDATE_ALERTS = (
     f"UPDATE alerts AS a SET {', '.join(f'{name} = v.{name}' for name, _ in _ALERT_CHANGES)} "
     f"FROM unnest($1::bigint[], {', '.join(f'${n}::{kind}[]' for n, (_, kind) in enumerate(_ALERT_CHANGES, 2))}) "
@@ -92,15 +120,16 @@ _SQLITE_IN_LIMIT = 500  # fingerprints in one IN list (SQLite before 3.32 took 9
 COPY_SLICE = 250  # alert rows a COPY encodes before it lets the event loop serve the webhooks: about 4 ms
 
 
-async def _alert_records(rows: Sequence[Mapping[str, Any]]) -> AsyncIterator[tuple[Any, ...]]:
-    """The rows as COPY records, one COPY per batch and group (a round trip each): the encoding pauses every
-    ``COPY_SLICE`` rows instead (a COPY of 1,000 rows prepared at once held the event loop for 30-40 ms)."""
+async def _alert_records(rows: Sequence[NewAlert]) -> AsyncIterator[tuple[Any, ...]]:
+    """The rows as COPY records (the maps as json text), one COPY per batch and group (a round trip each): the
+    encoding pauses every ``COPY_SLICE`` rows instead (a COPY of 1,000 rows prepared at once held the event
+    loop for 30-40 ms)."""
     for start in range(0, len(rows), COPY_SLICE):
         if start:
             await asyncio.sleep(0)
         for row in rows[start:start + COPY_SLICE]:
-            yield tuple(_compact_json(row[name]) if name in _JSON_COLUMNS else row[name]
-                        for name in _ALERT_COLUMN_NAMES)
+            yield (*row[:_LABELS], _compact_json(row[_LABELS]), _compact_json(row[_ANNOTATIONS]),
+                   *row[_ANNOTATIONS + 1:])
 
 
 class Store:
@@ -128,8 +157,8 @@ class Store:
             if reached:  # committed: counts seen inside a transaction that rolled back are not kept
                 self._past_cap.update(reached)
 
-    async def insert_alerts(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert new alert rows (the columns of :class:`Alert` but ``id``), set-based.
+    async def insert_alerts(self, session: AsyncSession, rows: Sequence[NewAlert]) -> None:
+        """Insert new alert rows, set-based.
 
         A storm's batch inserts thousands of alerts. On PostgreSQL they go in by one COPY, in the transaction,
         encoded ``COPY_SLICE`` rows at a time (the event loop serves the webhooks in between): a third of
@@ -143,7 +172,7 @@ class Store:
         if self.dialect != "postgresql":
             # A Core INSERT on the table: the ORM's bulk insert re-coerced every key and compiled the
             # statement anew on every delivery (a cache miss), costing more than the INSERT itself.
-            await session.execute(insert(cast(Table, Alert.__table__)), list(rows))
+            await session.execute(insert(cast(Table, Alert.__table__)), [row._asdict() for row in rows])
             return
         driver = await _asyncpg_connection(session)
         await driver.copy_records_to_table("alerts", records=_alert_records(rows), columns=_ALERT_COLUMN_NAMES)

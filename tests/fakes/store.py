@@ -18,7 +18,7 @@ from typing import Any
 
 from pagerbot.core.records import AlertRecord, TimelineEntry
 from pagerbot.core.timeline import merge_alerts
-from pagerbot.store.repository import Alert, Email, Graph, Incident, alert_record
+from pagerbot.store.repository import Alert, Email, Graph, Incident, NewAlert, alert_record
 
 
 @dataclass
@@ -152,10 +152,10 @@ class FakeStore:
         wanted = set(fingerprints)  # copies: the caller writes its changes back with update_alerts
         return [copy.copy(row) for row in self._state.alerts if row.source == source and row.fingerprint in wanted]
 
-    async def insert_alerts(self, session: FakeTransaction, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def insert_alerts(self, session: FakeTransaction, rows: Sequence[NewAlert]) -> None:
         self._writable(session)
         for values in rows:
-            self._state.alerts.append(Alert(id=len(self._state.alerts) + 1, **values))
+            self._state.alerts.append(Alert(id=len(self._state.alerts) + 1, **values._asdict()))
 
     async def update_alerts(self, session: FakeTransaction, rows: Sequence[Alert]) -> None:
         self._writable(session)
