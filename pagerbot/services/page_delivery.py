@@ -109,8 +109,8 @@ def _recorded(ctx: Services, page_id: int, shown: Incident, channel: str, ts: st
     did not know of this message."""
     async def persist(session: Session) -> None:
         await ctx.store.oncall.record_dm(session, page_id, channel, ts)
-        now = await ctx.store.incident(session, shown.id)
-        if now is not None and (now.channel_id != shown.channel_id or _handled(now)):
+        current = await ctx.store.incident(session, shown.id)
+        if current is not None and (current.channel_id != shown.channel_id or _handled(current)):
             await queue_page_dm_edits(ctx, session, shown.id, ctx.clock.now())
     return persist
 
