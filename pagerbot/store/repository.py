@@ -85,19 +85,10 @@ class NewAlert(NamedTuple):
     last_received_at: datetime
 
 
-# The alerts table's columns but id, with the PostgreSQL type of each (insert_alerts, update_alerts).
-_ALERT_COLUMNS = (
-    ("incident_id", "bigint"), ("source", "varchar"), ("fingerprint", "varchar"), ("occurrence", "varchar"),
-    ("name", "varchar"), ("title", "varchar"), ("description", "text"), ("severity", "integer"),
-    ("state", "varchar"), ("host", "varchar"), ("labels", "json"), ("annotations", "json"), ("url", "text"),
-    ("starts_at", "timestamptz"), ("ends_at", "timestamptz"), ("wave", "integer"), ("received_count", "integer"),
-    ("first_received_at", "timestamptz"), ("last_received_at", "timestamptz"),
-)
-_ALERT_COLUMN_NAMES = [name for name, _ in _ALERT_COLUMNS]
-assert tuple(_ALERT_COLUMN_NAMES) == NewAlert._fields
 _LABELS = NewAlert._fields.index("labels")
 _ANNOTATIONS = NewAlert._fields.index("annotations")
-# What applying a delivery may change in a stored alert (services/alerts.py): update_alerts writes these.
+# What applying a delivery may change in a stored alert (services/alerts.py), with the PostgreSQL type of
+# each: update_alerts writes these.
 _ALERT_CHANGES = (
     ("state", "varchar"), ("ends_at", "timestamptz"), ("title", "varchar"), ("severity", "integer"),
     ("description", "text"), ("labels", "json"), ("annotations", "json"), ("wave", "integer"),
@@ -175,7 +166,7 @@ class Store:
             await session.execute(insert(cast(Table, Alert.__table__)), [row._asdict() for row in rows])
             return
         driver = await _asyncpg_connection(session)
-        await driver.copy_records_to_table("alerts", records=_alert_records(rows), columns=_ALERT_COLUMN_NAMES)
+        await driver.copy_records_to_table("alerts", records=_alert_records(rows), columns=NewAlert._fields)
 
     async def update_alerts(self, session: AsyncSession, rows: Sequence[Alert]) -> None:
         """Write what applying deliveries changed in these stored alerts (rows from alerts_by_fingerprint, changed
